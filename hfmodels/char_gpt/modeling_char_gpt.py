@@ -1,0 +1,498 @@
+"""The character-level GPT of the knowledge-access study (SPEC §1) as a Hugging Face model.
+
+minGPT-style: token + learned position embeddings, pre-LayerNorm blocks
+`x = x + attn(ln1(x)); x = x + mlp(ln2(x))`, final LayerNorm, a bias-free head.
+Three attention variants are chosen by `config.attention_type`:
+
+* ``vanilla``: causal multi-head self-attention (SPEC "vanilla").
+* ``synthesizer``: dense Synthesizer, `Y_i = softmax(ReLU(X A_i + b1) B_i + b2) (X V_i)`.
+  The scores depend on the query's content and the *key's position* only, so the key of
+  position p is the column `B[:, p]` (with bias `b2[p]`): that makes the synthesizer a
+  dot-product attention with position-only keys, which we exploit for the KV cache and for
+  packed (padding-free) batches.
+* ``perceiver``: simplified Perceiver AR. A DownProjectBlock cross-attends a learned basis
+  `C` (m = `bottleneck_dim` rows) to the input (row i sees input positions <= i), the middle
+  `n_layer - 2` blocks are causal self-attention at length m, and an UpProjectBlock lets
+  input position j attend bottleneck rows <= j.
+
+  **Limited view (documented on purpose).** In this simplified design position j >= m sees
+  only its own input (through the residual) and the m bottleneck summaries, each of which
+  covers a prefix of at most m positions: the inputs at positions m..j-1 are invisible to
+  position j. A full Perceiver AR keeps the whole prefix visible by using the last m
+  positions as queries and a residual over the full sequence. The seed numbers of the study
+  (17.0 % dev accuracy at m = 64) refer to this simplified design, which is what this class
+  implements.
+
+All masks are defined on *positions* (from `position_ids`, or derived from `attention_mask`),
+so a left-padded batch decodes exactly like its rows one at a time, and rows packed with
+several examples (positions restarting at 0, as `DataCollatorWithFlattening` produces) are
+kept apart for `vanilla` and `synthesizer`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import GenerationMixin, PreTrainedModel
+from transformers import initialization as init
+from transformers.cache_utils import Cache, DynamicCache
+from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
+
+from .configuration_char_gpt import CharGPTConfig
+
+
+def attend(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None,
+    is_causal: bool,
+    dropout_p: float,
+    scale: float,
+    backend: str,
+) -> torch.Tensor:
+    """softmax(q k^T * scale + mask) v with dropout on the weights.
+
+    `mask` is boolean (True = may attend), broadcastable to (B, h, Tq, Tk), or None with
+    `is_causal` for the plain lower-triangular case. `backend` picks SDPA or explicit matmuls;
+    both compute the same function.
+    """
+    if backend == "sdpa":
+        if k.shape[1] != q.shape[1]:  # broadcast a shared key (synthesizer) over heads
+            k = k.expand(-1, q.shape[1], -1, -1)
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal and mask is None, scale=scale
+        )
+    att = torch.matmul(q, k.transpose(-2, -1)) * scale
+    if mask is None and is_causal:
+        tq, tk = att.shape[-2:]
+        mask = torch.ones(tq, tk, dtype=torch.bool, device=att.device).tril(tk - tq)
+    if mask is not None:
+        att = att.masked_fill(~mask, float("-inf"))
+    att = torch.softmax(att, dim=-1)
+    if dropout_p > 0.0:
+        att = F.dropout(att, p=dropout_p, training=True)
+    return torch.matmul(att, v)
+
+
+class CharGPTAttention(nn.Module):
+    """Multi-head dot-product attention `softmax((X_q Q_i)(X_kv K_i)^T / sqrt(d/h)) (X_kv V_i)`,
+    heads concatenated and projected by `A`. Used as causal self-attention (vanilla and the
+    perceiver's middle blocks) and as the perceiver's cross-attention."""
+
+    def __init__(self, config: CharGPTConfig):
+        super().__init__()
+        self.n_head = config.n_head
+        self.head_dim = config.n_embd // config.n_head
+        self.backend = config.attention_backend
+        self.attn_pdrop = config.attn_pdrop
+        self.key = nn.Linear(config.n_embd, config.n_embd)
+        self.query = nn.Linear(config.n_embd, config.n_embd)
+        self.value = nn.Linear(config.n_embd, config.n_embd)
+        self.proj = nn.Linear(config.n_embd, config.n_embd)
+        self.resid_drop = nn.Dropout(config.resid_pdrop)
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, _ = x.shape
+        return x.view(b, t, self.n_head, self.head_dim).transpose(1, 2)
+
+    def project_kv(self, x_kv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values of `x_kv`, shaped (B, h, T, d/h)."""
+        return self._heads(self.key(x_kv)), self._heads(self.value(x_kv))
+
+    def forward(
+        self,
+        x_q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        is_causal: bool = False,
+    ) -> torch.Tensor:
+        b, t, c = x_q.shape
+        q = self._heads(self.query(x_q))
+        p = self.attn_pdrop if self.training else 0.0
+        y = attend(q, k, v, mask, is_causal, p, 1.0 / math.sqrt(self.head_dim), self.backend)
+        y = y.transpose(1, 2).reshape(b, t, c)
+        return self.resid_drop(self.proj(y))
+
+
+class CharGPTSynthesizerAttention(nn.Module):
+    """Dense Synthesizer: `Y_i = softmax(ReLU(X A_i + b1) B_i + b2) (X V_i)`, heads concatenated
+    and projected. `B` has `block_size - 1` columns (positions) as in the original code;
+    `config.synthesizer_per_head` chooses one shared `B` (original) or one per head."""
+
+    def __init__(self, config: CharGPTConfig):
+        super().__init__()
+        self.n_head = config.n_head
+        self.head_dim = config.n_embd // config.n_head
+        self.backend = config.attention_backend
+        self.attn_pdrop = config.attn_pdrop
+        positions = config.block_size - 1
+        self.w1 = nn.Linear(config.n_embd, config.n_embd)  # A_i (all heads) and b1
+        if config.synthesizer_per_head:
+            self.w2 = nn.Parameter(torch.empty(config.n_head, self.head_dim, positions))  # B_i
+            self.b2 = nn.Parameter(torch.empty(config.n_head, positions))
+        else:
+            self.w2 = nn.Parameter(torch.empty(self.head_dim, positions))  # B shared by heads
+            self.b2 = nn.Parameter(torch.empty(positions))
+        self.value = nn.Linear(config.n_embd, config.n_embd)
+        self.proj = nn.Linear(config.n_embd, config.n_embd)
+        self.resid_drop = nn.Dropout(config.resid_pdrop)
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, _ = x.shape
+        return x.view(b, t, self.n_head, self.head_dim).transpose(1, 2)
+
+    def project_kv(self, x: torch.Tensor, position_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The key of position p is `[B[:, p], b2[p]]` (content-free); values are `X V_i`.
+        Keys are (B, 1 or h, T, d/h + 1), values (B, h, T, d/h)."""
+        if self.w2.dim() == 2:  # shared B: (P, d/h+1) table gathered by position
+            table = torch.cat([self.w2.t(), self.b2[:, None]], dim=-1)
+            k = table[position_ids].unsqueeze(1)
+        else:
+            table = torch.cat([self.w2.transpose(1, 2), self.b2[..., None]], dim=-1)  # (h, P, d/h+1)
+            k = table[:, position_ids].permute(1, 0, 2, 3)
+        return k, self._heads(self.value(x))
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        is_causal: bool = False,
+    ) -> torch.Tensor:
+        b, t, c = x.shape
+        h = self._heads(F.relu(self.w1(x)))
+        q = torch.cat([h, h.new_ones(b, self.n_head, t, 1)], dim=-1)  # the 1 picks up b2
+        p = self.attn_pdrop if self.training else 0.0
+        y = attend(q, k.to(q.dtype), v, mask, is_causal, p, 1.0, self.backend)
+        y = y.transpose(1, 2).reshape(b, t, c)
+        return self.resid_drop(self.proj(y))
+
+
+class CharGPTMLP(nn.Module):
+    """`n_embd -> 4 n_embd -> n_embd` with GELU and residual dropout."""
+
+    def __init__(self, config: CharGPTConfig):
+        super().__init__()
+        self.fc = nn.Linear(config.n_embd, 4 * config.n_embd)
+        self.act = nn.GELU()
+        self.proj = nn.Linear(4 * config.n_embd, config.n_embd)
+        self.drop = nn.Dropout(config.resid_pdrop)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.proj(self.act(self.fc(x))))
+
+
+class CharGPTBlock(nn.Module):
+    """Pre-LayerNorm block `x = x + attn(ln1(x)); x = x + mlp(ln2(x))` (vanilla or synthesizer)."""
+
+    def __init__(self, config: CharGPTConfig, synthesizer: bool = False):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.ln2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.attn = CharGPTSynthesizerAttention(config) if synthesizer else CharGPTAttention(config)
+        self.mlp = CharGPTMLP(config)
+        self.synthesizer = synthesizer
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None,
+        is_causal: bool,
+        position_ids: torch.Tensor | None = None,
+        cache: Cache | None = None,
+        layer_idx: int = 0,
+    ) -> torch.Tensor:
+        h = self.ln1(x)
+        k, v = self.attn.project_kv(h, position_ids) if self.synthesizer else self.attn.project_kv(h)
+        if cache is not None:
+            k, v = cache.update(k, v, layer_idx)
+        x = x + self.attn(h, k, v, mask, is_causal)
+        return x + self.mlp(self.ln2(x))
+
+
+class CharGPTDownProjectBlock(nn.Module):
+    """Perceiver DownProjectBlock: `Y = C + CrossAttn(q=C, kv=ln1(X)); Y = Y + MLP(ln2(Y))` with the
+    learned basis `C` (1 x m x d, Xavier-uniform) broadcast over the batch; row i attends input
+    positions <= i."""
+
+    def __init__(self, config: CharGPTConfig):
+        super().__init__()
+        self.C = nn.Parameter(torch.empty(1, config.bottleneck_dim, config.n_embd))
+        self.ln1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.ln2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.attn = CharGPTAttention(config)
+        self.mlp = CharGPTMLP(config)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, cache: Cache | None = None) -> torch.Tensor:
+        k, v = self.attn.project_kv(self.ln1(x))
+        if cache is not None:  # keys/values of the inputs are cached; the m rows are recomputed
+            k, v = cache.update(k, v, 0)
+        c = self.C.expand(x.shape[0], -1, -1).to(x.dtype)
+        y = c + self.attn(c, k, v, mask)
+        return y + self.mlp(self.ln2(y))
+
+
+class CharGPTUpProjectBlock(nn.Module):
+    """Perceiver UpProjectBlock: `Z = X + CrossAttn(q=X, kv=ln1(Y)); Z = Z + MLP(ln2(Z))`; input
+    position j attends bottleneck rows <= j. Output length is the input's again."""
+
+    def __init__(self, config: CharGPTConfig):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.ln2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.attn = CharGPTAttention(config)
+        self.mlp = CharGPTMLP(config)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        k, v = self.attn.project_kv(self.ln1(y))
+        z = x + self.attn(x, k, v, mask)
+        return z + self.mlp(self.ln2(z))
+
+
+class CharGPTPreTrainedModel(PreTrainedModel):
+    """Weight init (SPEC §1) and the plumbing shared by the character GPT models."""
+
+    config_class = CharGPTConfig
+    base_model_prefix = "transformer"
+    main_input_name = "input_ids"
+    _no_split_modules = ["CharGPTBlock", "CharGPTDownProjectBlock", "CharGPTUpProjectBlock"]
+    _supports_cache_class = True
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """Linear/Embedding weights N(0, 0.02), biases 0, LayerNorm 1/0, perceiver basis C
+        Xavier-uniform, synthesizer `B` U(-0.001, 0.001) and `b2` 0 (as the original)."""
+        std = self.config.initializer_range
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            init.normal_(module.weight, mean=0.0, std=std)
+            if getattr(module, "bias", None) is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+        elif isinstance(module, CharGPTDownProjectBlock):
+            init.xavier_uniform_(module.C)
+        elif isinstance(module, CharGPTSynthesizerAttention):
+            init.uniform_(module.w2, -0.001, 0.001)
+            init.zeros_(module.b2)
+
+
+class CharGPTModel(CharGPTPreTrainedModel):
+    """The bare character GPT: embeddings, blocks and final LayerNorm, returning hidden states."""
+
+    def __init__(self, config: CharGPTConfig):
+        super().__init__(config)
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+        self.wpe = nn.Embedding(config.block_size, config.n_embd)
+        self.drop = nn.Dropout(config.embd_pdrop)
+        if config.attention_type == "perceiver":
+            self.down = CharGPTDownProjectBlock(config)
+            self.h = nn.ModuleList([CharGPTBlock(config) for _ in range(config.n_layer - 2)])
+            self.up = CharGPTUpProjectBlock(config)
+        else:
+            synth = config.attention_type == "synthesizer"
+            self.h = nn.ModuleList([CharGPTBlock(config, synthesizer=synth) for _ in range(config.n_layer)])
+        self.ln_f = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.wte
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.wte = value
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values: Cache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        output_hidden_states: bool | None = None,
+        **kwargs,
+    ) -> BaseModelOutputWithPast:
+        r"""
+        Args:
+            input_ids (`torch.LongTensor` of shape `(batch, seq)`): character ids.
+            attention_mask (`torch.Tensor` of shape `(batch, past + seq)`, *optional*):
+                1 for real tokens, 0 for padding (left padding for batched generation).
+            position_ids (`torch.LongTensor` of shape `(batch, seq)`, *optional*):
+                Positions of the tokens. Without a cache, a position that restarts at 0 inside a
+                row starts a new, separate example (packed rows; vanilla and synthesizer only).
+            past_key_values (`Cache`, *optional*): key/value cache for incremental decoding.
+        """
+        config = self.config
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("CharGPTModel: pass exactly one of input_ids or inputs_embeds.")
+        x = self.wte(input_ids) if inputs_embeds is None else inputs_embeds
+        b, t = x.shape[:2]
+        use_cache = config.use_cache if use_cache is None else use_cache
+        if use_cache and past_key_values is None and not self.training:
+            past_key_values = DynamicCache()
+        if not use_cache:
+            past_key_values = None
+        past = past_key_values.get_seq_length() if past_key_values is not None else 0
+        total = past + t
+        device = x.device
+
+        if attention_mask is not None:
+            attention_mask = attention_mask.to(device=device, dtype=torch.bool)
+            if attention_mask.shape != (b, total):
+                raise ValueError(
+                    f"CharGPTModel: attention_mask has shape {tuple(attention_mask.shape)}, expected {(b, total)} "
+                    f"(batch, cached + new tokens)."
+                )
+            if bool(attention_mask.all()):
+                attention_mask = None
+        # Positions of all keys (cached + new) and of the new tokens.
+        packed = False
+        if attention_mask is not None:
+            key_pos = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        else:
+            key_pos = torch.arange(total, device=device).expand(b, total)
+        if position_ids is None:
+            position_ids = key_pos[:, past:]
+        else:
+            position_ids = position_ids.to(device).expand(b, t)
+            if past == 0:
+                key_pos = position_ids
+                starts = position_ids[:, 1:] == 0
+                if attention_mask is not None:
+                    starts = starts & attention_mask[:, 1:] & attention_mask[:, :-1]
+                packed = bool(starts.any())
+        if t > 0:
+            max_pos = int(position_ids.max())
+            if max_pos >= config.max_input_length or int(position_ids.min()) < 0:
+                raise ValueError(
+                    f"CharGPTModel: position {max_pos} is out of range; this {config.attention_type} model "
+                    f"accepts at most {config.max_input_length} positions (block_size={config.block_size})."
+                )
+        x = self.drop(x + self.wpe(position_ids))
+        hidden_states = (x,) if output_hidden_states else None
+
+        if config.attention_type == "perceiver":
+            if packed:
+                raise ValueError(
+                    "CharGPTModel: the perceiver variant cannot take packed rows (position_ids restarting at 0 "
+                    "inside a row): its bottleneck summarises one sequence. Pad instead of packing."
+                )
+            rows = torch.arange(config.bottleneck_dim, device=device)
+            down_mask = key_pos[:, None, :] <= rows[None, :, None]  # row i sees positions <= i
+            if attention_mask is not None:
+                down_mask = down_mask & attention_mask[:, None, :]
+                down_mask = down_mask | ~down_mask.any(-1, keepdim=True)  # rows of an all-pad input
+            up_mask = rows[None, None, :] <= position_ids[:, :, None]  # position j sees rows <= j
+            y = self.down(x, down_mask[:, None], past_key_values)
+            for block in self.h:
+                y = block(y, None, True)
+                if output_hidden_states:
+                    hidden_states += (y,)
+            x = self.up(x, y, up_mask[:, None])
+        else:
+            mask = None
+            if attention_mask is not None or packed or past > 0:
+                q_idx = torch.arange(past, total, device=device)
+                k_idx = torch.arange(total, device=device)
+                mask = (k_idx[None, :] <= q_idx[:, None]).expand(b, t, total)
+                if attention_mask is not None:  # padding keys are hidden (a row may still see itself)
+                    mask = mask & (attention_mask[:, None, :] | (k_idx[None, :] == q_idx[:, None]))
+                if packed:
+                    seg = (position_ids == 0).cumsum(-1)
+                    mask = mask & (seg[:, :, None] == seg[:, None, :])
+                mask = mask[:, None]
+            for i, block in enumerate(self.h):
+                x = block(x, mask, mask is None, position_ids, past_key_values, i)
+                if output_hidden_states:
+                    hidden_states += (x,)
+        x = self.ln_f(x)
+        if output_hidden_states:
+            hidden_states += (x,)
+        return BaseModelOutputWithPast(
+            last_hidden_state=x, past_key_values=past_key_values, hidden_states=hidden_states
+        )
+
+
+class CharGPTForCausalLM(CharGPTPreTrainedModel, GenerationMixin):
+    """Character GPT with a bias-free linear head to the vocabulary.
+
+    `labels` follow the transformers convention (they are shifted inside the model): pass
+    `labels=input_ids` with ignored targets set to -100 or to PAD (id 0). PAD targets are
+    ignored exactly as the spec's `ignore_index=0`, so feeding the original `x = s[:-1]` with
+    `labels = s[:-1]` gives the original loss on `y = s[1:]` (the target after the last input
+    is always PAD in the study's data, see `hfmodels.data`).
+    """
+
+    def __init__(self, config: CharGPTConfig):
+        super().__init__(config)
+        self.transformer = CharGPTModel(config)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.post_init()
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def set_output_embeddings(self, new_embeddings: nn.Linear) -> None:
+        self.lm_head = new_embeddings
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values: Cache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        output_hidden_states: bool | None = None,
+        logits_to_keep: int = 0,
+        **kwargs,
+    ) -> CausalLMOutputWithPast:
+        r"""
+        labels (`torch.LongTensor` of shape `(batch, seq)`, *optional*):
+            Targets aligned with `input_ids` (shifted inside). -100 and PAD (id 0) are ignored.
+            With `num_items_in_batch` (passed by `Trainer`) the loss is the sum over targets
+            divided by that count, so gradient accumulation and several processes average
+            per token exactly like one large batch.
+        """
+        out = self.transformer(
+            input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=past_key_values,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+            output_hidden_states=output_hidden_states,
+        )
+        hidden = out.last_hidden_state
+        if logits_to_keep:
+            hidden = hidden[:, -logits_to_keep:]
+        logits = self.lm_head(hidden)
+        loss = None
+        if labels is not None:
+            labels = labels.to(logits.device).masked_fill(labels == self.config.pad_token_id, -100)
+            if position_ids is not None and past_key_values is None and labels.shape[1] > 1:
+                # Packed rows: the first token of each example is not the target of the
+                # previous example's last token.
+                restart = position_ids.to(labels.device).expand_as(labels)[:, 1:] == 0
+                labels = torch.cat([labels[:, :1], labels[:, 1:].masked_fill(restart, -100)], dim=1)
+            loss = self.loss_function(
+                logits=logits,
+                labels=labels,
+                vocab_size=self.config.vocab_size,
+                num_items_in_batch=kwargs.get("num_items_in_batch"),
+            )
+        return CausalLMOutputWithPast(
+            loss=loss,
+            logits=logits,
+            past_key_values=out.past_key_values,
+            hidden_states=out.hidden_states,
+        )
+
+
+__all__ = ["CharGPTPreTrainedModel", "CharGPTModel", "CharGPTForCausalLM"]

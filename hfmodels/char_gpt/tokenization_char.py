@@ -1,0 +1,149 @@
+"""Character tokenizer of the knowledge-access study (SPEC §1 "Vocabulary")."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+
+from transformers import PreTrainedTokenizer
+
+PAD_CHAR = "\u25a1"  # □, id 0
+MASK_CHAR = "\u2047"  # ⁇, id 1
+VOCAB_FILES_NAMES = {"vocab_file": "vocab.json"}
+
+
+class UnknownCharacterError(ValueError):
+    """A character that is not in the vocabulary (raised, never mapped to a wrong id)."""
+
+
+class CharTokenizer(PreTrainedTokenizer):
+    """One id per character: PAD `□` = 0, MASK `⁇` = 1, then the sorted unique characters of
+    the pretraining corpus (256 ids for `wiki.txt`).
+
+    Characters outside the vocabulary raise [`UnknownCharacterError`] naming the character,
+    its code point and its index in the text (`unknown_char="error"`, the default). With
+    `unknown_char=" "` (or any other in-vocabulary character) they are replaced by that
+    character instead; the replacement is recorded in the saved tokenizer config. No character
+    is ever silently mapped to a wrong id. No special tokens are added around the text: the
+    study's strings carry their own `⁇` delimiters.
+
+    Build one from text with [`CharTokenizer.from_corpus`]; save and load with
+    `save_pretrained` / `from_pretrained` (or `AutoTokenizer`).
+    """
+
+    vocab_files_names = VOCAB_FILES_NAMES
+    model_input_names = ["input_ids", "attention_mask"]
+
+    def __init__(
+        self,
+        vocab_file: str,
+        pad_token: str = PAD_CHAR,
+        mask_token: str = MASK_CHAR,
+        unknown_char: str = "error",
+        padding_side: str = "left",
+        **kwargs,
+    ):
+        with open(vocab_file, encoding="utf-8") as f:
+            vocab = json.load(f)
+        if not isinstance(vocab, dict) or any(not isinstance(c, str) or len(c) != 1 for c in vocab):
+            raise ValueError(f"{vocab_file}: expected a JSON object mapping single characters to ids.")
+        ids = sorted(vocab.values())
+        if ids != list(range(len(ids))):
+            raise ValueError(f"{vocab_file}: ids must be 0..{len(ids) - 1} without gaps or repeats.")
+        for char, want in ((str(pad_token), 0), (str(mask_token), 1)):
+            if vocab.get(char) != want:
+                raise ValueError(f"{vocab_file}: {char!r} must have id {want}, found {vocab.get(char)!r}.")
+        if unknown_char != "error" and unknown_char not in vocab:
+            raise ValueError(
+                f"CharTokenizer: unknown_char={unknown_char!r} must be 'error' or a character of the vocabulary."
+            )
+        self.char_to_id: dict[str, int] = dict(vocab)
+        self.id_to_char: dict[int, str] = {i: c for c, i in vocab.items()}
+        self.unknown_char = unknown_char
+        super().__init__(
+            pad_token=pad_token,
+            mask_token=mask_token,
+            unknown_char=unknown_char,
+            padding_side=padding_side,
+            **kwargs,
+        )
+
+    @classmethod
+    def from_corpus(cls, text: str | Iterable[str], save_directory: str | None = None, **kwargs) -> CharTokenizer:
+        """Build the vocabulary from `text` (a string or an iterable of strings): PAD, MASK, then the
+        sorted set of its characters. The vocabulary file is written to `save_directory` (a
+        temporary directory if not given)."""
+        chars: set[str] = set()
+        for piece in [text] if isinstance(text, str) else text:
+            chars.update(piece)
+        chars.discard(PAD_CHAR)
+        chars.discard(MASK_CHAR)
+        vocab = {c: i for i, c in enumerate([PAD_CHAR, MASK_CHAR, *sorted(chars)])}
+        if save_directory is None:
+            import tempfile
+
+            save_directory = tempfile.mkdtemp(prefix="char_tokenizer_")
+        os.makedirs(save_directory, exist_ok=True)
+        path = os.path.join(save_directory, VOCAB_FILES_NAMES["vocab_file"])
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(vocab, f, ensure_ascii=False)
+        return cls(vocab_file=path, **kwargs)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.char_to_id)
+
+    def get_vocab(self) -> dict[str, int]:
+        return dict(self.char_to_id)
+
+    def encode_chars(self, text: str) -> list[int]:
+        """Ids of the characters of `text`, with the unknown-character rule applied (fast path
+        used by the data pipeline; equal to `tokenizer(text).input_ids`)."""
+        table = self.char_to_id
+        try:
+            return [table[c] for c in text]
+        except KeyError:
+            pass
+        out = []
+        for i, c in enumerate(text):
+            if c in table:
+                out.append(table[c])
+            elif self.unknown_char == "error":
+                raise UnknownCharacterError(
+                    f"character {c!r} (U+{ord(c):04X}) at index {i} is not in the vocabulary "
+                    f"of {self.vocab_size} characters"
+                )
+            else:
+                out.append(table[self.unknown_char])
+        return out
+
+    def _tokenize(self, text: str, **kwargs) -> list[str]:
+        return list(text)
+
+    def _convert_token_to_id(self, token: str) -> int:
+        if token in self.char_to_id:
+            return self.char_to_id[token]
+        if self.unknown_char == "error":
+            raise UnknownCharacterError(
+                f"character {token!r} (U+{ord(token[0]):04X}) is not in the vocabulary of {self.vocab_size} characters"
+            )
+        return self.char_to_id[self.unknown_char]
+
+    def _convert_id_to_token(self, index: int) -> str:
+        if index not in self.id_to_char:
+            raise ValueError(f"id {index} is outside the vocabulary (0..{self.vocab_size - 1})")
+        return self.id_to_char[index]
+
+    def convert_tokens_to_string(self, tokens: list[str]) -> str:
+        return "".join(tokens)
+
+    def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None) -> tuple[str]:
+        name = (filename_prefix + "-" if filename_prefix else "") + VOCAB_FILES_NAMES["vocab_file"]
+        path = os.path.join(save_directory, name)
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(self.char_to_id, f, ensure_ascii=False)
+        return (path,)
+
+
+__all__ = ["CharTokenizer", "UnknownCharacterError", "PAD_CHAR", "MASK_CHAR"]
