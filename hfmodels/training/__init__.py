@@ -1,0 +1,1 @@
+"""What `Trainer` needs beyond the stock one: schedules, optimiser groups, reports."""
