@@ -460,6 +460,8 @@ class CharGPTForCausalLM(CharGPTPreTrainedModel, GenerationMixin):
             divided by that count, so gradient accumulation and several processes average
             per token exactly like one large batch.
         """
+        if labels is not None and use_cache is None:
+            use_cache = False  # a loss computation never needs a fresh cache
         out = self.transformer(
             input_ids,
             attention_mask=attention_mask,
