@@ -127,7 +127,9 @@ class CharGPTConfig(PretrainedConfig):
         if self.attention_type not in ATTENTION_TYPES:
             raise bad("attention_type", self.attention_type, f"allowed: {', '.join(ATTENTION_TYPES)}")
         if self.attention_backend not in ATTENTION_BACKENDS:
-            raise bad("attention_backend", self.attention_backend, f"allowed: {', '.join(ATTENTION_BACKENDS)}")
+            raise bad(
+                "attention_backend", self.attention_backend, f"allowed: {', '.join(ATTENTION_BACKENDS)}"
+            )
         if self.n_embd % self.n_head != 0:
             raise bad("n_head", self.n_head, f"n_embd={self.n_embd} must be divisible by n_head")
         if self.attention_type == "perceiver":
@@ -140,11 +142,15 @@ class CharGPTConfig(PretrainedConfig):
                     f"must be at most block_size={self.block_size} (row i of the basis attends inputs <= i)",
                 )
             if self.n_layer < 2:
-                raise bad("n_layer", self.n_layer, "the perceiver needs at least 2 layers (down- and up-projection)")
+                raise bad(
+                    "n_layer", self.n_layer, "the perceiver needs at least 2 layers (down- and up-projection)"
+                )
         if self.attention_type == "synthesizer" and self.block_size < 2:
             raise bad("block_size", self.block_size, "the synthesizer needs block_size >= 2")
         if not isinstance(self.mask_token_id, int) or not 0 <= self.mask_token_id < self.vocab_size:
-            raise bad("mask_token_id", self.mask_token_id, f"must be an id below vocab_size={self.vocab_size}")
+            raise bad(
+                "mask_token_id", self.mask_token_id, f"must be an id below vocab_size={self.vocab_size}"
+            )
 
     @property
     def max_input_length(self) -> int:

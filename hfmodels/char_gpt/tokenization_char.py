@@ -70,7 +70,9 @@ class CharTokenizer(PreTrainedTokenizer):
         )
 
     @classmethod
-    def from_corpus(cls, text: str | Iterable[str], save_directory: str | None = None, **kwargs) -> CharTokenizer:
+    def from_corpus(
+        cls, text: str | Iterable[str], save_directory: str | None = None, **kwargs
+    ) -> CharTokenizer:
         """Build the vocabulary from `text` (a string or an iterable of strings): PAD, MASK, then the
         sorted set of its characters. The vocabulary file is written to `save_directory` (a
         temporary directory if not given)."""

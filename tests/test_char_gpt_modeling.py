@@ -1,0 +1,278 @@
+"""Behaviour of CharGPTConfig / CharGPTForCausalLM that a wrong implementation would break."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+import hfmodels  # noqa: F401  (registers the Auto classes)
+from hfmodels.char_gpt import CharGPTConfig, CharGPTForCausalLM, CharTokenizer
+
+VARIANTS = ["vanilla", "synthesizer", "perceiver"]
+CORPUS = "Where was Ada Lovelace born?\tLondon\nAlan Turing was born in Maida Vale, London.\n"
+
+
+def tiny_config(attention_type: str, **kw) -> CharGPTConfig:
+    base = dict(
+        vocab_size=40,
+        block_size=32,
+        n_layer=3,
+        n_head=2,
+        n_embd=16,
+        attention_type=attention_type,
+        bottleneck_dim=8,
+    )
+    base.update(kw)
+    return CharGPTConfig(**base)
+
+
+def tiny_model(attention_type: str, seed: int = 0, **kw) -> CharGPTForCausalLM:
+    torch.manual_seed(seed)
+    return CharGPTForCausalLM(tiny_config(attention_type, **kw)).eval()
+
+
+@pytest.mark.parametrize(
+    "attention_type,bottleneck_dim,expected",
+    [("vanilla", 32, 3_323_392), ("perceiver", 64, 3_339_776), ("synthesizer", 32, 3_076_988)],
+)
+def test_parameter_counts_match_the_spec(attention_type, bottleneck_dim, expected):
+    model = CharGPTForCausalLM(CharGPTConfig(attention_type=attention_type, bottleneck_dim=bottleneck_dim))
+    assert sum(p.numel() for p in model.parameters()) == expected
+
+
+def test_per_head_synthesizer_has_one_basis_per_head():
+    shared = CharGPTForCausalLM(CharGPTConfig(attention_type="synthesizer"))
+    per_head = CharGPTForCausalLM(CharGPTConfig(attention_type="synthesizer", synthesizer_per_head=True))
+    extra = sum(p.numel() for p in per_head.parameters()) - sum(p.numel() for p in shared.parameters())
+    # B: (h-1) * d/h * 127 more entries, b2: (h-1) * 127 more, per layer
+    assert extra == 4 * (7 * 32 * 127 + 7 * 127)
+
+
+@pytest.mark.parametrize("attention_type", VARIANTS)
+@pytest.mark.parametrize("t", [0, 5, 11, 20])
+def test_future_tokens_never_change_past_logits(attention_type, t):
+    """Changing any token after position t leaves the logits at positions <= t unchanged."""
+    model = tiny_model(attention_type)
+    gen = torch.Generator().manual_seed(t)
+    x = torch.randint(2, 40, (3, 24), generator=gen)
+    y = x.clone()
+    y[:, t + 1 :] = torch.randint(2, 40, (3, 24 - t - 1), generator=gen)
+    with torch.no_grad():
+        a, b = model(x).logits, model(y).logits
+    torch.testing.assert_close(a[:, : t + 1], b[:, : t + 1], rtol=0, atol=1e-6)
+    assert not torch.allclose(a[:, t + 1 :], b[:, t + 1 :], atol=1e-4), "later positions must see the change"
+
+
+@pytest.mark.parametrize("attention_type", VARIANTS)
+def test_every_past_token_is_visible_within_the_model_view(attention_type):
+    """Position j depends on position i < j (for the perceiver: while j < m, see the docstring)."""
+    model = tiny_model(attention_type)
+    x = torch.randint(2, 40, (1, 8))
+    with torch.no_grad():
+        base = model(x).logits
+        for i in range(7):
+            y = x.clone()
+            y[0, i] = (x[0, i] + 1 - 2) % 38 + 2
+            changed = (model(y).logits - base).abs().amax(-1)[0]
+            assert torch.all(changed[i:] > 1e-6), (attention_type, i, changed)
+
+
+def test_perceiver_positions_beyond_m_see_only_bottleneck_and_themselves():
+    """The documented limited view: with m = 8, position 20 does not see inputs 8..19."""
+    model = tiny_model("perceiver")
+    x = torch.randint(2, 40, (1, 24))
+    y = x.clone()
+    y[0, 8:20] = (x[0, 8:20] + 3 - 2) % 38 + 2
+    with torch.no_grad():
+        a, b = model(x).logits, model(y).logits
+    torch.testing.assert_close(a[:, 20:], b[:, 20:], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("attention_type", VARIANTS)
+def test_save_and_auto_load_give_identical_logits(tmp_path, attention_type):
+    tokenizer = CharTokenizer.from_corpus(CORPUS)
+    model = tiny_model(attention_type, vocab_size=tokenizer.vocab_size)
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").exists()
+
+    config = AutoConfig.from_pretrained(tmp_path)
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path).eval()
+    loaded_tok = AutoTokenizer.from_pretrained(tmp_path)
+    assert isinstance(config, CharGPTConfig) and config.attention_type == attention_type
+    assert type(loaded) is CharGPTForCausalLM and type(loaded_tok) is CharTokenizer
+    assert loaded_tok.get_vocab() == tokenizer.get_vocab()
+
+    ids = torch.tensor([loaded_tok("Where was Ada born?\u2047").input_ids])
+    with torch.no_grad():
+        expected = model(ids).logits
+        got = loaded(ids).logits
+    assert torch.isfinite(got).all()
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+
+
+def test_init_follows_the_spec():
+    model = CharGPTForCausalLM(CharGPTConfig(attention_type="perceiver", bottleneck_dim=64))
+    w = model.transformer.h[0].mlp.fc.weight
+    assert abs(w.std().item() - 0.02) < 0.002 and abs(w.mean().item()) < 0.002
+    assert torch.all(model.transformer.h[0].mlp.fc.bias == 0)
+    assert torch.all(model.transformer.ln_f.weight == 1) and torch.all(model.transformer.ln_f.bias == 0)
+    c = model.transformer.down.C
+    bound = math.sqrt(6.0 / (c.shape[1] * c.shape[2] + c.shape[2]))  # xavier fan_in/out of a (1, m, d) tensor
+    assert c.abs().max() <= bound and c.std() > bound / 3
+    synth = CharGPTForCausalLM(CharGPTConfig(attention_type="synthesizer"))
+    attn = synth.transformer.h[0].attn
+    assert attn.w2.abs().max() <= 0.001 and torch.all(attn.b2 == 0)
+
+
+@pytest.mark.parametrize("attention_type", VARIANTS)
+def test_loss_ignores_pad_targets(attention_type):
+    model = tiny_model(attention_type)
+    ids = torch.randint(2, 40, (2, 16))
+    labels = ids.clone()
+    labels[:, 10:] = 0  # PAD targets
+    labels[1, :4] = -100
+    out = model(ids, labels=labels)
+    logits = out.logits[:, :-1].reshape(-1, 40)
+    target = labels[:, 1:].reshape(-1)
+    keep = (target != 0) & (target != -100)
+    expected = F.cross_entropy(logits[keep], target[keep])
+    torch.testing.assert_close(out.loss, expected)
+    # Changing what sits at ignored target positions of the labels does not move the loss.
+    labels2 = labels.clone()
+    labels2[:, 12:] = -100
+    torch.testing.assert_close(model(ids, labels=labels2).loss, out.loss)
+
+
+def test_loss_equals_the_original_x_y_formulation():
+    """Original: x = s[:-1], y = s[1:], cross_entropy(ignore_index=0). Ours: labels = input_ids."""
+    model = tiny_model("vanilla")
+    s = torch.randint(2, 40, (4, 32))
+    s[:, 20:] = 0  # right padding with PAD
+    x, y = s[:, :-1], s[:, 1:]
+    with torch.no_grad():
+        ours = model(x, labels=x).loss
+        logits = model(x).logits
+        original = F.cross_entropy(logits.reshape(-1, 40), y.reshape(-1), ignore_index=0)
+    torch.testing.assert_close(ours, original)
+
+
+@pytest.mark.parametrize("attention_type", VARIANTS)
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_greedy_generate_equals_a_hand_written_loop(attention_type, use_cache):
+    model = tiny_model(attention_type, seed=3)
+    prompt = torch.randint(2, 40, (1, 5))
+    out = model.generate(prompt, max_new_tokens=12, do_sample=False, eos_token_id=None, use_cache=use_cache)
+    seq = prompt
+    with torch.no_grad():
+        for _ in range(12):
+            nxt = model(seq).logits[:, -1].argmax(-1, keepdim=True)
+            seq = torch.cat([seq, nxt], dim=1)
+    assert torch.equal(out, seq)
+
+
+@pytest.mark.parametrize("attention_type", VARIANTS)
+def test_left_padded_batch_generates_like_single_rows(attention_type):
+    tokenizer = CharTokenizer.from_corpus(CORPUS)
+    model = tiny_model(attention_type, seed=4, vocab_size=tokenizer.vocab_size)
+    prompts = ["Where?", "Ada Lovelace was "]
+    batch = tokenizer(prompts, padding=True, return_tensors="pt")
+    assert batch.input_ids[0, 0].item() == tokenizer.pad_token_id  # left padding
+    out = model.generate(**batch, max_new_tokens=8, do_sample=False, eos_token_id=None)
+    for row, prompt in enumerate(prompts):
+        single = model.generate(
+            torch.tensor([tokenizer.encode_chars(prompt)]),
+            max_new_tokens=8,
+            do_sample=False,
+            eos_token_id=None,
+        )
+        assert out[row, -8:].tolist() == single[0, -8:].tolist()
+
+
+def test_generation_stops_at_mask_and_sampling_is_seeded():
+    model = tiny_model("vanilla", seed=5)
+    # Make MASK (id 1) the argmax after any input: greedy decoding must stop right away.
+    with torch.no_grad():
+        model.lm_head.weight.zero_()
+        model.lm_head.weight[1] = 1.0
+        model.transformer.ln_f.bias.fill_(1.0)
+        model.transformer.ln_f.weight.zero_()
+    out = model.generate(torch.tensor([[5, 6, 7]]), max_new_tokens=10, do_sample=False)
+    assert out.tolist() == [[5, 6, 7, 1]]
+    model = tiny_model("synthesizer", seed=6)
+    torch.manual_seed(0)
+    a = model.generate(torch.tensor([[5, 6]]), max_new_tokens=10, do_sample=True, top_k=10, eos_token_id=None)
+    torch.manual_seed(0)
+    b = model.generate(torch.tensor([[5, 6]]), max_new_tokens=10, do_sample=True, top_k=10, eos_token_id=None)
+    assert a.shape == (1, 12) and torch.equal(a, b)
+
+
+@pytest.mark.parametrize("attention_type", ["vanilla", "synthesizer"])
+def test_packed_rows_equal_separate_rows(attention_type):
+    """position_ids restarting at 0 keep packed examples apart (padding-free batches)."""
+    model = tiny_model(attention_type, seed=7)
+    a = torch.randint(2, 40, (7,))
+    b = torch.randint(2, 40, (9,))
+    packed = torch.cat([a, b])[None]
+    pos = torch.cat([torch.arange(7), torch.arange(9)])[None]
+    with torch.no_grad():
+        got = model(packed, position_ids=pos).logits[0]
+        la = model(a[None]).logits[0]
+        lb = model(b[None]).logits[0]
+        torch.testing.assert_close(got[:7], la, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(got[7:], lb, rtol=1e-5, atol=1e-5)
+        # Loss over the packed row equals the token-weighted loss of the two rows.
+        loss = model(packed, position_ids=pos, labels=packed).loss
+        sum_a = model(a[None], labels=a[None]).loss * 6
+        sum_b = model(b[None], labels=b[None]).loss * 8
+        torch.testing.assert_close(loss, (sum_a + sum_b) / 14)
+
+
+def test_perceiver_rejects_packed_rows():
+    model = tiny_model("perceiver")
+    pos = torch.cat([torch.arange(4), torch.arange(4)])[None]
+    with pytest.raises(ValueError, match="perceiver"):
+        model(torch.randint(2, 40, (1, 8)), position_ids=pos)
+
+
+@pytest.mark.parametrize("attention_type,limit", [("vanilla", 32), ("synthesizer", 31), ("perceiver", 32)])
+def test_too_long_input_is_a_clear_error(attention_type, limit):
+    model = tiny_model(attention_type)
+    model(torch.randint(2, 40, (1, limit)))
+    with pytest.raises(ValueError, match=f"at most {limit} positions"):
+        model(torch.randint(2, 40, (1, limit + 1)))
+
+
+@pytest.mark.parametrize(
+    "kwargs,field",
+    [
+        (dict(n_embd=250, n_head=8), "n_head"),
+        (dict(attention_type="perceiver", bottleneck_dim=200, block_size=128), "bottleneck_dim"),
+        (dict(attention_type="perceiver", bottleneck_dim=0), "bottleneck_dim"),
+        (dict(attention_type="linformer"), "attention_type"),
+        (dict(attention_backend="flash"), "attention_backend"),
+        (dict(attn_pdrop=1.5), "attn_pdrop"),
+        (dict(n_layer=0), "n_layer"),
+        (dict(attention_type="perceiver", n_layer=1), "n_layer"),
+        (dict(vocab_size=10, mask_token_id=12), "mask_token_id"),
+        (dict(vocab_size=10, pad_token_id=11), "pad_token_id"),
+    ],
+)
+def test_invalid_config_names_field_value_and_allowed(kwargs, field):
+    with pytest.raises(ValueError) as err:
+        CharGPTConfig(**kwargs)
+    message = str(err.value)
+    assert field in message
+    assert repr(kwargs[field]) in message
+
+
+def test_config_defaults_are_the_spec():
+    c = CharGPTConfig()
+    assert (c.vocab_size, c.block_size, c.n_layer, c.n_head, c.n_embd) == (256, 128, 4, 8, 256)
+    assert (c.embd_pdrop, c.attn_pdrop, c.resid_pdrop, c.bottleneck_dim) == (0.1, 0.1, 0.1, 32)
+    assert c.num_hidden_layers == 4 and c.hidden_size == 256 and c.num_attention_heads == 8
+    assert c.eos_token_id == 1 and c.pad_token_id == 0

@@ -1,0 +1,82 @@
+"""CharTokenizer: the spec's vocabulary, round trips, and unknown characters."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from transformers import AutoTokenizer
+
+import hfmodels  # noqa: F401
+from hfmodels.char_gpt import MASK_CHAR, PAD_CHAR, CharGPTConfig, CharTokenizer, UnknownCharacterError
+
+CORPUS = "Ada Lovelace was born in London.\nAlan Turing, born 1912."
+
+
+def test_vocabulary_is_pad_mask_then_sorted_characters():
+    tok = CharTokenizer.from_corpus(CORPUS)
+    chars = sorted(set(CORPUS))
+    vocab = tok.get_vocab()
+    assert vocab[PAD_CHAR] == 0 and vocab[MASK_CHAR] == 1
+    assert [c for c, _ in sorted(vocab.items(), key=lambda kv: kv[1])][2:] == chars
+    assert tok.vocab_size == len(chars) + 2
+    assert tok.pad_token_id == 0 and tok.mask_token_id == 1
+
+
+def test_specials_in_the_corpus_are_not_duplicated():
+    tok = CharTokenizer.from_corpus(["ab" + MASK_CHAR, PAD_CHAR + "c"])
+    assert tok.vocab_size == 5
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.text(alphabet=sorted(set(CORPUS)) + [MASK_CHAR, PAD_CHAR], max_size=60))
+def test_encode_decode_round_trip(text):
+    tok = CharTokenizer.from_corpus(CORPUS)
+    ids = tok(text).input_ids
+    assert ids == tok.encode_chars(text)
+    assert len(ids) == len(text)  # one id per character, nothing added around
+    assert tok.decode(ids) == text
+
+
+def test_unknown_character_is_an_error_naming_it():
+    tok = CharTokenizer.from_corpus(CORPUS)
+    with pytest.raises(UnknownCharacterError, match=r"'é' \(U\+00E9\) at index 3"):
+        tok.encode_chars("Ada\u00e9")
+    with pytest.raises(ValueError, match="U\\+00E9"):
+        tok("Ad\u00e9")
+
+
+def test_unknown_character_replacement_is_opt_in_and_saved(tmp_path):
+    tok = CharTokenizer.from_corpus(CORPUS, unknown_char=" ")
+    assert tok.encode_chars("A\u00e9a") == tok.encode_chars("A a")
+    tok.save_pretrained(tmp_path)
+    again = AutoTokenizer.from_pretrained(tmp_path)
+    assert again.unknown_char == " "
+    assert again.encode_chars("A\u00e9a") == tok.encode_chars("A a")
+    with pytest.raises(ValueError, match="unknown_char"):
+        CharTokenizer.from_corpus(CORPUS, unknown_char="\u00e9")
+
+
+def test_save_and_load_with_auto_tokenizer(tmp_path):
+    tok = CharTokenizer.from_corpus(CORPUS)
+    tok.save_pretrained(tmp_path)
+    CharGPTConfig(vocab_size=tok.vocab_size).save_pretrained(tmp_path)
+    loaded = AutoTokenizer.from_pretrained(tmp_path)
+    assert isinstance(loaded, CharTokenizer)
+    assert loaded.get_vocab() == tok.get_vocab()
+    assert loaded("Ada" + MASK_CHAR).input_ids == tok("Ada" + MASK_CHAR).input_ids
+    assert loaded.padding_side == "left"
+    batch = loaded(["A", "Ada"], padding=True)
+    assert batch.input_ids[0][:2] == [0, 0] and batch.attention_mask[0] == [0, 0, 1]
+
+
+def test_corrupt_vocabulary_file_is_rejected(tmp_path):
+    path = tmp_path / "vocab.json"
+    path.write_text(json.dumps({"a": 0, "b": 1}), encoding="utf-8")
+    with pytest.raises(ValueError, match="must have id 0"):
+        CharTokenizer(vocab_file=str(path))
+    path.write_text(json.dumps({PAD_CHAR: 0, MASK_CHAR: 1, "a": 3}), encoding="utf-8")
+    with pytest.raises(ValueError, match="without gaps"):
+        CharTokenizer(vocab_file=str(path))
