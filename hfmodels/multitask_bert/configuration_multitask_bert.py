@@ -1,0 +1,120 @@
+"""Configuration of the multitask BERT of SPEC §2 (sentiment, paraphrase, similarity heads)."""
+
+from __future__ import annotations
+
+from transformers import BertConfig, PretrainedConfig
+
+TASKS = ("sentiment", "paraphrase", "similarity")
+OPTIONS = ("pretrain", "finetune")
+POOLINGS = ("cls", "pooler", "mean")
+PAIR_FEATURES = ("u", "v", "|u-v|", "u*v")
+SIMILARITY_HEADS = ("cosine", "mlp")
+
+
+class MultitaskBertConfig(PretrainedConfig):
+    r"""
+    Configuration for [`MultitaskBertModel`]: one BERT encoder shared by a sentiment head,
+    a paraphrase head and a semantic-similarity head (the minBERT multitask system).
+
+    Args:
+        bert_config (`BertConfig` or `dict`, *optional*):
+            Configuration of the encoder, a plain transformers `BertModel`. Stored nested in
+            `config.json`. Defaults to `BertConfig()` (bert-base size); use
+            [`MultitaskBertModel.from_backbone`] to take it from a checkpoint.
+        tasks (`list[str]`, defaults to `["sentiment", "paraphrase", "similarity"]`):
+            Heads to build, a non-empty subset of `"sentiment"`, `"paraphrase"`, `"similarity"`.
+            `["sentiment"]` with `num_sentiment_labels=2` is the single-task CFIMDB classifier.
+        num_sentiment_labels (`int`, defaults to 5):
+            Classes of the sentiment head: 5 for SST-5 (0 negative ... 4 positive), 2 for CFIMDB.
+        option (`str`, defaults to `"finetune"`):
+            `"pretrain"` freezes the encoder (only the heads learn, as the original's
+            `--option pretrain`); `"finetune"` trains everything.
+        pooling (`str`, defaults to `"cls"`):
+            Sentence representation: `"cls"` (final hidden state of [CLS], SPEC §2),
+            `"pooler"` (BERT's tanh pooler over [CLS], the original baseline) or `"mean"`
+            (attention-masked mean of the final hidden states, how all-MiniLM-L6-v2 was trained).
+        head_dropout (`float`, defaults to 0.3):
+            Dropout on the sentence representations before every head (the original's
+            `--hidden_dropout_prob`).
+        pair_features (`list[str]`, defaults to `["u", "v", "|u-v|", "u*v"]`):
+            Features of a sentence pair `(u, v)` fed to the paraphrase head (and to the
+            similarity head when `similarity_head="mlp"`), in this order; a non-empty subset of
+            `"u"`, `"v"`, `"|u-v|"`, `"u*v"` without repeats.
+        pair_hidden_size (`int`, defaults to 256):
+            Width of the hidden layer of the pair-task MLPs; 0 makes them a single linear layer.
+        similarity_head (`str`, defaults to `"cosine"`):
+            `"cosine"` predicts `5 * cos(u, v)` (trained with MSE against the 0-5 gold score);
+            `"mlp"` regresses the score from the pair features.
+        initializer_range (`float`, *optional*):
+            Std of the normal init of the heads; defaults to the encoder's `initializer_range`.
+    """
+
+    model_type = "multitask_bert"
+    sub_configs = {"bert_config": BertConfig}
+
+    def __init__(
+        self,
+        bert_config: BertConfig | dict | None = None,
+        tasks: list[str] | tuple[str, ...] = TASKS,
+        num_sentiment_labels: int = 5,
+        option: str = "finetune",
+        pooling: str = "cls",
+        head_dropout: float = 0.3,
+        pair_features: list[str] | tuple[str, ...] = PAIR_FEATURES,
+        pair_hidden_size: int = 256,
+        similarity_head: str = "cosine",
+        initializer_range: float | None = None,
+        **kwargs,
+    ):
+        if bert_config is None:
+            bert_config = BertConfig()
+        elif isinstance(bert_config, dict):
+            bert_config = BertConfig(**bert_config)
+        elif not isinstance(bert_config, BertConfig):
+            raise ValueError(
+                f"MultitaskBertConfig: invalid bert_config of type {type(bert_config).__name__}; "
+                "expected a BertConfig or a dict of its fields."
+            )
+        self.bert_config = bert_config
+        self.tasks = list(tasks) if isinstance(tasks, (list, tuple)) else tasks
+        self.num_sentiment_labels = num_sentiment_labels
+        self.option = option
+        self.pooling = pooling
+        self.head_dropout = head_dropout
+        self.pair_features = list(pair_features) if isinstance(pair_features, (list, tuple)) else pair_features
+        self.pair_hidden_size = pair_hidden_size
+        self.similarity_head = similarity_head
+        self.initializer_range = bert_config.initializer_range if initializer_range is None else initializer_range
+        self._validate()
+        super().__init__(**kwargs)
+
+    def _validate(self) -> None:
+        def bad(field: str, value, allowed: str) -> ValueError:
+            return ValueError(f"MultitaskBertConfig: invalid {field}={value!r}; {allowed}.")
+
+        if not isinstance(self.tasks, list) or not self.tasks or any(t not in TASKS for t in self.tasks):
+            raise bad("tasks", self.tasks, f"expected a non-empty list drawn from {', '.join(TASKS)}")
+        if len(set(self.tasks)) != len(self.tasks):
+            raise bad("tasks", self.tasks, "each task may appear once")
+        n = self.num_sentiment_labels
+        if not isinstance(n, int) or isinstance(n, bool) or n < 2:
+            raise bad("num_sentiment_labels", n, "expected an integer >= 2")
+        if self.option not in OPTIONS:
+            raise bad("option", self.option, f"allowed: {', '.join(OPTIONS)}")
+        if self.pooling not in POOLINGS:
+            raise bad("pooling", self.pooling, f"allowed: {', '.join(POOLINGS)}")
+        if not isinstance(self.head_dropout, (int, float)) or not 0.0 <= self.head_dropout < 1.0:
+            raise bad("head_dropout", self.head_dropout, "expected a probability in [0, 1)")
+        feats = self.pair_features
+        if not isinstance(feats, list) or not feats or any(f not in PAIR_FEATURES for f in feats):
+            raise bad("pair_features", feats, f"expected a non-empty list drawn from {', '.join(PAIR_FEATURES)}")
+        if len(set(feats)) != len(feats):
+            raise bad("pair_features", feats, "each feature may appear once")
+        h = self.pair_hidden_size
+        if not isinstance(h, int) or isinstance(h, bool) or h < 0:
+            raise bad("pair_hidden_size", h, "expected an integer >= 0 (0 = a single linear layer)")
+        if self.similarity_head not in SIMILARITY_HEADS:
+            raise bad("similarity_head", self.similarity_head, f"allowed: {', '.join(SIMILARITY_HEADS)}")
+
+
+__all__ = ["MultitaskBertConfig", "TASKS", "OPTIONS", "POOLINGS", "PAIR_FEATURES", "SIMILARITY_HEADS"]

