@@ -189,7 +189,7 @@ def default_cache_dir() -> Path:
 
 def _candidate_dirs() -> list[Path]:
     """The shared-data directories tried when no directory is given, in order."""
-    return [Path.cwd() / ".." / "shared" / "data", _REPO_ROOT / ".." / "shared" / "data"]
+    return [Path.cwd() / ".." / "shared" / "data", _REPO_ROOT.parent / "shared" / "data"]
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
