@@ -6,4 +6,9 @@ Training pieces (`batching`, `trainer`, `reporting`) are imported from their sub
 from .configuration_multitask_bert import MultitaskBertConfig
 from .modeling_multitask_bert import MultitaskBertModel, MultitaskBertPreTrainedModel, default_backbone_path
 
-__all__ = ["MultitaskBertConfig", "MultitaskBertModel", "MultitaskBertPreTrainedModel", "default_backbone_path"]
+__all__ = [
+    "MultitaskBertConfig",
+    "MultitaskBertModel",
+    "MultitaskBertPreTrainedModel",
+    "default_backbone_path",
+]

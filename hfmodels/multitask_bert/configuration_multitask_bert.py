@@ -81,10 +81,14 @@ class MultitaskBertConfig(PretrainedConfig):
         self.option = option
         self.pooling = pooling
         self.head_dropout = head_dropout
-        self.pair_features = list(pair_features) if isinstance(pair_features, (list, tuple)) else pair_features
+        self.pair_features = (
+            list(pair_features) if isinstance(pair_features, (list, tuple)) else pair_features
+        )
         self.pair_hidden_size = pair_hidden_size
         self.similarity_head = similarity_head
-        self.initializer_range = bert_config.initializer_range if initializer_range is None else initializer_range
+        self.initializer_range = (
+            bert_config.initializer_range if initializer_range is None else initializer_range
+        )
         self._validate()
         super().__init__(**kwargs)
 
@@ -107,7 +111,9 @@ class MultitaskBertConfig(PretrainedConfig):
             raise bad("head_dropout", self.head_dropout, "expected a probability in [0, 1)")
         feats = self.pair_features
         if not isinstance(feats, list) or not feats or any(f not in PAIR_FEATURES for f in feats):
-            raise bad("pair_features", feats, f"expected a non-empty list drawn from {', '.join(PAIR_FEATURES)}")
+            raise bad(
+                "pair_features", feats, f"expected a non-empty list drawn from {', '.join(PAIR_FEATURES)}"
+            )
         if len(set(feats)) != len(feats):
             raise bad("pair_features", feats, "each feature may appear once")
         h = self.pair_hidden_size

@@ -239,7 +239,9 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel):
                 loss = F.cross_entropy(logits.float(), labels.long())
         else:
             if input_ids_2 is None:
-                raise ValueError(f"Task {task!r} compares two sentences: pass input_ids_2 (and attention_mask_2).")
+                raise ValueError(
+                    f"Task {task!r} compares two sentences: pass input_ids_2 (and attention_mask_2)."
+                )
             u, v = self.encode_pair(
                 input_ids, attention_mask, token_type_ids, input_ids_2, attention_mask_2, token_type_ids_2
             )
