@@ -89,12 +89,12 @@ def _read_lines(path: Path) -> list[str]:
     return lines
 
 
-def _check_chars(path: Path, number: int, text: str, tokenizer: CharTokenizer | None) -> None:
+def _check_chars(path: Path, number: int, text: str, tokenizer: CharTokenizer | None, skip: str = "") -> None:
     if tokenizer is None:
         return
     table = tokenizer.char_to_id
     for index, char in enumerate(text):
-        if char not in table:
+        if char not in table and char not in skip:
             raise DataFormatError(
                 f"{path}:{number}: character {char!r} (U+{ord(char):04X}) at column {index + 1} is not in the "
                 f"vocabulary of {tokenizer.vocab_size} characters (built from the pretraining corpus)."
@@ -182,7 +182,7 @@ def read_birthplace_file(
             if place != place.strip():
                 raise DataFormatError(f"{path}:{number}: place {place!r} has leading/trailing spaces.")
             columns["place"].append(place)
-        _check_chars(path, number, line.replace("\t", ""), tokenizer)
+        _check_chars(path, number, line, tokenizer, skip="\t")
         if block_size is not None:
             length = len(question) + 1 + (len(fields[1]) + 1 if labelled else 0)
             if length > block_size - 1:
