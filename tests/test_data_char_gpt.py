@@ -467,3 +467,41 @@ def test_real_files(tmp_path):
     assert all(p for p in ds["dev"]["place"])
     batch = SpanCorruptionCollator(tok, seed=0, pack=True)([wiki[i] for i in range(128)])
     assert batch["input_ids"].shape[1] <= 127
+
+
+def test_collator_follows_the_tokenizers_unknown_char_rule(tmp_path):
+    tok = CharTokenizer.from_corpus(ALPHABET, save_directory=str(tmp_path), unknown_char=" ")
+    rows = SpanCorruptionCollator(tok, seed=0).corrupt([{"text": "ab\u2603cdefgh"}])
+    assert tok.encode_chars("\u2603") == tok.encode_chars(" ")
+    assert tok.char_to_id[" "] in rows[0].tolist()
+
+
+def test_trainer_runs_with_the_collators(data_dir, tok, tmp_path):
+    from transformers import Trainer, TrainingArguments
+
+    config = CharGPTConfig(vocab_size=tok.vocab_size, n_layer=1, n_head=2, n_embd=16)
+    model = CharGPTForCausalLM(config)
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "out"),
+        max_steps=2,
+        per_device_train_batch_size=4,
+        report_to="none",
+        use_cpu=True,
+        save_strategy="no",
+        logging_steps=1,
+        seed=0,
+    )
+    wiki = load_wiki_corpus(data_dir, tokenizer=tok)
+    # pre-encoded corpus: Trainer's default remove_unused_columns keeps `input_ids`
+    collator = SpanCorruptionCollator(tok, pack=True)
+    result = Trainer(
+        model=model, args=args, train_dataset=encode_wiki_corpus(wiki, tok), data_collator=collator
+    ).train()
+    assert np.isfinite(result.training_loss)
+    # birthplace finetuning from raw rows (the collator reads `question` / `place`)
+    args.remove_unused_columns = False
+    train = load_birthplaces(data_dir, tokenizer=tok)["train"]
+    result = Trainer(
+        model=model, args=args, train_dataset=train, data_collator=BirthplaceCollator(tok)
+    ).train()
+    assert np.isfinite(result.training_loss)

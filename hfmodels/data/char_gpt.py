@@ -314,12 +314,17 @@ class _CodepointTable:
         for char, index in vocab.items():
             self.table[ord(char)] = index
         self.vocab_size = len(vocab)
+        # the tokenizer's rule for unknown characters: raise (default) or a replacement character
+        unknown = getattr(tokenizer, "unknown_char", "error")
+        self.replacement = -1 if unknown == "error" else vocab[unknown]
 
     def encode(self, text: str) -> np.ndarray:
         codepoints = np.frombuffer(text.encode("utf-32-le"), dtype="<u4").astype(np.int64)
         ids = self.table[np.minimum(codepoints, self.size - 1)]
         bad = (codepoints >= self.size) | (ids < 0)
-        if bad.any():
+        if bad.any() and self.replacement >= 0:
+            ids[bad] = self.replacement
+        elif bad.any():
             index = int(np.flatnonzero(bad)[0])
             char = text[index]
             raise UnknownCharacterError(
