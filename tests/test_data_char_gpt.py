@@ -405,8 +405,10 @@ def test_collator_errors(tok):
     with pytest.raises(ValueError, match="block_size 16 is too small"):
         SpanCorruptionCollator(tok, block_size=16)
     collator = SpanCorruptionCollator(tok, seed=0)
-    with pytest.raises(UnknownCharacterError, match="U\\+2603.*corpus lines 5..5"):
-        collator([{"text": "\u2603 snowman", "line": 5}])
+    with pytest.raises(UnknownCharacterError, match="corpus line 5: .*U\\+2603.*at index 3"):
+        collator([{"text": "ok", "line": 4}, {"text": "abc\u2603 snowman", "line": 5}])
+    with pytest.raises(UnknownCharacterError, match="example 1 of the batch: .*U\\+2603"):
+        collator([{"text": "ok"}, {"text": "abc\u2603 snowman"}])
     with pytest.raises(ValueError, match="non-empty"):
         collator([{"text": ""}])
     with pytest.raises(KeyError, match="'text' or an 'input_ids'"):

@@ -430,9 +430,9 @@ class SpanCorruptionCollator:
             pieces = [d[:n] for d, n in zip(docs, lengths.tolist())]
             try:
                 ids = self._table.encode("".join(pieces))
-            except UnknownCharacterError as err:
-                line = _line_of(examples, err)
-                raise UnknownCharacterError(f"{err}{line}") from None
+            except UnknownCharacterError:
+                _raise_for_example(self._table, pieces, examples)
+                raise
             mask = np.arange(max_len)[None, :] < lengths[:, None]
             matrix[mask] = ids
         else:
@@ -458,9 +458,15 @@ class SpanCorruptionCollator:
         )
 
 
-def _line_of(examples: Sequence[Mapping[str, Any]], err: Exception) -> str:
-    lines = [ex.get("line") for ex in examples]
-    return f" (batch from corpus lines {lines[0]}..{lines[-1]})" if lines and lines[0] is not None else ""
+def _raise_for_example(table: _CodepointTable, pieces: list[str], examples: Sequence[Mapping[str, Any]]):
+    """Re-raise an unknown-character error naming the example (its corpus line if known)."""
+    for i, (piece, example) in enumerate(zip(pieces, examples)):
+        try:
+            table.encode(piece)
+        except UnknownCharacterError as err:
+            line = example.get("line")
+            where = f"corpus line {line}" if line is not None else f"example {i} of the batch"
+            raise UnknownCharacterError(f"{where}: {err}") from None
 
 
 def _first_fit(sizes: np.ndarray, capacity: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
