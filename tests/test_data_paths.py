@@ -222,6 +222,27 @@ def test_download_extracts_archive_member(tmp_path, server, monkeypatch, kind):
     assert _leftovers(tmp_path / "cache") == ["dev.tsv"]
 
 
+def test_archive_download_unpacks_the_other_known_files(tmp_path, server, monkeypatch):
+    root, url, requested = server
+    dev, train = b"Where was A born?\tB\n", b"Where was C born?\tD\n"
+    with zipfile.ZipFile(root / "bundle.zip", "w") as zf:
+        zf.writestr("a5/birth_dev.tsv", dev)
+        zf.writestr("a5/birth_places_train.tsv", train)
+        zf.writestr("a5/wiki.txt", b"not what the checksum says")
+    monkeypatch.setitem(paths.DATASET_SOURCES, "toy", DatasetSource(url=f"{url}/bundle.zip", archive=True))
+    monkeypatch.setitem(paths.KNOWN_DATA_FILES, "toy/dev.tsv", _spec(dev, remote_name="birth_dev.tsv"))
+    monkeypatch.setitem(
+        paths.KNOWN_DATA_FILES, "toy/train.tsv", _spec(train, remote_name="birth_places_train.tsv")
+    )
+    monkeypatch.setitem(
+        paths.KNOWN_DATA_FILES, "toy/wiki.txt", _spec(b"the real corpus", remote_name="wiki.txt")
+    )
+    assert data_file("toy/dev.tsv", tmp_path).read_bytes() == dev
+    assert _leftovers(tmp_path / "cache") == ["dev.tsv", "train.tsv"]  # the mismatching wiki.txt is not kept
+    assert data_file("toy/train.tsv", tmp_path).read_bytes() == train
+    assert requested == ["/bundle.zip"]  # one download for both
+
+
 def test_archive_without_member(tmp_path, server, monkeypatch):
     root, url, _ = server
     with zipfile.ZipFile(root / "bundle.zip", "w") as zf:

@@ -297,6 +297,27 @@ def _verify(path: Path, relative: str, url: str, spec: DataFileSpec) -> None:
             )
 
 
+def _extract_siblings(archive: Path, relative: str, spec: DataFileSpec, cache_root: Path) -> None:
+    """Also unpack the other known files of the same archive that the cache lacks (each verified;
+    one that is missing from the archive or does not match is skipped and fetched on its own later),
+    so that one data set's files cost one download."""
+    for other, other_spec in KNOWN_DATA_FILES.items():
+        target = cache_root / other
+        if other == relative or other_spec.dataset != spec.dataset or target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        os.close(fd)
+        try:
+            _extract_member(archive, other_spec.remote_name, Path(name))
+            _verify(Path(name), other, str(archive), other_spec)
+            os.replace(name, target)
+        except DataDownloadError:
+            pass
+        finally:
+            Path(name).unlink(missing_ok=True)
+
+
 def download_data_file(relative: str, cache_dir: str | os.PathLike | None = None) -> Path:
     """Download the known file `relative` into `cache_dir` (default [`default_cache_dir`]) and verify it.
 
@@ -313,8 +334,8 @@ def download_data_file(relative: str, cache_dir: str | os.PathLike | None = None
     if spec.dataset is None and not os.environ.get(DATA_URL_ENV):
         raise FileNotFoundError(f"{relative} has no public source to download it from.")
     url, is_archive = _source_url(relative, spec)
-    target = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    target = target / relative
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    target = cache / relative
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     os.close(fd)
@@ -327,6 +348,7 @@ def download_data_file(relative: str, cache_dir: str | os.PathLike | None = None
             archive_tmp = Path(archive_name)
             _fetch(url, archive_tmp)
             _extract_member(archive_tmp, spec.remote_name, tmp)
+            _extract_siblings(archive_tmp, relative, spec, cache)
         else:
             _fetch(url, tmp)
         _verify(tmp, relative, url, spec)
