@@ -22,8 +22,9 @@ the problem):
   `Where was NAME born?` (test inputs). One trailing newline is accepted. Errors: empty lines, a
   wrong number of tab-separated fields, a question not of the form `Where was NAME born?` (with a
   non-empty NAME; the study's prompts depend on that form, so a different one is a mis-parse, not
-  data), an empty or whitespace-padded place, carriage returns (`\\r`, Windows line endings), and, when
-  a tokenizer is given, characters outside its vocabulary.
+  data), a NAME or a place that is empty or padded with spaces, carriage returns (`\\r`, Windows
+  line endings), and, when a tokenizer is given, characters outside its vocabulary; with
+  `block_size`, an example longer than `block_size - 1` characters.
 """
 
 from __future__ import annotations
