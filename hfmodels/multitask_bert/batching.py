@@ -124,7 +124,11 @@ class MultitaskBatchSampler(Sampler[list[int]]):
             raise ValueError(f"batch_size={batch_size!r}; expected a positive integer")
         self.sizes = dict(sizes)
         self.names = list(self.sizes)
-        self.batch_size = batch_size
+        self.examples_per_batch = batch_size
+        # Each task's last batch may be short, so the sampler advertises no fixed `batch_size`:
+        # that makes accelerate's `BatchSamplerShard` deal out whole batches to the processes
+        # instead of assuming full ones (which silently drops and duplicates examples).
+        self.batch_size = None
         self.schedule = schedule
         self.seed = seed
         self.drop_last = drop_last
@@ -143,25 +147,24 @@ class MultitaskBatchSampler(Sampler[list[int]]):
 
     def _num_batches(self, name: str) -> int:
         n = self.sizes[name]
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+        size = self.examples_per_batch
+        return n // size if self.drop_last else math.ceil(n / size)
 
     def _batches(self, name: str, generator: torch.Generator) -> list[list[int]]:
         """One pass over data set `name`: shuffled (and length-grouped) batches of global indices."""
         order = torch.randperm(self.sizes[name], generator=generator).tolist()
         if self.lengths is not None:
             lengths = self.lengths[name]
-            chunk = self.megabatch_mult * self.batch_size
+            chunk = self.megabatch_mult * self.examples_per_batch
             order = [
                 i
                 for start in range(0, len(order), chunk)
                 for i in sorted(order[start : start + chunk], key=lambda k: -lengths[k])
             ]
         base = self.offsets[name]
-        batches = [
-            [base + i for i in order[start : start + self.batch_size]]
-            for start in range(0, len(order), self.batch_size)
-        ]
-        if self.drop_last and batches and len(batches[-1]) < self.batch_size:
+        size = self.examples_per_batch
+        batches = [[base + i for i in order[start : start + size]] for start in range(0, len(order), size)]
+        if self.drop_last and batches and len(batches[-1]) < size:
             batches.pop()
         if self.lengths is not None:
             # Sorting put the longest batches first; shuffle batch order so epochs do not start with them.

