@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from accelerate.data_loader import BatchSamplerShard
 from datasets import Dataset
+from huggingface_hub import ModelCard
 from transformers import (
     AutoConfig,
     AutoModel,
@@ -478,6 +479,14 @@ def test_recipe_end_to_end_writes_metrics_card_and_predictions(tmp_path, backbon
     card = (out / "README.md").read_text()
     assert "model-index" in card and "pearsonr" in card and "Predicted" not in card
     assert "| SST-5 | accuracy |" in card
+    parsed = ModelCard.load(out / "README.md").data.eval_results
+    assert {(e.dataset_type, e.metric_type) for e in parsed} == {
+        ("sst", "accuracy"),
+        ("quora", "accuracy"),
+        ("sts", "pearsonr"),
+    }
+    sst_result = next(e for e in parsed if e.dataset_type == "sst")
+    assert sst_result.metric_value == pytest.approx(saved["eval_sst_accuracy"], abs=1e-4)
     sst_dev = (out / "predictions" / "sst-dev-output.csv").read_text().splitlines()
     assert sst_dev[0] == "id \t Predicted_Sentiment " and len(sst_dev) == 31
     assert sst_dev[1].startswith("id0 , ")

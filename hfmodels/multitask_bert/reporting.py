@@ -37,6 +37,20 @@ BACKBONE_CAVEAT = (
     "Pearson (mean pooling, cosine) is 0.838 as measured for this project."
 )
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "model_cards" / "multitask_bert.md"
+_FALLBACK_TEMPLATE = """---
+{{ card_data }}
+---
+
+# {{ model_name }}
+
+Multitask BERT (hfmodels, SPEC §2) on `{{ backbone }}`; heads: {{ tasks }}; option `{{ option }}`.
+
+{{ results_table }}
+
+{{ caveat }}
+
+{{ training }}
+"""
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
@@ -146,6 +160,9 @@ def build_model_card(
     }
     values.update(template_kwargs)
     template = Path(template_path) if template_path is not None else DEFAULT_TEMPLATE
+    if template_path is None and not template.is_file():
+        # Installed without the repository's model_cards/ folder: a minimal card with the same data.
+        return ModelCard.from_template(card_data, template_str=_FALLBACK_TEMPLATE, **values)
     return ModelCard.from_template(card_data, template_path=str(template), **values)
 
 
