@@ -1,0 +1,136 @@
+"""Run reports: metrics.json merging, Markdown summary, model card with model-index, and the
+push-to-Hub path against a local stand-in of the Hub's HTTP API (never the real Hub)."""
+
+import base64
+import json
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import yaml
+from huggingface_hub import ModelCard
+
+from hfmodels.training.reporting import (
+    build_model_card,
+    push_folder_to_hub,
+    update_metrics_file,
+    write_summary,
+)
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def test_metrics_file_merges_and_rejects_corrupt(tmp_path):
+    update_metrics_file(tmp_path, {"train_loss": 1.5, "steps": 3})
+    merged = update_metrics_file(tmp_path, {"dev_accuracy": 0.2, "steps": 4})
+    assert merged == {"train_loss": 1.5, "steps": 4, "dev_accuracy": 0.2}
+    assert json.loads((tmp_path / "metrics.json").read_text()) == merged
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+    (tmp_path / "metrics.json").write_text("{not json")
+    with pytest.raises(ValueError, match="metrics.json"):
+        update_metrics_file(tmp_path, {"x": 1})
+
+
+def test_summary_lists_command_and_metrics(tmp_path):
+    path = write_summary(
+        tmp_path, "char-GPT vanilla", {"dev_accuracy": 0.214, "steps": 80}, "python run.py x"
+    )
+    text = path.read_text()
+    assert text.startswith("# char-GPT vanilla")
+    assert "python run.py x" in text and "| dev_accuracy | 0.214 |" in text and "| steps | 80 |" in text
+
+
+def test_model_card_has_model_index_with_accuracy(tmp_path):
+    card = build_model_card(
+        "char_gpt",
+        model_name="vanilla.finetune.params",
+        metrics={"dev_accuracy": 0.25, "dev_correct": 125},
+        accuracy=0.25,
+        template_kwargs={"variant": "vanilla", "bottleneck_dim": 32, "command": "python run.py finetune"},
+    )
+    card.save(tmp_path / "README.md")
+    loaded = ModelCard.load(tmp_path / "README.md")
+    results = loaded.data.eval_results
+    assert results and results[0].metric_type == "accuracy" and results[0].metric_value == 0.25
+    assert results[0].dataset_split == "dev"
+    assert "**25.0 %**" in loaded.text and "python run.py finetune" in loaded.text
+    meta = yaml.safe_load(loaded.content.split("---")[1])
+    assert meta["model-index"][0]["name"] == "vanilla.finetune.params"
+    # A pretraining card has no accuracy and says so.
+    pre = build_model_card("char_gpt", model_name="p", metrics={}, template_kwargs={"variant": "perceiver"})
+    assert pre.data.eval_results is None and "not been scored" in pre.text
+
+
+class _HubStandIn(BaseHTTPRequestHandler):
+    """The few routes `create_repo` and `upload_folder` call, recording what arrives."""
+
+    repos: dict = {}
+
+    def log_message(self, *args):
+        pass
+
+    def _reply(self, code, payload):
+        body = json.dumps(payload).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):  # noqa: N802
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        parts = self.path.split("?")[0].strip("/").split("/")
+        if parts[:2] == ["api", "validate-yaml"]:  # the Hub checks README.md metadata before a commit
+            return self._reply(200, {"errors": [], "warnings": []})
+        if parts[:3] == ["api", "repos", "create"]:
+            body = json.loads(raw)
+            repo_id = f"{body.get('organization') or body.get('namespace') or 'user'}/{body['name']}"
+            self.repos.setdefault(repo_id, {})
+            return self._reply(200, {"url": f"http://{self.headers['Host']}/{repo_id}", "name": repo_id})
+        if parts[0] == "api" and parts[1] == "models" and parts[4] == "preupload":
+            files = json.loads(raw)["files"]
+            return self._reply(
+                200,
+                {
+                    "files": [
+                        {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files
+                    ]
+                },
+            )
+        if parts[0] == "api" and parts[1] == "models" and parts[4] == "commit":
+            repo_id = f"{parts[2]}/{parts[3]}"
+            for line in raw.decode().splitlines():
+                item = json.loads(line)
+                if item["key"] == "file":
+                    value = item["value"]
+                    self.repos.setdefault(repo_id, {})[value["path"]] = base64.b64decode(value["content"])
+            return self._reply(
+                200,
+                {"commitUrl": f"http://{self.headers['Host']}/{repo_id}/commit/abc", "commitOid": "a" * 40},
+            )
+        return self._reply(404, {"error": f"stand-in has no route {self.path}"})
+
+
+def test_push_folder_uploads_every_file_to_local_endpoint(tmp_path, monkeypatch):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"model_type": "char_gpt"}')
+    (folder / "model.safetensors").write_bytes(b"\x00\x01weights")
+    update_metrics_file(folder, {"dev_accuracy": 0.2})
+    build_model_card("char_gpt", model_name="m", metrics={}, accuracy=0.2).save(folder / "README.md")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _HubStandIn)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_port}"
+        push_folder_to_hub(folder, "student/char-gpt", token="hf_test", endpoint=endpoint)
+    finally:
+        server.shutdown()
+    arrived = _HubStandIn.repos["student/char-gpt"]
+    assert set(arrived) == {"config.json", "model.safetensors", "metrics.json", "README.md"}
+    assert arrived["model.safetensors"] == b"\x00\x01weights"
+    assert b"model-index" in arrived["README.md"]
