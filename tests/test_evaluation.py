@@ -1,0 +1,164 @@
+"""Batched greedy decoding, predictions file and exact-match accuracy (hfmodels.char_gpt.evaluation)."""
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from hfmodels.char_gpt import MASK_CHAR, CharGPTConfig, CharGPTForCausalLM, CharTokenizer
+from hfmodels.char_gpt.analysis import confidence_report, coverage_curve, place_exposure, selective_accuracy
+from hfmodels.char_gpt.evaluation import (
+    Prediction,
+    evaluate_birthplaces,
+    greedy_decode,
+    read_birthplace_file,
+    write_lines_atomic,
+)
+from hfmodels.metrics.exact_match import ExactMatch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+DEV = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cs224n-a5" / "birth_dev.tsv"
+QUESTIONS = [
+    "Where was Ada born?",
+    "Where was Bob Dylan born?",
+    "Where was X born?",
+    "Where was Carla Z born?",
+]
+
+
+def _tokenizer():
+    return CharTokenizer.from_corpus("abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ?")
+
+
+def _model(variant, tok, **kw):
+    torch.manual_seed(0)
+    config = CharGPTConfig(
+        vocab_size=tok.vocab_size,
+        block_size=48,
+        n_layer=2,
+        n_head=2,
+        n_embd=16,
+        attention_type=variant,
+        bottleneck_dim=8,
+        **kw,
+    )
+    return CharGPTForCausalLM(config).eval()
+
+
+@pytest.mark.parametrize("variant", ["vanilla", "synthesizer", "perceiver"])
+def test_batched_decoding_matches_generate_one_by_one(variant):
+    tok = _tokenizer()
+    model = _model(variant, tok)
+    # Make ⁇ likely after some characters so that rows stop at different steps.
+    with torch.no_grad():
+        model.lm_head.weight[tok.mask_token_id] += (
+            0.6
+            * model.transformer.wte.weight[tok.char_to_id["e"]]
+            / (model.transformer.wte.weight[tok.char_to_id["e"]].norm() ** 2)
+        )
+    preds = greedy_decode(model, tok, QUESTIONS, batch_size=3, max_new_tokens=12, bf16=False)
+    for question, pred in zip(QUESTIONS, preds):
+        prompt = torch.tensor([tok.encode_chars(question + MASK_CHAR)])
+        out = model.generate(prompt, max_new_tokens=12, do_sample=False, eos_token_id=tok.mask_token_id)
+        text = "".join(tok.id_to_char[i] for i in out[0, prompt.shape[1] :].tolist())
+        assert pred.text == text.split(MASK_CHAR)[0]
+        assert pred.closed == (MASK_CHAR in text)
+        assert len(pred.token_probs) == len(pred.text) + int(pred.closed)
+        assert all(0.0 < p <= 1.0 for p in pred.token_probs)
+
+
+def test_decoding_stops_at_mask_and_at_full_block():
+    tok = _tokenizer()
+    model = _model("vanilla", tok)
+    with torch.no_grad():
+        model.lm_head.weight.zero_()
+        model.lm_head.weight[tok.mask_token_id] = 0  # then bias the head: always ⁇
+        model.transformer.ln_f.bias.fill_(1.0)
+        model.lm_head.weight[tok.mask_token_id] = 5.0
+    (pred,) = greedy_decode(model, tok, ["Where was Ada born?"], bf16=False)
+    assert pred == Prediction("", pred.token_probs, True) and len(pred.token_probs) == 1
+    with torch.no_grad():
+        model.lm_head.weight[tok.mask_token_id] = -5.0
+        model.lm_head.weight[tok.char_to_id["a"]] = 5.0
+    question = "Where was Ada born?"  # 20 tokens with ⁇; block 48 leaves 28
+    (pred,) = greedy_decode(model, tok, [question], max_new_tokens=100, bf16=False)
+    assert pred.text == "a" * (48 - len(question) - 1) and not pred.closed
+    with pytest.raises(ValueError, match="accepts 48"):
+        greedy_decode(model, tok, ["Where was " + "A" * 40 + " born?"], bf16=False)
+
+
+def test_bf16_decoding_gives_one_answer_per_question_and_restores_mode():
+    tok = _tokenizer()
+    model = _model("vanilla", tok)
+    a = greedy_decode(model, tok, QUESTIONS, bf16=False, max_new_tokens=4)
+    b = greedy_decode(model, tok, QUESTIONS, bf16=True, max_new_tokens=4)
+    assert len(b) == len(a) and all(isinstance(p.text, str) for p in b)
+    assert model.training is False
+
+
+def test_predictions_file_and_accuracy(tmp_path):
+    tok = _tokenizer()
+    model = _model("vanilla", tok)
+    tsv = tmp_path / "dev.tsv"
+    tsv.write_text("".join(f"{q}\tParis\n" for q in QUESTIONS))
+    out = tmp_path / "sub" / "dev.predictions"
+    scores, examples, preds = evaluate_birthplaces(model, tok, tsv, out, bf16=False)
+    lines = out.read_text().split("\n")
+    assert lines[-1] == "" and lines[:-1] == [p.text for p in preds]
+    assert scores == {"exact_match": 0.0, "correct": 0, "total": 4}
+    assert [e.line for e in examples] == [1, 2, 3, 4]
+    test = tmp_path / "test.tsv"
+    test.write_text("".join(f"{q}\n" for q in QUESTIONS))
+    scores, _, _ = evaluate_birthplaces(model, tok, test, None, bf16=False)
+    assert scores is None
+
+
+def test_exact_match_metric_and_file_errors(tmp_path):
+    metric = ExactMatch()
+    assert metric.compute(
+        predictions=["London", "Rome", "paris"], references=["London", "Paris", "Paris"]
+    ) == {
+        "exact_match": 1 / 3,
+        "correct": 1,
+        "total": 3,
+    }
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("Where was A born?\tX\nWhere was B born?\tY\tZ\n")
+    with pytest.raises(ValueError, match=r"bad.tsv:2"):
+        read_birthplace_file(bad)
+    write_lines_atomic(tmp_path / "p.txt", ["a", "b"])
+    assert (tmp_path / "p.txt").read_text() == "a\nb\n"
+    assert not list(tmp_path.glob(".p.txt*"))
+
+
+@pytest.mark.skipif(not DEV.exists(), reason="shared data not present")
+def test_london_baseline_is_five_percent_on_dev():
+    examples = read_birthplace_file(DEV)
+    scores = ExactMatch().compute(
+        predictions=["London"] * len(examples), references=[e.place for e in examples]
+    )
+    assert scores == {"exact_match": 0.05, "correct": 25, "total": 500}
+
+
+def test_confidence_analysis_numbers():
+    preds = [
+        Prediction("Paris", [0.9, 0.9], True),
+        Prediction("Rome", [0.2], True),
+        Prediction("Oslo", [0.6], True),
+    ]
+    refs = ["Paris", "Paris", "Oslo"]
+    questions = ["Where was Ann born?", "Where was Bo born?", "Where was Cy born?"]
+    corpus = (
+        "Ann was born in Paris.\nBo lived in Lyon and was born in Paris much later on in a long text\nZed"
+    )
+    report = confidence_report(questions, preds, refs, corpus, seen_chars=30)
+    assert report["accuracy"] == pytest.approx(2 / 3)
+    assert report["name_in_pretraining_corpus"] == {"count": 2, "accuracy": 0.5}
+    assert report["place_in_persons_document"] == {"count": 2, "accuracy": 0.5}
+    assert report["place_in_first_30_chars"] == {"count": 1, "accuracy": 1.0}
+    assert report["confidence"]["auroc_product"] == 1.0  # right answers are the confident ones
+    assert coverage_curve([0.9, 0.1, 0.5], [True, False, True]) == [(1 / 3, 1.0), (2 / 3, 1.0), (1.0, 2 / 3)]
+    sel = selective_accuracy([0.9, 0.1, 0.5], [True, False, True], 0.5)
+    assert sel["coverage"] == pytest.approx(2 / 3) and sel["accuracy_of_answered"] == 1.0
+    assert place_exposure(["Where was Ann born?"], ["Paris"], corpus.split("\n"), 10) == ([True], [False])
