@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import HfArgumentParser, TrainingArguments, set_seed
+from transformers import HfArgumentParser, TrainerCallback, TrainingArguments, set_seed
 
 import hfmodels  # noqa: F401  (registers the Auto classes)
 from hfmodels.char_gpt import CharGPTConfig, CharGPTForCausalLM, CharTokenizer
@@ -113,6 +113,22 @@ class StudyArguments:
     max_pretrain_documents: int | None = field(default=None, metadata={"help": "use the first N documents"})
     eval_batch_size: int = field(default=128, metadata={"help": "questions decoded per batch"})
     eval_after_finetune: bool = field(default=True, metadata={"help": "score birth_dev.tsv after finetuning"})
+    stop_after_steps: int | None = field(
+        default=None, metadata={"help": "stop (as if interrupted) after this many steps; resume later"}
+    )
+
+
+class StopAfterStepsCallback(TrainerCallback):
+    """Ends training after `steps` optimizer steps, leaving `max_steps` and the schedule untouched:
+    an interruption on purpose (used to prove that resuming gives the uninterrupted result)."""
+
+    def __init__(self, steps: int):
+        self.steps = steps
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= self.steps:
+            control.should_save = True
+            control.should_training_stop = True
 
 
 def _world_size() -> int:
@@ -246,6 +262,9 @@ def _train(study, training, model, tokenizer, train_dataset, collator, final_tok
         model, training.learning_rate, training.weight_decay, (training.adam_beta1, training.adam_beta2)
     )
     scheduler = mingpt_lr_scheduler(optimizer, WARMUP_TOKENS, final_tokens)
+    callbacks = list(callbacks)
+    if study.stop_after_steps:
+        callbacks.append(StopAfterStepsCallback(study.stop_after_steps))
     os.environ.setdefault(
         "TENSORBOARD_LOGGING_DIR", os.path.join(training.output_dir, "tb", study.tb_expt_name)
     )
@@ -256,7 +275,7 @@ def _train(study, training, model, tokenizer, train_dataset, collator, final_tok
         data_collator=collator,
         processing_class=tokenizer,
         optimizers=(optimizer, scheduler),
-        callbacks=list(callbacks),
+        callbacks=callbacks,
         token_count=study.token_count,
         tokens_per_example=study.block_size - 1,
     )
