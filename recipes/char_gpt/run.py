@@ -154,26 +154,16 @@ def _resolve(name: str | None, data_dir: Path) -> str | None:
     )
 
 
-def parse_args(argv: list[str]) -> tuple[StudyArguments, TrainingArguments]:
-    """Parse `function variant corpus` positionals, the course flags and `TrainingArguments`,
-    filling in the spec's defaults for the flags that were not given."""
-    argv = list(argv)
-    positionals = []
-    while argv and not argv[0].startswith("-") and len(positionals) < 3:
-        positionals.append(argv.pop(0))
-    for name, value in zip(("--function", "--variant", "--pretrain_corpus_path"), positionals):
-        argv += [name, value]
-    given = {a.split("=", 1)[0] for a in argv if a.startswith("--")}
-    function = positionals[0] if positionals else "quickstart"
-    if function not in FUNCTIONS:
-        raise SystemExit(f"run.py: unknown function {function!r}; expected one of {', '.join(FUNCTIONS)}.")
-    reading = "--reading_params_path" in given
+def spec_defaults(function: str, reading: bool, world_size: int) -> dict[str, str]:
+    """The spec's training flags for `function` (SPEC §1 "Training schedule of the original"):
+    pretrain 650 epochs at batch 128; finetune 75 epochs at batch 256, or 10 from a pretrained
+    model (`reading`); the global batch is split over `world_size` processes."""
     epochs, batch = {"pretrain": (650, 128), "finetune": (10 if reading else 75, 256)}.get(function, (1, 256))
     if function == "quickstart":
         epochs, batch = 15, 256
     defaults = {
         "--num_train_epochs": str(epochs),
-        "--per_device_train_batch_size": str(max(1, batch // _world_size())),
+        "--per_device_train_batch_size": str(max(1, batch // world_size)),
         "--weight_decay": "0.1",
         "--adam_beta1": "0.9",
         "--adam_beta2": "0.95",
@@ -187,6 +177,23 @@ def parse_args(argv: list[str]) -> tuple[StudyArguments, TrainingArguments]:
     }
     if not torch.cuda.is_available():
         defaults["--use_cpu"] = "True"  # lets --bf16 mean CPU bf16 autocast (AMX) instead of failing
+    return defaults
+
+
+def parse_args(argv: list[str]) -> tuple[StudyArguments, TrainingArguments]:
+    """Parse `function variant corpus` positionals, the course flags and `TrainingArguments`,
+    filling in the spec's defaults for the flags that were not given."""
+    argv = list(argv)
+    positionals = []
+    while argv and not argv[0].startswith("-") and len(positionals) < 3:
+        positionals.append(argv.pop(0))
+    for name, value in zip(("--function", "--variant", "--pretrain_corpus_path"), positionals):
+        argv += [name, value]
+    given = {a.split("=", 1)[0] for a in argv if a.startswith("--")}
+    function = positionals[0] if positionals else "quickstart"
+    if function not in FUNCTIONS:
+        raise SystemExit(f"run.py: unknown function {function!r}; expected one of {', '.join(FUNCTIONS)}.")
+    defaults = spec_defaults(function, "--reading_params_path" in given, _world_size())
     tag = positionals[1] if len(positionals) > 1 else "vanilla"
     defaults["--output_dir"] = os.path.join("runs", "char_gpt", f"{function}-{tag}")
     for flag, value in defaults.items():
@@ -285,11 +292,12 @@ def _train(study, training, model, tokenizer, train_dataset, collator, final_tok
 
 
 def _planned_tokens(training: TrainingArguments, n_examples: int, tokens_per_example: int) -> int:
+    """Tokens the run will count (examples x tokens_per_example), short last batches included."""
+    global_batch = training.per_device_train_batch_size * _world_size() * training.gradient_accumulation_steps
     if training.max_steps and training.max_steps > 0:
-        global_batch = (
-            training.per_device_train_batch_size * _world_size() * training.gradient_accumulation_steps
-        )
-        return training.max_steps * global_batch * tokens_per_example
+        steps_per_epoch = math.ceil(n_examples / global_batch)
+        epochs, rest = divmod(training.max_steps, steps_per_epoch)
+        return (epochs * n_examples + min(rest * global_batch, n_examples)) * tokens_per_example
     return int(math.ceil(training.num_train_epochs * n_examples)) * tokens_per_example
 
 

@@ -1,0 +1,172 @@
+"""The study recipe (recipes/char_gpt/run.py): the course's command lines, the spec's defaults,
+and a tiny end-to-end pretrain -> finetune -> evaluate -> analyze run on data written here."""
+
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from huggingface_hub import ModelCard
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("char_gpt_run", ROOT / "recipes" / "char_gpt" / "run.py")
+run = importlib.util.module_from_spec(spec)
+sys.modules["char_gpt_run"] = run  # dataclasses look their module up
+spec.loader.exec_module(run)
+TINY = ["--n_layer", "2", "--n_embd", "16", "--n_head", "2", "--report_to", "none", "--logging_steps", "1"]
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    d = tmp_path / "data" / "cs224n-a5"
+    d.mkdir(parents=True)
+    people = ["Ann Lee", "Bo Chan", "Cy Dorn", "Di Eck", "Ed Fox", "Flo Gu"]
+    places = ["Paris", "London", "Rome", "London", "Oslo", "Lima"]
+    docs = [f"{p} was born in {c} and lived a long life as a quiet writer." for p, c in zip(people, places)]
+    (d / "wiki.txt").write_text("\n".join(docs + ["Where was it? WHERE"]), encoding="utf-8")
+    rows = [f"Where was {p} born?\t{c}" for p, c in zip(people, places)]
+    (d / "birth_places_train.tsv").write_text("\n".join(rows[:4]) + "\n", encoding="utf-8")
+    (d / "birth_dev.tsv").write_text("\n".join(rows[2:]) + "\n", encoding="utf-8")
+    return tmp_path / "data"
+
+
+def test_course_command_lines_parse_with_spec_defaults(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    study, args = run.parse_args(
+        "pretrain perceiver wiki.txt --bottleneck_dim 64 --pretrain_lr 6e-3 --writing_params_path p.params".split()
+    )
+    assert (study.function, study.variant, study.pretrain_corpus_path) == (
+        "pretrain",
+        "perceiver",
+        "wiki.txt",
+    )
+    assert study.bottleneck_dim == 64 and study.writing_params_path == "p.params"
+    assert (args.num_train_epochs, args.per_device_train_batch_size, args.learning_rate) == (650, 128, 6e-3)
+    assert (args.weight_decay, args.adam_beta1, args.adam_beta2, args.max_grad_norm) == (0.1, 0.9, 0.95, 1.0)
+    assert "tensorboard" in args.report_to and args.remove_unused_columns is False
+    study, args = run.parse_args(
+        "finetune vanilla wiki.txt --reading_params_path v.params --writing_params_path f.params "
+        "--finetune_corpus_path birth_places_train.tsv".split()
+    )
+    assert (args.num_train_epochs, args.per_device_train_batch_size, args.learning_rate) == (10, 256, 6e-4)
+    _, args = run.parse_args(
+        "finetune vanilla wiki.txt --finetune_corpus_path birth_places_train.tsv".split()
+    )
+    assert (args.num_train_epochs, args.per_device_train_batch_size, args.learning_rate) == (75, 256, 6e-4)
+    study, _ = run.parse_args(
+        "evaluate vanilla wiki.txt --reading_params_path f.params --eval_corpus_path birth_dev.tsv "
+        "--outputs_path out.predictions".split()
+    )
+    assert study.eval_corpus_path == "birth_dev.tsv" and study.outputs_path == "out.predictions"
+    # The global batch is kept when several processes share it; explicit flags win.
+    assert run.spec_defaults("pretrain", False, 2)["--per_device_train_batch_size"] == "64"
+    assert run.spec_defaults("finetune", True, 4)["--per_device_train_batch_size"] == "64"
+    _, args = run.parse_args("pretrain vanilla wiki.txt --num_train_epochs 3".split())
+    assert args.num_train_epochs == 3
+    with pytest.raises(SystemExit):
+        run.parse_args(["train", "vanilla", "wiki.txt"])
+    with pytest.raises(SystemExit):
+        run.parse_args(["pretrain", "transformer", "wiki.txt"])
+
+
+def test_pretrain_finetune_evaluate_analyze_end_to_end(data_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    base = ["--data_dir", str(data_dir)] + TINY
+    pre = run.main(
+        ["pretrain", "vanilla", "wiki.txt", *base, "--pack", "--max_steps", "3", "--fit_schedule_to_run"]
+        + [
+            "--per_device_train_batch_size",
+            "4",
+            "--writing_params_path",
+            str(out / "pre"),
+            "--output_dir",
+            str(out / "r1"),
+        ]
+    )
+    assert (
+        pre["pretrain_steps"] == 3
+        and pre["pretrain_tokens"]
+        == pre["pretrain_final_tokens"]
+        == 11 * 127  # 7 documents, batch 4: steps of 4, 3 (epoch end), 4
+    )
+    assert (out / "pre" / "model.safetensors").exists() and (out / "pre" / "vocab.json").exists()
+    assert "not been scored" in ModelCard.load(out / "pre" / "README.md").text
+    ft = run.main(
+        [
+            "finetune",
+            "vanilla",
+            "wiki.txt",
+            *base,
+            "--reading_params_path",
+            str(out / "pre"),
+            "--max_steps",
+            "2",
+        ]
+        + [
+            "--writing_params_path",
+            str(out / "ft"),
+            "--output_dir",
+            str(out / "r2"),
+            "--per_device_train_batch_size",
+            "2",
+        ]
+    )
+    assert ft["dev_total"] == 4 and 0.0 <= ft["dev_accuracy"] <= 1.0
+    assert len((out / "ft" / "dev.predictions").read_text().splitlines()) == 4
+    card = ModelCard.load(out / "ft" / "README.md")
+    assert card.data.eval_results[0].metric_value == ft["dev_accuracy"]
+    ev = run.main(
+        ["evaluate", "vanilla", "wiki.txt", *base, "--reading_params_path", str(out / "ft")]
+        + ["--eval_corpus_path", "birth_dev.tsv", "--outputs_path", str(out / "dev.predictions")]
+    )
+    assert ev["dev_accuracy"] == ft["dev_accuracy"]
+    assert (out / "dev.predictions").read_text() == (out / "ft" / "dev.predictions").read_text()
+    assert "Correct:" in capsys.readouterr().out
+    metrics = json.loads((out / "ft" / "metrics.json").read_text())
+    assert metrics["finetune_steps"] == 2 and metrics["dev_total"] == 4
+    with pytest.raises(ValueError, match="perceiver"):
+        run.main(
+            ["evaluate", "perceiver", "wiki.txt", *base, "--reading_params_path", str(out / "ft")]
+            + ["--outputs_path", str(out / "x")]
+        )
+    summary = run.main(
+        [
+            "analyze",
+            "vanilla",
+            "wiki.txt",
+            *base,
+            "--reading_params_path",
+            str(out / "ft"),
+            "--output_dir",
+            str(out / "an"),
+        ]
+    )
+    assert summary["total"] == 4 and summary["name_in_pretraining_corpus"]["count"] == 4
+    assert (out / "an" / "coverage.png").stat().st_size > 1000 and (out / "an" / "analysis.md").exists()
+
+
+def test_london_baseline_and_quickstart(data_dir, tmp_path):
+    scores = run.main(["london_baseline", "--data_dir", str(data_dir)])
+    assert scores == {"london_accuracy": 0.25, "london_correct": 1, "london_total": 4}
+    m = run.main(
+        [
+            "quickstart",
+            "--data_dir",
+            str(data_dir),
+            "--output_dir",
+            str(tmp_path / "qs"),
+            *TINY,
+            "--max_steps",
+            "2",
+        ]
+    )
+    assert m["london_accuracy"] == 0.25 and m["dev_total"] == 4
+    assert (tmp_path / "qs" / "model" / "README.md").exists() and (tmp_path / "qs" / "summary.md").exists()
+
+
+def test_missing_file_names_the_places_looked(tmp_path):
+    with pytest.raises(FileNotFoundError, match="cs224n-a5"):
+        run.main(["london_baseline", "--data_dir", str(tmp_path), "--eval_corpus_path", "nope.tsv"])
