@@ -159,8 +159,10 @@ def spec_defaults(function: str, reading: bool, world_size: int) -> dict[str, st
     pretrain 650 epochs at batch 128; finetune 75 epochs at batch 256, or 10 from a pretrained
     model (`reading`); the global batch is split over `world_size` processes."""
     epochs, batch = {"pretrain": (650, 128), "finetune": (10 if reading else 75, 256)}.get(function, (1, 256))
+    quick = {}
     if function == "quickstart":
         epochs, batch = 15, 256
+        quick = {"--bf16": "True", "--attention_backend": "matmul", "--save_strategy": "no"}
     defaults = {
         "--num_train_epochs": str(epochs),
         "--per_device_train_batch_size": str(max(1, batch // world_size)),
@@ -177,7 +179,7 @@ def spec_defaults(function: str, reading: bool, world_size: int) -> dict[str, st
     }
     if not torch.cuda.is_available():
         defaults["--use_cpu"] = "True"  # lets --bf16 mean CPU bf16 autocast (AMX) instead of failing
-    return defaults
+    return {**defaults, **quick}
 
 
 def parse_args(argv: list[str]) -> tuple[StudyArguments, TrainingArguments]:
@@ -284,7 +286,7 @@ def _train(study, training, model, tokenizer, train_dataset, collator, final_tok
         optimizers=(optimizer, scheduler),
         callbacks=callbacks,
         token_count=study.token_count,
-        tokens_per_example=study.block_size - 1,
+        tokens_per_example=model.config.block_size - 1,
     )
     start = time.time()
     result = trainer.train(resume_from_checkpoint=training.resume_from_checkpoint)
@@ -380,7 +382,8 @@ def finetune(study: StudyArguments, training: TrainingArguments, data_dir: Path,
     else:
         model = CharGPTForCausalLM(build_config(study, tokenizer.vocab_size))
     corpus = _resolve(study.pretrain_corpus_path, data_dir)
-    n_docs = sum(1 for _ in open(corpus, encoding="utf-8"))
+    with open(corpus, encoding="utf-8") as f:
+        n_docs = sum(1 for _ in f)
     rows = read_birthplace_dataset(
         _resolve(study.finetune_corpus_path, data_dir),
         tokenizer=tokenizer,
