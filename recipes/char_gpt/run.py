@@ -274,9 +274,8 @@ def _train(study, training, model, tokenizer, train_dataset, collator, final_tok
     callbacks = list(callbacks)
     if study.stop_after_steps:
         callbacks.append(StopAfterStepsCallback(study.stop_after_steps))
-    os.environ.setdefault(
-        "TENSORBOARD_LOGGING_DIR", os.path.join(training.output_dir, "tb", study.tb_expt_name)
-    )
+    # transformers v5 takes the TensorBoard folder from the environment (no `logging_dir` argument).
+    os.environ["TENSORBOARD_LOGGING_DIR"] = os.path.join(training.output_dir, "tb", study.tb_expt_name)
     trainer = TokenScheduleTrainer(
         model=model,
         args=training,
