@@ -5,7 +5,7 @@ from __future__ import annotations
 from transformers import PretrainedConfig
 
 ATTENTION_TYPES = ("vanilla", "synthesizer", "perceiver")
-ATTENTION_BACKENDS = ("sdpa", "matmul")
+ATTENTION_BACKENDS = ("auto", "sdpa", "matmul")
 
 
 class CharGPTConfig(PretrainedConfig):
@@ -43,10 +43,18 @@ class CharGPTConfig(PretrainedConfig):
             `False` shares one `B` (and `b2`) across heads as the original course code does
             (3,076,988 parameters); `True` gives every head its own `B_i`, `b2_i`, as the
             equation `softmax(ReLU(X A_i + b1) B_i + b2) X V_i` is written.
-        attention_backend (`str`, defaults to `"sdpa"`):
+        attention_backend (`str`, defaults to `"auto"`):
             `"sdpa"` uses `torch.nn.functional.scaled_dot_product_attention`; `"matmul"` uses
-            explicit batched matrix products (faster on CPUs at head size 32, see
-            BENCHMARKS.md). Both compute the same function.
+            explicit batched matrix products (faster on CPUs at head size 32: SDPA's CPU flash
+            backward dominates a training step there, see BENCHMARKS.md). `"auto"` picks
+            `"matmul"` on CPU and `"sdpa"` on other devices. All compute the same function.
+        fast_dropout (`bool`, defaults to `True`):
+            Draw dropout masks on CPU from 16-bit slices of 64-bit random words (4 masks per
+            random number) instead of `torch.bernoulli_` (about 4x cheaper on CPU, where mask
+            generation was ~15 % of a training step). The keep probability is
+            `round((1 - p) * 2**16) / 2**16` (0.899994 for p = 0.1, off by < 8e-6), masks are
+            independent across elements and follow torch's global seed. `False` uses
+            `torch.nn.functional.dropout`. Ignored on other devices, which use the native kernel.
         initializer_range (`float`, defaults to 0.02):
             Standard deviation of the normal init of Linear and Embedding weights.
         layer_norm_epsilon (`float`, defaults to 1e-5):
@@ -77,7 +85,8 @@ class CharGPTConfig(PretrainedConfig):
         attention_type: str = "vanilla",
         bottleneck_dim: int = 32,
         synthesizer_per_head: bool = False,
-        attention_backend: str = "sdpa",
+        attention_backend: str = "auto",
+        fast_dropout: bool = True,
         initializer_range: float = 0.02,
         layer_norm_epsilon: float = 1e-5,
         pad_token_id: int = 0,
@@ -97,6 +106,7 @@ class CharGPTConfig(PretrainedConfig):
         self.bottleneck_dim = bottleneck_dim
         self.synthesizer_per_head = synthesizer_per_head
         self.attention_backend = attention_backend
+        self.fast_dropout = fast_dropout
         self.initializer_range = initializer_range
         self.layer_norm_epsilon = layer_norm_epsilon
         self.mask_token_id = mask_token_id

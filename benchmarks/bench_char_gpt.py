@@ -1,0 +1,414 @@
+"""Benchmarks of the character GPT (SPEC §1): training throughput, decoding, perceiver scaling.
+
+Every timing is the median of `repeats` runs after `warmup` untimed ones, in this process, so the
+ratios in BENCHMARKS.md compare paths measured side by side under the same conditions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from hfmodels.char_gpt import CharGPTConfig, CharGPTForCausalLM, CharTokenizer
+from hfmodels.char_gpt.evaluation import greedy_decode
+from hfmodels.data.char_gpt import (
+    BirthplaceCollator,
+    SpanCorruptionCollator,
+    build_char_tokenizer,
+    load_birthplaces,
+    load_wiki_corpus,
+)
+
+try:  # benchmarks/ is run as a script directory
+    from reference_mingpt import ReferenceGPT, reference_pair, sample_greedy, train_step
+except ImportError:  # imported as a package (tests)
+    from benchmarks.reference_mingpt import ReferenceGPT, reference_pair, sample_greedy, train_step
+
+
+def timed(fn: Callable[[int], object], repeats: int, warmup: int = 1) -> list[float]:
+    """Wall-clock seconds of `fn(i)` for `repeats` runs after `warmup` untimed runs."""
+    for i in range(warmup):
+        fn(i)
+    times = []
+    for i in range(repeats):
+        start = time.perf_counter()
+        fn(warmup + i)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def autocast(bf16: bool):
+    """bf16 autocast on CPU (AMX) when `bf16`, else a no-op context."""
+    return torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
+
+class CharGPTData:
+    """The study's tokenizer, corpus and birthplace splits, loaded once."""
+
+    def __init__(self, data_dir: str | Path):
+        self.tokenizer: CharTokenizer = build_char_tokenizer(data_dir)
+        self.wiki = load_wiki_corpus(data_dir, self.tokenizer)
+        self.birth = load_birthplaces(data_dir, self.tokenizer)
+        self.vocab_size = len(self.tokenizer)
+
+    def wiki_batches(self, n: int, batch_size: int, pack: bool, pad_to_block: bool, seed: int = 0):
+        """`n` span-corruption batches of the collator, from a fixed shuffle of the corpus."""
+        collator = SpanCorruptionCollator(
+            self.tokenizer, 128, pack=pack, pad_to_block=pad_to_block, seed=seed
+        )
+        g = torch.Generator().manual_seed(seed)
+        order = torch.randperm(len(self.wiki), generator=g).tolist()
+        batches = []
+        for i in range(n):
+            rows = [self.wiki[order[(i * batch_size + j) % len(order)]] for j in range(batch_size)]
+            batches.append(collator(rows))
+        return batches
+
+    def birth_batches(self, n: int, batch_size: int, pad_to_block: bool):
+        """`n` finetuning batches of [`BirthplaceCollator`] from the training split."""
+        collator = BirthplaceCollator(self.tokenizer, 128, pad_to_block=pad_to_block)
+        train = self.birth["train"]
+        batches = []
+        for i in range(n):
+            rows = [train[(i * batch_size + j) % len(train)] for j in range(batch_size)]
+            batches.append(collator(rows))
+        return batches
+
+
+# Paths of the training-step benchmark. "original" is our model run the way the course ran it
+# (fp32, padded block-size rows, explicit-matmul attention, torch dropout, plain AdamW), so each
+# optimisation can be switched on one at a time.
+PATHS = {
+    "original-style": dict(
+        bf16=False, pack=False, pad_to_block=True, backend="matmul", fast_dropout=False, fused=False
+    ),
+    "+ bf16 autocast": dict(
+        bf16=True, pack=False, pad_to_block=True, backend="matmul", fast_dropout=False, fused=False
+    ),
+    "+ cheap dropout masks": dict(
+        bf16=True, pack=False, pad_to_block=True, backend="matmul", fast_dropout=True, fused=False
+    ),
+    "+ fused AdamW": dict(
+        bf16=True, pack=False, pad_to_block=True, backend="matmul", fast_dropout=True, fused=True
+    ),
+    "+ packed rows (fast path)": dict(
+        bf16=True, pack=True, pad_to_block=False, backend="matmul", fast_dropout=True, fused=True
+    ),
+    "fast path with SDPA": dict(
+        bf16=True, pack=True, pad_to_block=False, backend="sdpa", fast_dropout=True, fused=True
+    ),
+    "fast path in fp32": dict(
+        bf16=False, pack=True, pad_to_block=False, backend="matmul", fast_dropout=True, fused=True
+    ),
+}
+
+
+def _optimizer(model: torch.nn.Module, fused: bool, lr: float = 6e-3) -> torch.optim.AdamW:
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "wte" not in n and "wpe" not in n]
+    other = [
+        p for n, p in model.named_parameters() if not (p.dim() >= 2 and "wte" not in n and "wpe" not in n)
+    ]
+    groups = [{"params": decay, "weight_decay": 0.1}, {"params": other, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), fused=fused or None)
+
+
+def _non_pad_targets(batch: dict) -> int:
+    labels = batch["labels"]
+    return int(((labels != -100) & (labels != 0)).sum())
+
+
+def model_step_fn(model: CharGPTForCausalLM, batches: list[dict], bf16: bool, fused: bool):
+    """A full training step (forward, backward, clip 1.0, AdamW) on `batches[i % len]`."""
+    optimizer = _optimizer(model, fused)
+    model.train()
+
+    def step(i: int) -> float:
+        batch = batches[i % len(batches)]
+        with autocast(bf16):
+            loss = model(**batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return float(loss)
+
+    return step
+
+
+def pretraining_throughput(data: CharGPTData, repeats: int, quick: bool) -> list[dict]:
+    """Training-step throughput at the spec's configuration, batch 128 (SPEC §1)."""
+    results = []
+    n_batches = repeats + 1
+    batch_size = 16 if quick else 128
+    padded = data.wiki_batches(n_batches, batch_size, pack=False, pad_to_block=True)
+    packed = data.wiki_batches(n_batches, batch_size, pack=True, pad_to_block=False)
+    longest = data.wiki_batches(n_batches, batch_size, pack=False, pad_to_block=False)
+    tokens = statistics.mean(_non_pad_targets(b) for b in padded)
+    tokens_packed = statistics.mean(_non_pad_targets(b) for b in packed)
+
+    def record(name: str, variant: str, precision: str, batches, step, info: str = ""):
+        times = timed(step, repeats)
+        med = statistics.median(times)
+        toks = statistics.mean(_non_pad_targets(b) for b in batches)
+        shape = "x".join(str(s) for s in batches[0]["input_ids"].shape)
+        results.append(
+            dict(
+                path=name,
+                variant=variant,
+                precision=precision,
+                ms_per_step=med * 1000,
+                examples_per_s=batch_size / med,
+                tokens_per_s=toks / med,
+                rows=shape,
+                info=info,
+                batch_size=batch_size,
+                times=times,
+            )
+        )
+        print(
+            f"  {variant:11s} {precision:5s} {name:28s} {med * 1000:7.0f} ms  {batch_size / med:6.1f} ex/s",
+            flush=True,
+        )
+
+    # The course's own code path (vanilla only): the denominator of every ratio.
+    torch.manual_seed(0)
+    ref = ReferenceGPT(vocab_size=data.vocab_size)
+    ref_opt = ref.configure_optimizers()
+    pairs = [reference_pair(b["input_ids"]) for b in padded]
+    ref.train()
+    record(
+        "original course code (minGPT)",
+        "vanilla",
+        "fp32",
+        padded,
+        lambda i: train_step(ref, ref_opt, *pairs[i % len(pairs)]),
+    )
+
+    paths = PATHS if not quick else {k: PATHS[k] for k in ("original-style", "+ packed rows (fast path)")}
+    for name, p in paths.items():
+        torch.manual_seed(0)
+        cfg = CharGPTConfig(
+            vocab_size=data.vocab_size, attention_backend=p["backend"], fast_dropout=p["fast_dropout"]
+        )
+        batches = packed if p["pack"] else padded
+        model = CharGPTForCausalLM(cfg)
+        record(
+            name,
+            "vanilla",
+            "bf16" if p["bf16"] else "fp32",
+            batches,
+            model_step_fn(model, batches, p["bf16"], p["fused"]),
+        )
+
+    # The other variants: original-style (fp32, padded rows) against the fast path. The
+    # synthesizer's inputs are one shorter (its B has block_size - 1 columns): slice the padded
+    # rows (the last input is always PAD there). The perceiver cannot take packed rows: it gets
+    # rows padded to the longest example of the batch.
+    for variant in ("synthesizer", "perceiver"):
+        for precision, fast in (("fp32", False), ("bf16", True)):
+            torch.manual_seed(0)
+            cfg = CharGPTConfig(
+                vocab_size=data.vocab_size,
+                attention_type=variant,
+                bottleneck_dim=64,
+                attention_backend="matmul",
+                fast_dropout=fast,
+            )
+            if not fast:
+                batches = padded
+            else:
+                batches = packed if variant == "synthesizer" else longest
+            if variant == "synthesizer":
+                batches = [{k: v[:, : cfg.max_input_length] for k, v in b.items()} for b in batches]
+            model = CharGPTForCausalLM(cfg)
+            name = (
+                "original-style"
+                if not fast
+                else ("fast path (packed)" if variant == "synthesizer" else "fast path (padded to longest)")
+            )
+            record(name, variant, precision, batches, model_step_fn(model, batches, fast, fast))
+    for r in results:
+        r["non_pad_targets_per_batch"] = tokens if "pack" not in r["path"] else tokens_packed
+    return results
+
+
+def finetuning_throughput(data: CharGPTData, repeats: int, quick: bool = False) -> list[dict]:
+    """Birthplace finetuning steps (batch 256): original-style padded fp32 vs bf16 rows padded to
+    the longest question (questions are short, so padding to the block wastes most compute)."""
+    results = []
+    batch_size = 32 if quick else 256
+    for name, bf16, pad_to_block, fast in (
+        ("original-style (fp32, 127 columns)", False, True, False),
+        ("fast path (bf16, padded to longest)", True, False, True),
+    ):
+        torch.manual_seed(0)
+        batches = data.birth_batches(repeats + 1, batch_size, pad_to_block)
+        cfg = CharGPTConfig(vocab_size=data.vocab_size, attention_backend="matmul", fast_dropout=fast)
+        model = CharGPTForCausalLM(cfg)
+        times = timed(model_step_fn(model, batches, bf16, fast), repeats)
+        med = statistics.median(times)
+        results.append(
+            dict(
+                path=name,
+                ms_per_step=med * 1000,
+                examples_per_s=batch_size / med,
+                rows="x".join(str(s) for s in batches[0]["input_ids"].shape),
+                times=times,
+            )
+        )
+        print(f"  finetune {name:40s} {med * 1000:7.0f} ms  {batch_size / med:6.1f} ex/s", flush=True)
+    return results
+
+
+def decoding_speed(data: CharGPTData, repeats: int, quick: bool, checkpoint: str | None = None) -> dict:
+    """Seconds to answer the dev (500) and test (437) questions: the package's batched KV-cache
+    greedy decoder against the original one-question-at-a-time loop without a cache (32 steps)."""
+    torch.manual_seed(0)
+    if checkpoint:
+        model = CharGPTForCausalLM.from_pretrained(checkpoint)
+    else:
+        model = CharGPTForCausalLM(CharGPTConfig(vocab_size=data.vocab_size))
+    model.eval()
+    dev = list(data.birth["dev"]["question"])
+    test = list(data.birth["test"]["question"])
+    if quick:
+        dev, test = dev[:8], test[:8]
+    out: dict = {"checkpoint": checkpoint or "randomly initialised (every answer runs the full 32 steps)"}
+    for split, questions in (("dev", dev), ("test", test)):
+        for bf16 in (True, False):
+            times = timed(
+                lambda i, q=questions, b=bf16: greedy_decode(model, data.tokenizer, q, bf16=b), repeats
+            )
+            out[f"{split}_batched_{'bf16' if bf16 else 'fp32'}_s"] = statistics.median(times)
+        out[f"{split}_questions"] = len(questions)
+        print(f"  decode {split}: batched bf16 {out[f'{split}_batched_bf16_s']:.2f} s", flush=True)
+    # The original loop: one question at a time, no cache, fp32, 32 steps. Timed once on a
+    # subset of the dev questions and scaled (it is linear in the number of questions).
+    ref = ReferenceGPT(vocab_size=data.vocab_size)
+    ref.load_state_dict(_reference_state(model), strict=True)
+    ref.eval()
+    n_ref = min(len(dev), 4 if quick else 100)
+    prompts = [data.tokenizer.encode_chars(q + "⁇") for q in dev[:n_ref]]
+    sample_greedy(ref, prompts[0])  # warm-up
+    start = time.perf_counter()
+    for p in prompts:
+        sample_greedy(ref, p)
+    per_question = (time.perf_counter() - start) / n_ref
+    out["reference_questions_timed"] = n_ref
+    out["reference_s_per_question"] = per_question
+    for split, questions in (("dev", dev), ("test", test)):
+        out[f"{split}_reference_s"] = per_question * len(questions)
+    print(f"  decode reference: {per_question * 1000:.0f} ms/question", flush=True)
+    return out
+
+
+def _reference_state(model: CharGPTForCausalLM) -> dict:
+    """Our vanilla weights under the reference model's names (same function, same parameters)."""
+    sd = model.state_dict()
+    out = {
+        "tok_emb.weight": sd["transformer.wte.weight"],
+        "pos_emb": sd["transformer.wpe.weight"][None],
+        "ln_f.weight": sd["transformer.ln_f.weight"],
+        "ln_f.bias": sd["transformer.ln_f.bias"],
+        "head.weight": sd["lm_head.weight"],
+    }
+    n = model.config.n_layer
+    bs = model.config.block_size
+    for i in range(n):
+        src, dst = f"transformer.h.{i}.", f"blocks.{i}."
+        for a, b in (
+            ("ln1", "ln1"),
+            ("ln2", "ln2"),
+            ("attn.key", "attn.key"),
+            ("attn.query", "attn.query"),
+            ("attn.value", "attn.value"),
+            ("attn.proj", "attn.proj"),
+            ("mlp.fc", "mlp.0"),
+            ("mlp.proj", "mlp.2"),
+        ):
+            for p in ("weight", "bias"):
+                out[f"{dst}{b}.{p}"] = sd[f"{src}{a}.{p}"]
+        out[f"{dst}attn.mask"] = torch.tril(torch.ones(bs, bs)).view(1, 1, bs, bs)
+    return out
+
+
+def saved_activation_bytes(fn: Callable[[], torch.Tensor]) -> tuple[torch.Tensor, int]:
+    """Run `fn` (a forward pass) and count the bytes of distinct tensors autograd saves for the
+    backward pass: the activation memory of training, independent of allocator noise."""
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor):
+        try:
+            storage = t.untyped_storage()
+            seen[storage.data_ptr()] = storage.nbytes()
+        except (RuntimeError, NotImplementedError):
+            pass
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = fn()
+    return out, sum(seen.values())
+
+
+def perceiver_scaling(repeats: int, quick: bool) -> list[dict]:
+    """Forward+backward time and saved activation memory of vanilla vs perceiver (m = 32, 64, 128)
+    at growing sequence length (block_size = the length), bf16 autocast, batch 1, training mode."""
+    lengths = [64, 128] if quick else [128, 512, 1024, 2048, 4096]
+    kinds = [("vanilla", None)] + [("perceiver", m) for m in ((32, 64) if quick else (32, 64, 128))]
+    results = []
+    for t in lengths:
+        for variant, m in kinds:
+            torch.manual_seed(0)
+            cfg = CharGPTConfig(
+                block_size=t,
+                attention_type=variant,
+                bottleneck_dim=m or 32,
+                attention_backend="matmul",
+            )
+            model = CharGPTForCausalLM(cfg).train()
+            ids = torch.randint(2, cfg.vocab_size, (1, t))
+            reps = repeats if t <= 1024 else max(2, repeats // 2)
+
+            def fwd(model=model, ids=ids):
+                with autocast(True):
+                    return model(input_ids=ids, labels=ids).loss
+
+            def step(i: int, model=model):
+                fwd().backward()
+                model.zero_grad(set_to_none=True)
+
+            times = timed(step, reps)
+            loss, nbytes = saved_activation_bytes(fwd)
+            del loss
+            med = statistics.median(times)
+            results.append(
+                dict(
+                    length=t,
+                    variant=variant if m is None else f"perceiver m={m}",
+                    ms=med * 1000,
+                    activation_mib=nbytes / 2**20,
+                    times=times,
+                )
+            )
+            print(
+                f"  T={t:5d} {results[-1]['variant']:16s} {med * 1000:8.1f} ms  {nbytes / 2**20:8.1f} MiB",
+                flush=True,
+            )
+            del model
+    return results
+
+
+__all__ = [
+    "CharGPTData",
+    "timed",
+    "pretraining_throughput",
+    "finetuning_throughput",
+    "decoding_speed",
+    "perceiver_scaling",
+    "saved_activation_bytes",
+]
