@@ -135,7 +135,7 @@ def model_step_fn(model: CharGPTForCausalLM, batches: list[dict], bf16: bool, fu
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        return float(loss)
+        return float(loss.detach())
 
     return step
 

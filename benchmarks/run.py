@@ -82,7 +82,8 @@ def machine_line() -> str:
                 break
     except OSError:
         pass
-    amx = "AMX" if "amx_bf16" in Path("/proc/cpuinfo").read_text() else "no AMX"
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    amx = "AMX" if "amx_bf16" in flags else ("AVX512-BF16, no AMX" if "avx512_bf16" in flags else "no AMX")
     return f"{cpu} ({amx}), {os.cpu_count()} cores, torch {torch.__version__}, transformers {transformers.__version__}"
 
 
@@ -99,7 +100,8 @@ def ratio(a: float, b: float) -> str:
 
 def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) -> str:
     rel = os.path.relpath(plot_dir, output.parent)
-    cmd = "python benchmarks/run.py " + " ".join(sys.argv[1:])
+    env = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS") if k in os.environ)
+    cmd = (env + " " if env else "") + "python benchmarks/run.py " + " ".join(sys.argv[1:])
     lines = [
         "# Benchmarks",
         "",
