@@ -115,6 +115,34 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
         f"- Every figure is the median of {args.repeats} timed runs after one warm-up run{' (QUICK smoke run)' if args.quick else ''}.",
         "",
     ]
+    lines += [
+        "## What the fast path does (each part switchable)",
+        "",
+        "| optimisation | where | default | switch off |",
+        "| --- | --- | --- | --- |",
+        "| bf16 autocast (matmuls in bf16, softmax/LayerNorm/loss in fp32) | training recipe / "
+        "`greedy_decode(bf16=None)` | on for CPU and CUDA | `--bf16 false`, `greedy_decode(bf16=False)` |",
+        "| explicit-matmul attention on CPU (SDPA's CPU flash backward is slow at head size 32); "
+        'SDPA on CUDA | `CharGPTConfig(attention_backend="auto")` | auto | `attention_backend="sdpa"` |',
+        "| queries scaled before `QK^T` (one pass fewer over the T x T scores) | `attend()` | always | — "
+        "(same function) |",
+        "| cheap dropout masks: four 16-bit uniforms per 64-bit random word, keep iff below "
+        "round(0.9·2^16) (P(keep) = 0.899994; `bernoulli_` is 4x slower) | `CharGPTConfig(fast_dropout=True)` "
+        "| on (CPU) | `fast_dropout=False` |",
+        "| padding-free packed rows, block-diagonal masks built once per batch from `position_ids` "
+        "| `SpanCorruptionCollator(pack=True)` | recipe choice | `pack=False` (perceiver must be padded) |",
+        "| rows padded to the longest example, not to the block | collators (`pad_to_block=False`) | on "
+        "| `pad_to_block=True` |",
+        "| fused AdamW (`torch.optim.AdamW(fused=True)`, supported on CPU) | benchmarks; proposed for "
+        "`hfmodels.training.optim.create_mingpt_adamw` | benchmarks: on | `fused=False` |",
+        "| batched left-padded KV-cache greedy decoding, length-sorted | `greedy_decode` | on | "
+        "`batch_size=1` |",
+        "",
+        "`torch.compile` is not shipped: compiling the attention core or the blocks (dynamic shapes) "
+        "took 25–70 s to compile on 2 cores and showed no step-time gain in our trials, so it does not "
+        "pay for runs of this size.",
+        "",
+    ]
     if "pretrain" in res:
         rows = res["pretrain"]
         base = rows[0]["examples_per_s"]
