@@ -62,7 +62,8 @@ def dropout(x: torch.Tensor, p: float, training: bool, fast: bool) -> torch.Tens
     on CPU (same Bernoulli distribution up to 2**-16 in the keep probability)."""
     if not training or p == 0.0:
         return x
-    if not fast or x.device.type != "cpu":
+    if not fast or x.device.type != "cpu" or torch.compiler.is_compiling():
+        # Other devices have fast native RNG; under torch.compile `random_` breaks the graph.
         return F.dropout(x, p=p, training=True)
     scale = keep_mask(x.shape, p, x.device).to(x.dtype).mul_(1.0 / (1.0 - p))
     return x * scale
