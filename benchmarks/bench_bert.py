@@ -66,6 +66,8 @@ def bert_throughput(data_dir: str | Path, repeats: int, quick: bool) -> list[dic
         results.append(
             dict(
                 precision=precision,
+                train_batch_size=train_bs,
+                infer_batch_size=infer_bs,
                 train_ms_per_step=train_med * 1000,
                 train_examples_per_s=train_bs / train_med,
                 infer_ms_per_batch=infer_med * 1000,

@@ -258,6 +258,7 @@ def finetuning_throughput(data: CharGPTData, repeats: int, quick: bool = False) 
                 ms_per_step=med * 1000,
                 examples_per_s=batch_size / med,
                 rows="x".join(str(s) for s in batches[0]["input_ids"].shape),
+                batch_size=batch_size,
                 times=times,
             )
         )

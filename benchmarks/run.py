@@ -154,7 +154,7 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
             f"Batch size {rows[0]['batch_size']}. A full training step: forward, backward, gradient clipping 1.0, AdamW step, on batches of "
             "`SpanCorruptionCollator` from wiki.txt. *Original course code* is "
             "`benchmarks/reference_mingpt.py` (minGPT, fp32, manual masked softmax, 128 x 127 padded "
-            "rows); *original-style* is our model run the same way; the lines below it switch on one "
+            "rows; the denominator of the last column for every variant); *original-style* is our model run the same way; the lines below it switch on one "
             "optimisation at a time (cumulative). Tokens/s counts non-PAD targets.",
             "",
             "| variant | precision | path | batch rows | ms/step | examples/s | tokens/s | vs original code |",
@@ -180,7 +180,7 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
     if "finetune" in res:
         rows = res["finetune"]
         lines += [
-            "## Birthplace finetuning throughput (batch 256)",
+            f"## Birthplace finetuning throughput (batch {rows[0]['batch_size']})",
             "",
             "| path | batch rows | ms/step | examples/s | ratio |",
             "| --- | --- | ---: | ---: | ---: |",
@@ -254,8 +254,9 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
         lines += [
             "## Multitask BERT backbone (all-MiniLM-L6-v2, 22.7M parameters)",
             "",
-            "`MultitaskBertModel` sentiment steps on SST sentences (batch 32, padded to the longest, "
-            "AdamW) and `encode` inference (batch 64, no grad).",
+            f"`MultitaskBertModel` sentiment steps on SST sentences (batch {rows[0]['train_batch_size']}, "
+            f"padded to the longest, AdamW) and `encode` inference (batch {rows[0]['infer_batch_size']}, "
+            "no grad).",
             "",
             "| precision | train ms/step | train examples/s | inference ms/batch | inference sentences/s |",
             "| --- | ---: | ---: | ---: | ---: |",
