@@ -237,6 +237,17 @@ def pretraining_throughput(data: CharGPTData, repeats: int, quick: bool) -> list
     return results
 
 
+def collator_speed(data: CharGPTData, repeats: int) -> dict:
+    """Milliseconds for `SpanCorruptionCollator` to build one batch of 128 (padded / packed)."""
+    rows = [data.wiki[i] for i in range(128)]
+    out = {}
+    for pack in (False, True):
+        collator = SpanCorruptionCollator(data.tokenizer, 128, pack=pack, seed=0)
+        times = timed(lambda i, c=collator: c(rows), max(5, repeats * 4))
+        out["packed" if pack else "padded"] = statistics.median(times) * 1000
+    return out
+
+
 def finetuning_throughput(data: CharGPTData, repeats: int, quick: bool = False) -> list[dict]:
     """Birthplace finetuning steps (batch 256): original-style padded fp32 vs bf16 rows padded to
     the longest question (questions are short, so padding to the block wastes most compute)."""
@@ -409,6 +420,7 @@ __all__ = [
     "timed",
     "pretraining_throughput",
     "finetuning_throughput",
+    "collator_speed",
     "decoding_speed",
     "perceiver_scaling",
     "saved_activation_bytes",
