@@ -145,6 +145,28 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
         "to native dropout (`Tensor.random_` breaks the graph), so compiling stays possible.",
         "",
     ]
+    lines += [
+        "## Notes for the other paths (profiles taken on this machine, 2026-11-21)",
+        "",
+        "- Where a fast-path step goes (`torch.profiler`, packed bf16 vanilla step, 1 thread): the "
+        "Linear layers' matmuls are 55 % (`mm` + `addmm`, at about 200 GFLOP/s per core in bf16, this "
+        "CPU's measured peak for these shapes: the CPU is an AMD EPYC with AVX512-BF16 and no AMX), dtype "
+        "casts of autocast 10 %, attention `bmm` 7 %, softmax 5 %, GELU backward 5 %, dropout masks "
+        "about 7 % (from about 15 % with `bernoulli_`). What is left is arithmetic the spec's model needs.",
+        "- `recipes/char_gpt/run.py` defaults `--attention_backend sdpa` and writes it into the config, "
+        "overriding the CPU-aware `auto`; default it to `auto`. `--pack` defaults to off; packing halves "
+        "the tokens of a span-corruption batch (vanilla, synthesizer).",
+        "- `hfmodels.training.optim.create_mingpt_adamw` builds a non-fused AdamW; `fused=True` works on "
+        "CPU and CUDA (see the `+ fused AdamW` line above for its effect).",
+        "- `greedy_decode`: in a profile of the 500 dev questions, `torch.cat` (the `DynamicCache` growing "
+        "per layer and step, plus the decoder's own `ids`/`attention_mask` concatenation) is 14 % of "
+        "decoding time; a preallocated cache would remove it.",
+        "- On a shared 2-core machine, two-thread torch jobs slow down catastrophically when another "
+        "process is busy: OpenMP threads spin-wait for a descheduled partner. Decoding 40 questions took "
+        "23 s instead of 0.8 s until `OMP_WAIT_POLICY=PASSIVE` was set. Use it (or 1 thread) for any job "
+        "that does not hold the CPU lock.",
+        "",
+    ]
     if "pretrain" in res:
         rows = res["pretrain"]
         base = rows[0]["examples_per_s"]
