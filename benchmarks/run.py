@@ -102,17 +102,26 @@ def ratio(a: float, b: float) -> str:
 def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) -> str:
     rel = os.path.relpath(plot_dir, output.parent)
     env = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS") if k in os.environ)
-    cmd = (env + " " if env else "") + "python benchmarks/run.py " + " ".join(sys.argv[1:])
     lines = [
         "# Benchmarks",
         "",
         "Written by `make bench` (`benchmarks/run.py`); do not edit by hand.",
         "",
-        f"- Command: `flock /tmp/hfmodels-cpu.lock {cmd}`",
+        f"- Command: `{(env + ' ') if env else ''}flock /tmp/hfmodels-cpu.lock python benchmarks/run.py "
+        f"{' '.join(sys.argv[1:])}`",
         f"- Machine: {res['machine']}; torch threads: {torch.get_num_threads()}",
         f"- Date: {res['date']}; wall time of the whole run: {res['wall_s'] / 60:.1f} min",
         f"- Load average (1 min) at start / end: {res['load_start']:.2f} / {res['load_end']:.2f} "
         "(other jobs on the machine slow every path alike; compare ratios measured in the same run)",
+        *(
+            [
+                "- `OMP_WAIT_POLICY=PASSIVE` (threads sleep instead of spinning between parallel regions) "
+                "slows latency-bound work such as one-question-at-a-time decoding: the original loop's "
+                "time per question is inflated by it, so the decoding speed-up is an upper bound."
+            ]
+            if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE"
+            else []
+        ),
         f"- Every figure is the median of {args.repeats} timed runs after one warm-up run{' (QUICK smoke run)' if args.quick else ''}.",
         "",
     ]
