@@ -44,9 +44,18 @@ def create_mingpt_adamw(
     weight_decay: float = 0.1,
     betas: tuple[float, float] = (0.9, 0.95),
     eps: float = 1e-8,
+    fused: bool | None = None,
 ) -> torch.optim.AdamW:
-    """`torch.optim.AdamW` over [`mingpt_param_groups`] (the spec's betas (0.9, 0.95), decay 0.1)."""
-    return torch.optim.AdamW(mingpt_param_groups(model, weight_decay), lr=learning_rate, betas=betas, eps=eps)
+    """`torch.optim.AdamW` over [`mingpt_param_groups`] (the spec's betas (0.9, 0.95), decay 0.1).
+
+    `fused=None` uses the fused kernel (one pass over all parameters, same update rule) when every
+    parameter is a floating-point tensor on CPU or CUDA; `False` forces the per-tensor loop.
+    """
+    if fused is None:
+        fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in model.parameters())
+    return torch.optim.AdamW(
+        mingpt_param_groups(model, weight_decay), lr=learning_rate, betas=betas, eps=eps, fused=fused
+    )
 
 
 __all__ = ["create_mingpt_adamw", "decay_parameter_names", "mingpt_param_groups"]

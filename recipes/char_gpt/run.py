@@ -97,11 +97,16 @@ class StudyArguments:
     synthesizer_per_head: bool = field(
         default=False, metadata={"help": "one B_i per head (default: shared B)"}
     )
-    attention_backend: str = field(default="sdpa", metadata={"help": "sdpa | matmul"})
+    attention_backend: str = field(
+        default="auto", metadata={"help": "auto (matmul on CPU, SDPA on GPU) | sdpa | matmul"}
+    )
     torch_compile_model: bool = field(default=False, metadata={"help": "alias of --torch_compile"})
     # Data and schedule switches.
-    pack: bool = field(
-        default=False, metadata={"help": "pack span-corruption examples (not for the perceiver)"}
+    pack: bool | None = field(
+        default=None,
+        metadata={
+            "help": "pack span-corruption examples (default: on for vanilla/synthesizer, off for the perceiver)"
+        },
     )
     token_count: str = field(default="examples", metadata={"help": "schedule tokens: examples | targets"})
     final_tokens: int | None = field(
@@ -179,7 +184,19 @@ def spec_defaults(function: str, reading: bool, world_size: int) -> dict[str, st
     }
     if not torch.cuda.is_available():
         defaults["--use_cpu"] = "True"  # lets --bf16 mean CPU bf16 autocast (AMX) instead of failing
+    if _bf16_supported():  # bf16 autocast by default where the hardware runs it natively
+        defaults["--bf16"] = "True"
     return {**defaults, **quick}
+
+
+def _bf16_supported() -> bool:
+    """bf16 matmuls in hardware: a CUDA device with bf16, or a CPU with AVX512-BF16/AMX."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def parse_args(argv: list[str]) -> tuple[StudyArguments, TrainingArguments]:
@@ -191,6 +208,9 @@ def parse_args(argv: list[str]) -> tuple[StudyArguments, TrainingArguments]:
         positionals.append(argv.pop(0))
     for name, value in zip(("--function", "--variant", "--pretrain_corpus_path"), positionals):
         argv += [name, value]
+    for i, arg in enumerate(argv):  # a bare `--pack` (optional bool, default per variant) means True
+        if arg == "--pack" and (i + 1 == len(argv) or argv[i + 1].startswith("--")):
+            argv.insert(i + 1, "True")
     given = {a.split("=", 1)[0] for a in argv if a.startswith("--")}
     function = positionals[0] if positionals else "quickstart"
     if function not in FUNCTIONS:
@@ -345,6 +365,8 @@ def pretrain(study: StudyArguments, training: TrainingArguments, data_dir: Path,
     n_docs = len(dataset)
     if study.max_pretrain_documents:
         dataset = dataset.select(range(min(study.max_pretrain_documents, n_docs)))
+    if study.pack is None:  # padding-free rows by default where the model supports them
+        study.pack = study.variant != "perceiver"
     if study.pack and study.variant == "perceiver":
         raise ValueError(
             "--pack is not possible for the perceiver (its bottleneck needs one example per row)."
