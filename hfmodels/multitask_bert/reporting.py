@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from ..training.reporting import write_text_atomic as atomic_write_text
 
 #: Header column of each task's prediction file (the course's spelling).
 PREDICTION_COLUMNS = {
@@ -51,22 +52,6 @@ Multitask BERT (hfmodels, SPEC §2) on `{{ backbone }}`; heads: {{ tasks }}; opt
 
 {{ training }}
 """
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write `text` to `path` through a temporary file in the same folder and `os.replace`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def write_metrics_json(path: str | os.PathLike, metrics: Mapping[str, object]) -> Path:
