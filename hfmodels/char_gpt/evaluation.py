@@ -108,7 +108,6 @@ def greedy_decode(
     mask_id = tokenizer.char_to_id[MASK_CHAR] if hasattr(tokenizer, "char_to_id") else config.mask_token_id
     pad_id = config.pad_token_id
     limit = config.max_input_length
-    use_cache = bool(config.use_cache)
     prompts = [tokenizer.encode_chars(q + MASK_CHAR) for q in questions]
     for q, p in zip(questions, prompts):
         if len(p) >= limit:
@@ -126,13 +125,15 @@ def greedy_decode(
         for r, i in enumerate(rows):
             ids[r, width - len(prompts[i]) :] = torch.tensor(prompts[i], device=device)
             attn[r, width - len(prompts[i]) :] = 1
-        cache = DynamicCache() if use_cache else None
+        # Always decode with a cache: `config.use_cache` may have been switched off by a training
+        # run (Trainer copies `TrainingArguments.use_cache`, False by default, into the config).
+        cache = DynamicCache()
         new_tokens, new_probs = [], []
         done = torch.zeros(len(rows), dtype=torch.bool, device=device)
         step_input = ids
         for _ in range(steps):
             with _autocast(device, bf16):
-                out = model(step_input, attention_mask=attn, past_key_values=cache, use_cache=use_cache)
+                out = model(step_input, attention_mask=attn, past_key_values=cache, use_cache=True)
             probs = torch.softmax(out.logits[:, -1].float(), dim=-1)
             p, tok = probs.max(dim=-1)
             new_tokens.append(tok)
@@ -142,7 +143,7 @@ def greedy_decode(
                 break
             ids = torch.cat([ids, tok[:, None]], dim=1)
             attn = torch.cat([attn, attn.new_ones(len(rows), 1)], dim=1)
-            step_input = tok[:, None] if use_cache else ids
+            step_input = tok[:, None]
         if not new_tokens:
             for i in rows:
                 results[i] = Prediction("")

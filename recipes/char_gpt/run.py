@@ -181,6 +181,9 @@ def spec_defaults(function: str, reading: bool, world_size: int) -> dict[str, st
         "--report_to": "tensorboard",
         "--remove_unused_columns": "False",
         "--dataloader_num_workers": "0",
+        # Trainer copies this into model.config; the saved model must keep its KV cache for
+        # decoding (training never builds a cache, so this costs nothing there).
+        "--use_cache": "True",
     }
     if not torch.cuda.is_available():
         defaults["--use_cpu"] = "True"  # lets --bf16 mean CPU bf16 autocast (AMX) instead of failing
