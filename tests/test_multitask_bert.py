@@ -27,7 +27,7 @@ from transformers import (
 import hfmodels  # noqa: F401  (Auto registration)
 from hfmodels.multitask_bert import MultitaskBertConfig, MultitaskBertModel
 from hfmodels.multitask_bert.batching import MultitaskBatchSampler, MultitaskCollator, MultitaskDataset
-from hfmodels.multitask_bert.modeling_multitask_bert import pair_features
+from hfmodels.multitask_bert.modeling_multitask_bert import join_pair, pair_features
 from hfmodels.multitask_bert.reporting import format_predictions
 from hfmodels.multitask_bert.trainer import MultitaskTrainer
 
@@ -96,6 +96,8 @@ def batch(seed=0, b=4, t1=7, t2=5):
         ("similarity_head", "dot"),
         ("num_sentiment_labels", 1),
         ("pair_hidden_size", -1),
+        ("cross_encoder_tasks", ["sentiment"]),
+        ("cross_encoder_tasks", ["paraphrase", "paraphrase"]),
     ],
 )
 def test_config_rejects_invalid_values_naming_field_and_value(field, value):
@@ -157,6 +159,59 @@ def test_pair_encoding_matches_separate_encoding_and_cosine_head():
     )
 
 
+def test_join_pair_builds_what_the_tokenizer_builds_for_sentence_pairs(tokenizer):
+    first = ["a man plays guitar", "a cat", "how do i learn what is good", "the dog"]
+    second = ["a woman", "why is the film bad", "a", "the dog is good a man plays guitar"]
+    one = tokenizer(first, padding=True, return_tensors="pt")
+    two = tokenizer(second, padding=True, return_tensors="pt")
+    ids, mask, types = join_pair(
+        one["input_ids"], one["attention_mask"], two["input_ids"], two["attention_mask"]
+    )
+    expected = tokenizer(first, second, padding=True, return_tensors="pt")
+    assert torch.equal(ids, expected["input_ids"])
+    assert torch.equal(mask, expected["attention_mask"])
+    assert torch.equal(types, expected["token_type_ids"])
+    left = one["attention_mask"].flip(1)
+    with pytest.raises(ValueError, match="right-padded.*attention_mask has padding"):
+        join_pair(one["input_ids"], left, two["input_ids"], two["attention_mask"])
+
+
+@pytest.mark.parametrize("pair_hidden_size", [0, 16])
+def test_cross_encoder_heads_encode_the_joined_pair(tokenizer, pair_hidden_size):
+    model = model_of(
+        pooling="cls", cross_encoder_tasks=["paraphrase", "similarity"], pair_hidden_size=pair_hidden_size
+    )
+    assert {type(model.paraphrase_head).__name__, type(model.similarity_head).__name__} == {
+        "MultitaskBertCrossHead"
+    }
+    s1, s2 = ["a man plays guitar", "a cat"], ["a woman plays", "why is the film bad"]
+    one = tokenizer(s1, padding=True, return_tensors="pt")
+    two = tokenizer(s2, padding=True, return_tensors="pt")
+    pair = tokenizer(s1, s2, padding=True, return_tensors="pt")
+    kw = {"input_ids": one["input_ids"], "attention_mask": one["attention_mask"]}
+    kw.update(input_ids_2=two["input_ids"], attention_mask_2=two["attention_mask"])
+    cls = model.bert(**pair).last_hidden_state[:, 0]
+    para = model(task="paraphrase", labels=torch.tensor([1.0, 0.0]), **kw)
+    torch.testing.assert_close(para.logits, model.paraphrase_head(cls), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        para.loss, F.binary_cross_entropy_with_logits(para.logits, torch.tensor([1.0, 0.0]))
+    )
+    sim = model(task="similarity", labels=torch.tensor([3.0, 0.5]), **kw)
+    torch.testing.assert_close(
+        sim.logits, 5 * torch.sigmoid(model.similarity_head(cls)), rtol=1e-5, atol=1e-5
+    )
+    assert ((sim.logits > 0) & (sim.logits < 5)).all()
+    torch.testing.assert_close(sim.loss, F.mse_loss(sim.logits, torch.tensor([3.0, 0.5])))
+    # the order of the sentences matters to a cross-encoder (token types, positions)
+    swapped = dict(input_ids=kw["input_ids_2"], attention_mask=kw["attention_mask_2"])
+    swapped.update(input_ids_2=kw["input_ids"], attention_mask_2=kw["attention_mask"])
+    assert not torch.allclose(model(task="paraphrase", **swapped).logits, para.logits)
+    # predict_* tokenise each side and give the same as the tensors
+    flags = model.predict_paraphrase(s1, s2, tokenizer=tokenizer)
+    assert flags.tolist() == (para.logits > 0).long().tolist()
+    torch.testing.assert_close(model.predict_similarity(s1, s2, tokenizer=tokenizer), sim.logits)
+
+
 def test_pair_features_order_and_values():
     u, v = torch.tensor([[1.0, -2.0]]), torch.tensor([[3.0, 1.0]])
     got = pair_features(u, v, ["u", "v", "|u-v|", "u*v"])
@@ -202,6 +257,7 @@ def test_frozen_vs_finetuned_encoder_gradients(option):
         {},
         {"option": "pretrain", "pooling": "pooler"},
         {"similarity_head": "mlp", "pair_features": ["u", "v", "|u-v|"]},
+        {"cross_encoder_tasks": ["paraphrase", "similarity"], "pair_hidden_size": 0},
     ],
 )
 def test_auto_round_trip_gives_identical_outputs(tmp_path, kwargs):
@@ -215,7 +271,8 @@ def test_auto_round_trip_gives_identical_outputs(tmp_path, kwargs):
     config = AutoConfig.from_pretrained(tmp_path)
     assert isinstance(config, MultitaskBertConfig) and isinstance(config.bert_config, BertConfig)
     assert config.bert_config.to_dict() == model.config.bert_config.to_dict()
-    for field in ("tasks", "option", "pooling", "pair_features", "similarity_head", "head_dropout"):
+    fields = ("tasks", "option", "pooling", "pair_features", "similarity_head", "head_dropout")
+    for field in (*fields, "cross_encoder_tasks"):
         assert getattr(config, field) == getattr(model.config, field)
     loaded = AutoModel.from_pretrained(tmp_path)
     assert isinstance(loaded, MultitaskBertModel) and not loaded.training

@@ -9,6 +9,7 @@ OPTIONS = ("pretrain", "finetune")
 POOLINGS = ("cls", "pooler", "mean")
 PAIR_FEATURES = ("u", "v", "|u-v|", "u*v")
 SIMILARITY_HEADS = ("cosine", "mlp")
+PAIR_TASKS = ("paraphrase", "similarity")
 
 
 class MultitaskBertConfig(PretrainedConfig):
@@ -45,6 +46,13 @@ class MultitaskBertConfig(PretrainedConfig):
         similarity_head (`str`, defaults to `"cosine"`):
             `"cosine"` predicts `5 * cos(u, v)` (trained with MSE against the 0-5 gold score);
             `"mlp"` regresses the score from the pair features.
+        cross_encoder_tasks (`list[str]`, defaults to `[]`):
+            Pair tasks (`"paraphrase"`, `"similarity"`) whose two sentences are encoded *together*
+            as one input `[CLS] s1 [SEP] s2 [SEP]` (token types 0 and 1, as `tokenizer(s1, s2)`
+            builds it), so every layer attends across the pair (a cross-encoder). The head is
+            dropout and an MLP (`pair_hidden_size`) over the pooled pair representation:
+            one logit for paraphrase, `5 * sigmoid(.)` for similarity (then `similarity_head`
+            and `pair_features` do not apply to that task). Other pair tasks stay bi-encoders.
         initializer_range (`float`, *optional*):
             Std of the normal init of the heads; defaults to the encoder's `initializer_range`.
     """
@@ -63,6 +71,7 @@ class MultitaskBertConfig(PretrainedConfig):
         pair_features: list[str] | tuple[str, ...] = PAIR_FEATURES,
         pair_hidden_size: int = 256,
         similarity_head: str = "cosine",
+        cross_encoder_tasks: list[str] | tuple[str, ...] = (),
         initializer_range: float | None = None,
         **kwargs,
     ):
@@ -86,6 +95,11 @@ class MultitaskBertConfig(PretrainedConfig):
         )
         self.pair_hidden_size = pair_hidden_size
         self.similarity_head = similarity_head
+        self.cross_encoder_tasks = (
+            list(cross_encoder_tasks)
+            if isinstance(cross_encoder_tasks, (list, tuple))
+            else cross_encoder_tasks
+        )
         self.initializer_range = (
             bert_config.initializer_range if initializer_range is None else initializer_range
         )
@@ -121,6 +135,23 @@ class MultitaskBertConfig(PretrainedConfig):
             raise bad("pair_hidden_size", h, "expected an integer >= 0 (0 = a single linear layer)")
         if self.similarity_head not in SIMILARITY_HEADS:
             raise bad("similarity_head", self.similarity_head, f"allowed: {', '.join(SIMILARITY_HEADS)}")
+        cross = self.cross_encoder_tasks
+        if (
+            not isinstance(cross, list)
+            or any(t not in PAIR_TASKS for t in cross)
+            or len(set(cross)) != len(cross)
+        ):
+            raise bad(
+                "cross_encoder_tasks", cross, f"expected a list drawn once each from {', '.join(PAIR_TASKS)}"
+            )
 
 
-__all__ = ["MultitaskBertConfig", "TASKS", "OPTIONS", "POOLINGS", "PAIR_FEATURES", "SIMILARITY_HEADS"]
+__all__ = [
+    "MultitaskBertConfig",
+    "TASKS",
+    "PAIR_TASKS",
+    "OPTIONS",
+    "POOLINGS",
+    "PAIR_FEATURES",
+    "SIMILARITY_HEADS",
+]

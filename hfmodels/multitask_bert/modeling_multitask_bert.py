@@ -8,9 +8,11 @@
   (mean squared error against the gold score).
 
 The encoder is transformers' own `BertModel`, so any BERT checkpoint folder or Hub id loads
-into it ([`MultitaskBertModel.from_backbone`]). Pairs are encoded *separately* (a bi-encoder:
-both sentences go through the encoder in one batch of 2B rows) because the pair features
-`[u, v, |u - v|, u * v]` need one vector per sentence.
+into it ([`MultitaskBertModel.from_backbone`]). By default pairs are encoded *separately* (a
+bi-encoder: both sentences go through the encoder in one batch of 2B rows) because the pair
+features `[u, v, |u - v|, u * v]` need one vector per sentence. The pair tasks named in
+`config.cross_encoder_tasks` instead encode `[CLS] s1 [SEP] s2 [SEP]` as one sequence (a
+cross-encoder, [`join_pair`]); the inputs are the same two tokenised sides either way.
 
 `forward(task=...)` computes one task per call, which is how the multitask `Trainer` feeds it
 (single-task batches tagged with their task, see `batching.py`).
@@ -29,9 +31,7 @@ from transformers import initialization as init
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.models.bert.modeling_bert import BertEmbeddings
 
-from .configuration_multitask_bert import TASKS, MultitaskBertConfig
-
-PAIR_TASKS = ("paraphrase", "similarity")
+from .configuration_multitask_bert import PAIR_TASKS, TASKS, MultitaskBertConfig
 
 
 def pair_features(u: torch.Tensor, v: torch.Tensor, names: Sequence[str]) -> torch.Tensor:
@@ -58,6 +58,59 @@ class MultitaskBertPairHead(nn.Module):
 
     def forward(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         x = self.dropout(pair_features(u, v, self.features))
+        if self.dense is not None:
+            x = self.dropout(F.gelu(self.dense(x)))
+        return self.out(x).squeeze(-1)
+
+
+def join_pair(
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    input_ids_2: torch.Tensor,
+    attention_mask_2: torch.Tensor,
+    pad_token_id: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Join two right-padded batches of single sentences, each `[CLS] s [SEP]`, into the
+    sentence-pair input `[CLS] s1 [SEP] s2 [SEP]` that `tokenizer(s1, s2)` builds: the second
+    side loses its leading `[CLS]`, token types are 0 for the first part and 1 for the second.
+
+    Returns `(input_ids, attention_mask, token_type_ids)`, right-padded to the longest pair.
+    Raises ValueError for left-padded (or otherwise non-contiguous) attention masks.
+    """
+    for name, mask in (("attention_mask", attention_mask), ("attention_mask_2", attention_mask_2)):
+        if mask.shape[1] > 1 and bool((mask[:, 1:] > mask[:, :-1]).any()):
+            raise ValueError(f"join_pair needs right-padded inputs; {name} has padding before tokens.")
+    len1 = attention_mask.sum(1, keepdim=True)
+    len2 = attention_mask_2.sum(1, keepdim=True)
+    total = len1 + len2 - 1
+    length = int(total.max()) if total.numel() else 0
+    pos = torch.arange(length, device=input_ids.device).unsqueeze(0)
+    first = pos < len1
+    valid = pos < total
+    from_1 = input_ids.gather(1, pos.clamp(max=input_ids.shape[1] - 1).expand(input_ids.shape[0], -1))
+    idx_2 = (pos - len1 + 1).clamp(0, input_ids_2.shape[1] - 1)
+    from_2 = input_ids_2.gather(1, idx_2)
+    ids = torch.where(first, from_1, from_2).masked_fill(~valid, pad_token_id)
+    return ids, valid.to(attention_mask.dtype), (valid & ~first).to(input_ids.dtype)
+
+
+class MultitaskBertCrossHead(nn.Module):
+    """Head of a cross-encoded pair task: dropout, then an MLP (one hidden layer of
+    `pair_hidden_size`, GELU) or a single linear layer from the pooled pair to one output."""
+
+    def __init__(self, config: MultitaskBertConfig):
+        super().__init__()
+        hidden = config.bert_config.hidden_size
+        self.dropout = nn.Dropout(config.head_dropout)
+        if config.pair_hidden_size > 0:
+            self.dense = nn.Linear(hidden, config.pair_hidden_size)
+            self.out = nn.Linear(config.pair_hidden_size, 1)
+        else:
+            self.dense = None
+            self.out = nn.Linear(hidden, 1)
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        x = self.dropout(pooled)
         if self.dense is not None:
             x = self.dropout(F.gelu(self.dense(x)))
         return self.out(x).squeeze(-1)
@@ -101,9 +154,13 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel):
         hidden = config.bert_config.hidden_size
         if "sentiment" in config.tasks:
             self.sentiment_head = nn.Linear(hidden, config.num_sentiment_labels)
+        cross = set(config.cross_encoder_tasks)
         if "paraphrase" in config.tasks:
-            self.paraphrase_head = MultitaskBertPairHead(config)
-        if "similarity" in config.tasks and config.similarity_head == "mlp":
+            head = MultitaskBertCrossHead if "paraphrase" in cross else MultitaskBertPairHead
+            self.paraphrase_head = head(config)
+        if "similarity" in config.tasks and "similarity" in cross:
+            self.similarity_head = MultitaskBertCrossHead(config)
+        elif "similarity" in config.tasks and config.similarity_head == "mlp":
             self.similarity_head = MultitaskBertPairHead(config)
         self.post_init()
         self.apply_option()
@@ -237,11 +294,34 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel):
             logits = self.sentiment_head(pooled)
             if labels is not None:
                 loss = F.cross_entropy(logits.float(), labels.long())
-        else:
-            if input_ids_2 is None:
+        elif input_ids_2 is None:
+            raise ValueError(
+                f"Task {task!r} compares two sentences: pass input_ids_2 (and attention_mask_2)."
+            )
+        elif task in self.config.cross_encoder_tasks:
+            ones = torch.ones_like
+            ids, mask, types = join_pair(
+                input_ids,
+                ones(input_ids) if attention_mask is None else attention_mask,
+                input_ids_2,
+                ones(input_ids_2) if attention_mask_2 is None else attention_mask_2,
+                pad_token_id=self.config.bert_config.pad_token_id or 0,
+            )
+            limit = self.config.bert_config.max_position_embeddings
+            if ids.shape[1] > limit:
                 raise ValueError(
-                    f"Task {task!r} compares two sentences: pass input_ids_2 (and attention_mask_2)."
+                    f"Task {task!r}: a joined pair has {ids.shape[1]} tokens, more than the encoder's "
+                    f"{limit} positions; tokenise each side with a smaller max_length."
                 )
+            logits = getattr(self, f"{task}_head")(self.encode(ids, mask, types))
+            if task == "paraphrase":
+                if labels is not None:
+                    loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float())
+            else:
+                logits = 5.0 * torch.sigmoid(logits.float())
+                if labels is not None:
+                    loss = F.mse_loss(logits, labels.float())
+        else:
             u, v = self.encode_pair(
                 input_ids, attention_mask, token_type_ids, input_ids_2, attention_mask_2, token_type_ids_2
             )
@@ -345,6 +425,8 @@ __all__ = [
     "MultitaskBertModel",
     "MultitaskBertPreTrainedModel",
     "MultitaskBertPairHead",
+    "MultitaskBertCrossHead",
+    "join_pair",
     "default_backbone_path",
     "pair_features",
     "PAIR_TASKS",

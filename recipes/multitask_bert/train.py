@@ -43,7 +43,7 @@ from hfmodels.multitask_bert.reporting import (
 from hfmodels.multitask_bert.trainer import MultitaskTrainer
 
 logger = logging.getLogger("multitask_bert")
-MACHINE = "2-core Intel Xeon (AMX), 24 GiB, no GPU"
+MACHINE = "2-core AMD EPYC (AVX512-BF16, no AMX), 24 GiB, no GPU"
 #: Prediction file stem of each data set (the course's names: sst, para, sts; plus cfimdb).
 FILE_STEM = {"sst": "sst", "cfimdb": "cfimdb", "quora": "para", "sts": "sts"}
 TASK_OF = {"sst": "sentiment", "cfimdb": "sentiment", "quora": "paraphrase", "sts": "similarity"}
@@ -53,7 +53,7 @@ TASK_OF = {"sst": "sentiment", "cfimdb": "sentiment", "quora": "paraphrase", "st
 class MultitaskBertArguments:
     """The original minBERT options, plus the head and schedule choices of SPEC §2."""
 
-    task: str = field(default="multitask", metadata={"help": "multitask | sst | cfimdb"})
+    task: str = field(default="multitask", metadata={"help": "multitask | sst | cfimdb | quora | sts"})
     option: str = field(default="finetune", metadata={"help": "pretrain (frozen encoder) | finetune"})
     lr: float | None = field(
         default=None, metadata={"help": "learning rate (default 1e-3 pretrain, 5e-5 finetune)"}
@@ -73,7 +73,13 @@ class MultitaskBertArguments:
     pair_hidden_size: int = field(
         default=256, metadata={"help": "hidden width of the pair heads (0 = linear)"}
     )
-    similarity_head: str = field(default="cosine", metadata={"help": "cosine | mlp"})
+    similarity_head: str = field(default="cosine", metadata={"help": "cosine | mlp (bi-encoder)"})
+    cross_encoder_tasks: str = field(
+        default="",
+        metadata={
+            "help": "comma list of pair tasks encoded as one `[CLS] s1 [SEP] s2 [SEP]` input: paraphrase, similarity"
+        },
+    )
     schedule: str = field(default="proportional", metadata={"help": "proportional | round_robin"})
     group_by_length: bool = field(
         default=True, metadata={"help": "batch examples of similar length together"}
@@ -90,6 +96,9 @@ class MultitaskBertArguments:
     )
 
 
+SINGLE_TASK_LOADERS = {"sst": load_sst, "cfimdb": load_cfimdb, "quora": load_quora, "sts": load_sts}
+
+
 def _cap(ds, n):
     return ds if n is None or len(ds) <= n else ds.select(range(n))
 
@@ -102,10 +111,10 @@ def load_data(args: MultitaskBertArguments, tokenizer) -> tuple[dict, dict, dict
             "quora": load_quora(args.data_dir),
             "sts": load_sts(args.data_dir),
         }
-    elif args.task in ("sst", "cfimdb"):
-        raw = {args.task: (load_sst if args.task == "sst" else load_cfimdb)(args.data_dir)}
+    elif args.task in SINGLE_TASK_LOADERS:
+        raw = {args.task: SINGLE_TASK_LOADERS[args.task](args.data_dir)}
     else:
-        raise ValueError(f"--task {args.task!r}; allowed: multitask, sst, cfimdb")
+        raise ValueError(f"--task {args.task!r}; allowed: multitask, {', '.join(SINGLE_TASK_LOADERS)}")
     train, dev, test = {}, {}, {}
     for name, dsd in raw.items():
         max_length = args.cfimdb_max_length if name == "cfimdb" else args.max_length
@@ -151,7 +160,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     backbone = args.backbone or default_backbone_path()
     tokenizer = AutoTokenizer.from_pretrained(backbone)
     train, dev, test = load_data(args, tokenizer)
-    tasks = ["sentiment", "paraphrase", "similarity"] if args.task == "multitask" else ["sentiment"]
+    tasks = ["sentiment", "paraphrase", "similarity"] if args.task == "multitask" else [TASK_OF[args.task]]
+    cross = [t.strip() for t in args.cross_encoder_tasks.split(",") if t.strip()]
     model = MultitaskBertModel.from_backbone(
         backbone,
         tasks=tasks,
@@ -162,6 +172,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         pair_features=[f.strip() for f in args.pair_features.split(",")],
         pair_hidden_size=args.pair_hidden_size,
         similarity_head=args.similarity_head,
+        cross_encoder_tasks=[t for t in cross if t in tasks or t not in TASK_OF.values()],
     )
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     logger.info("task=%s option=%s trainable parameters %d", args.task, args.option, trainable)
