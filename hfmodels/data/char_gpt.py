@@ -279,7 +279,7 @@ def _corrupt_layout(lengths: np.ndarray, masked: np.ndarray, prefix: np.ndarray,
     return np.where(valid, src, 0), valid
 
 
-def _rank() -> int:
+def process_rank() -> int:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank()
     return int(os.environ.get("RANK", 0))
@@ -396,13 +396,13 @@ class SpanCorruptionCollator:
     def rng(self) -> np.random.Generator:
         """The corruption RNG of this process / dataloader worker (created on first use)."""
         info = torch.utils.data.get_worker_info()
-        key = (os.getpid(), info.id if info is not None else -1, torch.initial_seed(), _rank())
+        key = (os.getpid(), info.id if info is not None else -1, torch.initial_seed(), process_rank())
         if self._rng is None or self._rng_key != key:
             # In a worker torch.initial_seed() is the loader's base seed + worker id: distinct per
             # worker (and per epoch for non-persistent workers), and derived from the Trainer seed.
             base = self.seed if self.seed is not None else torch.initial_seed()
             worker_seed = torch.initial_seed() if info is not None else 0
-            entropy = [base, _rank(), (info.id + 1) if info is not None else 0, worker_seed]
+            entropy = [base, process_rank(), (info.id + 1) if info is not None else 0, worker_seed]
             self._rng = np.random.default_rng(np.random.SeedSequence(entropy))
             self._rng_key = key
         return self._rng

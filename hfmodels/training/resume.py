@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from transformers import TrainerCallback
 
-from ..data.char_gpt import SpanCorruptionCollator, _rank
+from ..data.char_gpt import SpanCorruptionCollator, process_rank
 
 
 class ResumableSpanCorruptionCollator(SpanCorruptionCollator):
@@ -56,7 +56,7 @@ class ResumableSpanCorruptionCollator(SpanCorruptionCollator):
     def __call__(self, examples: list[dict]):
         keys = [self._example_key(ex) for ex in examples]
         self._batch_rng = np.random.default_rng(
-            np.random.SeedSequence([self.seed, self.epoch, _rank(), *keys])
+            np.random.SeedSequence([self.seed, self.epoch, process_rank(), *keys])
         )
         try:
             return super().__call__(examples)
