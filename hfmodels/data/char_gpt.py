@@ -280,6 +280,7 @@ def _corrupt_layout(lengths: np.ndarray, masked: np.ndarray, prefix: np.ndarray,
 
 
 def process_rank() -> int:
+    """This process's rank: torch.distributed's when initialised, else `$RANK`, else 0."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank()
     return int(os.environ.get("RANK", 0))
