@@ -98,6 +98,7 @@ def batch(seed=0, b=4, t1=7, t2=5):
         ("pair_hidden_size", -1),
         ("cross_encoder_tasks", ["sentiment"]),
         ("cross_encoder_tasks", ["paraphrase", "paraphrase"]),
+        ("cross_encoder_bi_features", "yes"),
     ],
 )
 def test_config_rejects_invalid_values_naming_field_and_value(field, value):
@@ -212,6 +213,32 @@ def test_cross_encoder_heads_encode_the_joined_pair(tokenizer, pair_hidden_size)
     torch.testing.assert_close(model.predict_similarity(s1, s2, tokenizer=tokenizer), sim.logits)
 
 
+def test_hybrid_cross_head_adds_the_bi_encoder_features(tokenizer):
+    model = model_of(
+        pooling="mean", cross_encoder_tasks=["paraphrase"], cross_encoder_bi_features=True, pair_hidden_size=0
+    )
+    head = model.paraphrase_head
+    assert head.out.in_features == 32 * (1 + 4)  # joined pair + [u, v, |u-v|, u*v]
+    s1, s2 = ["a man plays guitar", "a cat"], ["a woman plays", "why is the film bad"]
+    one = tokenizer(s1, padding=True, return_tensors="pt")
+    two = tokenizer(s2, padding=True, return_tensors="pt")
+    pair = tokenizer(s1, s2, padding=True, return_tensors="pt")
+    joined = model.encode(pair["input_ids"], pair["attention_mask"], pair["token_type_ids"])
+    u = model.encode(one["input_ids"], one["attention_mask"])
+    v = model.encode(two["input_ids"], two["attention_mask"])
+    expected = head.out(torch.cat([joined, u, v, (u - v).abs(), u * v], dim=-1)).squeeze(-1)
+    out = model(
+        task="paraphrase",
+        input_ids=one["input_ids"],
+        attention_mask=one["attention_mask"],
+        input_ids_2=two["input_ids"],
+        attention_mask_2=two["attention_mask"],
+    )
+    torch.testing.assert_close(out.logits, expected, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="needs the bi-encoder vectors"):
+        head(joined)
+
+
 def test_pair_features_order_and_values():
     u, v = torch.tensor([[1.0, -2.0]]), torch.tensor([[3.0, 1.0]])
     got = pair_features(u, v, ["u", "v", "|u-v|", "u*v"])
@@ -258,6 +285,7 @@ def test_frozen_vs_finetuned_encoder_gradients(option):
         {"option": "pretrain", "pooling": "pooler"},
         {"similarity_head": "mlp", "pair_features": ["u", "v", "|u-v|"]},
         {"cross_encoder_tasks": ["paraphrase", "similarity"], "pair_hidden_size": 0},
+        {"cross_encoder_tasks": ["paraphrase"], "cross_encoder_bi_features": True},
     ],
 )
 def test_auto_round_trip_gives_identical_outputs(tmp_path, kwargs):
@@ -272,7 +300,7 @@ def test_auto_round_trip_gives_identical_outputs(tmp_path, kwargs):
     assert isinstance(config, MultitaskBertConfig) and isinstance(config.bert_config, BertConfig)
     assert config.bert_config.to_dict() == model.config.bert_config.to_dict()
     fields = ("tasks", "option", "pooling", "pair_features", "similarity_head", "head_dropout")
-    for field in (*fields, "cross_encoder_tasks"):
+    for field in (*fields, "cross_encoder_tasks", "cross_encoder_bi_features"):
         assert getattr(config, field) == getattr(model.config, field)
     loaded = AutoModel.from_pretrained(tmp_path)
     assert isinstance(loaded, MultitaskBertModel) and not loaded.training

@@ -53,6 +53,10 @@ class MultitaskBertConfig(PretrainedConfig):
             dropout and an MLP (`pair_hidden_size`) over the pooled pair representation:
             one logit for paraphrase, `5 * sigmoid(.)` for similarity (then `similarity_head`
             and `pair_features` do not apply to that task). Other pair tasks stay bi-encoders.
+        cross_encoder_bi_features (`bool`, defaults to `False`):
+            Also feed the cross-encoder heads the bi-encoder pair features (`pair_features` of
+            the separately encoded sentences), concatenated after the joined-pair vector: a
+            hybrid head that costs a second encoder pass over both sentences.
         initializer_range (`float`, *optional*):
             Std of the normal init of the heads; defaults to the encoder's `initializer_range`.
     """
@@ -72,6 +76,7 @@ class MultitaskBertConfig(PretrainedConfig):
         pair_hidden_size: int = 256,
         similarity_head: str = "cosine",
         cross_encoder_tasks: list[str] | tuple[str, ...] = (),
+        cross_encoder_bi_features: bool = False,
         initializer_range: float | None = None,
         **kwargs,
     ):
@@ -95,6 +100,7 @@ class MultitaskBertConfig(PretrainedConfig):
         )
         self.pair_hidden_size = pair_hidden_size
         self.similarity_head = similarity_head
+        self.cross_encoder_bi_features = cross_encoder_bi_features
         self.cross_encoder_tasks = (
             list(cross_encoder_tasks)
             if isinstance(cross_encoder_tasks, (list, tuple))
@@ -144,6 +150,8 @@ class MultitaskBertConfig(PretrainedConfig):
             raise bad(
                 "cross_encoder_tasks", cross, f"expected a list drawn once each from {', '.join(PAIR_TASKS)}"
             )
+        if not isinstance(self.cross_encoder_bi_features, bool):
+            raise bad("cross_encoder_bi_features", self.cross_encoder_bi_features, "expected True or False")
 
 
 __all__ = [

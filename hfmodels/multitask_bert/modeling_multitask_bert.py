@@ -96,20 +96,29 @@ def join_pair(
 
 class MultitaskBertCrossHead(nn.Module):
     """Head of a cross-encoded pair task: dropout, then an MLP (one hidden layer of
-    `pair_hidden_size`, GELU) or a single linear layer from the pooled pair to one output."""
+    `pair_hidden_size`, GELU) or a single linear layer from the pooled pair (followed, with
+    `cross_encoder_bi_features`, by the bi-encoder pair features of `u` and `v`) to one output."""
 
     def __init__(self, config: MultitaskBertConfig):
         super().__init__()
         hidden = config.bert_config.hidden_size
+        self.features = list(config.pair_features) if config.cross_encoder_bi_features else []
+        in_features = hidden * (1 + len(self.features))
         self.dropout = nn.Dropout(config.head_dropout)
         if config.pair_hidden_size > 0:
-            self.dense = nn.Linear(hidden, config.pair_hidden_size)
+            self.dense = nn.Linear(in_features, config.pair_hidden_size)
             self.out = nn.Linear(config.pair_hidden_size, 1)
         else:
             self.dense = None
-            self.out = nn.Linear(hidden, 1)
+            self.out = nn.Linear(in_features, 1)
 
-    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, pooled: torch.Tensor, u: torch.Tensor | None = None, v: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if self.features:
+            if u is None or v is None:
+                raise ValueError("this cross-encoder head also needs the bi-encoder vectors u and v")
+            pooled = torch.cat([pooled, pair_features(u, v, self.features)], dim=-1)
         x = self.dropout(pooled)
         if self.dense is not None:
             x = self.dropout(F.gelu(self.dense(x)))
@@ -313,7 +322,12 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel):
                     f"Task {task!r}: a joined pair has {ids.shape[1]} tokens, more than the encoder's "
                     f"{limit} positions; tokenise each side with a smaller max_length."
                 )
-            logits = getattr(self, f"{task}_head")(self.encode(ids, mask, types))
+            u = v = None
+            if self.config.cross_encoder_bi_features:
+                u, v = self.encode_pair(
+                    input_ids, attention_mask, token_type_ids, input_ids_2, attention_mask_2, token_type_ids_2
+                )
+            logits = getattr(self, f"{task}_head")(self.encode(ids, mask, types), u, v)
             if task == "paraphrase":
                 if labels is not None:
                     loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float())

@@ -80,6 +80,12 @@ class MultitaskBertArguments:
             "help": "comma list of pair tasks encoded as one `[CLS] s1 [SEP] s2 [SEP]` input: paraphrase, similarity"
         },
     )
+    cross_encoder_bi_features: bool = field(
+        default=False,
+        metadata={
+            "help": "cross-encoder heads also get the bi-encoder pair features (hybrid; 2 encoder passes)"
+        },
+    )
     schedule: str = field(default="proportional", metadata={"help": "proportional | round_robin"})
     group_by_length: bool = field(
         default=True, metadata={"help": "batch examples of similar length together"}
@@ -173,6 +179,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         pair_hidden_size=args.pair_hidden_size,
         similarity_head=args.similarity_head,
         cross_encoder_tasks=[t for t in cross if t in tasks or t not in TASK_OF.values()],
+        cross_encoder_bi_features=args.cross_encoder_bi_features,
     )
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     logger.info("task=%s option=%s trainable parameters %d", args.task, args.option, trainable)
