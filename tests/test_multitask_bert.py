@@ -99,6 +99,7 @@ def batch(seed=0, b=4, t1=7, t2=5):
         ("cross_encoder_tasks", ["sentiment"]),
         ("cross_encoder_tasks", ["paraphrase", "paraphrase"]),
         ("cross_encoder_bi_features", "yes"),
+        ("similarity_projection", 1),
     ],
 )
 def test_config_rejects_invalid_values_naming_field_and_value(field, value):
@@ -239,6 +240,32 @@ def test_hybrid_cross_head_adds_the_bi_encoder_features(tokenizer):
         head(joined)
 
 
+def test_similarity_projection_starts_as_the_cosine_head_and_is_similarity_only(backbone_dir):
+    model = MultitaskBertModel.from_backbone(backbone_dir, pooling="mean", similarity_projection=True)
+    plain = MultitaskBertModel.from_backbone(backbone_dir, pooling="mean")
+    assert torch.equal(model.similarity_projection.weight, torch.eye(32))
+    ids, mask, ids2, mask2 = batch(seed=3)
+    kw = dict(input_ids=ids, attention_mask=mask, input_ids_2=ids2, attention_mask_2=mask2)
+    model.eval(), plain.eval()
+    torch.testing.assert_close(model(task="similarity", **kw).logits, plain(task="similarity", **kw).logits)
+    model.train()
+    model(task="similarity", labels=torch.tensor([0.0, 1.0, 4.0, 2.0]), **kw).loss.backward()
+    assert model.similarity_projection.weight.grad.abs().sum() > 0
+    model.zero_grad()
+    model(task="paraphrase", labels=torch.tensor([0.0, 1.0, 1.0, 0.0]), **kw).loss.backward()
+    assert (
+        model.similarity_projection.weight.grad is None or not model.similarity_projection.weight.grad.any()
+    )
+    with torch.no_grad():
+        model.similarity_projection.weight.mul_(torch.linspace(0.1, 2.0, 32))
+    model.eval()
+    u, v = model.encode(ids, mask), model.encode(ids2, mask2)
+    p = model.similarity_projection
+    torch.testing.assert_close(
+        model(task="similarity", **kw).logits, 5 * F.cosine_similarity(p(u), p(v)), rtol=1e-5, atol=1e-5
+    )
+
+
 def test_pair_features_order_and_values():
     u, v = torch.tensor([[1.0, -2.0]]), torch.tensor([[3.0, 1.0]])
     got = pair_features(u, v, ["u", "v", "|u-v|", "u*v"])
@@ -286,6 +313,7 @@ def test_frozen_vs_finetuned_encoder_gradients(option):
         {"similarity_head": "mlp", "pair_features": ["u", "v", "|u-v|"]},
         {"cross_encoder_tasks": ["paraphrase", "similarity"], "pair_hidden_size": 0},
         {"cross_encoder_tasks": ["paraphrase"], "cross_encoder_bi_features": True},
+        {"similarity_projection": True},
     ],
 )
 def test_auto_round_trip_gives_identical_outputs(tmp_path, kwargs):
@@ -300,7 +328,7 @@ def test_auto_round_trip_gives_identical_outputs(tmp_path, kwargs):
     assert isinstance(config, MultitaskBertConfig) and isinstance(config.bert_config, BertConfig)
     assert config.bert_config.to_dict() == model.config.bert_config.to_dict()
     fields = ("tasks", "option", "pooling", "pair_features", "similarity_head", "head_dropout")
-    for field in (*fields, "cross_encoder_tasks", "cross_encoder_bi_features"):
+    for field in (*fields, "cross_encoder_tasks", "cross_encoder_bi_features", "similarity_projection"):
         assert getattr(config, field) == getattr(model.config, field)
     loaded = AutoModel.from_pretrained(tmp_path)
     assert isinstance(loaded, MultitaskBertModel) and not loaded.training

@@ -46,6 +46,11 @@ class MultitaskBertConfig(PretrainedConfig):
         similarity_head (`str`, defaults to `"cosine"`):
             `"cosine"` predicts `5 * cos(u, v)` (trained with MSE against the 0-5 gold score);
             `"mlp"` regresses the score from the pair features.
+        similarity_projection (`bool`, defaults to `False`):
+            With the cosine similarity head, compare `P u` and `P v` instead of `u` and `v`, where
+            `P` is a similarity-only linear map (hidden x hidden) initialised to the identity:
+            a separate pair layer that lets the shared encoder serve the other tasks while the
+            similarity task keeps its own geometry. Starts out equal to the plain cosine head.
         cross_encoder_tasks (`list[str]`, defaults to `[]`):
             Pair tasks (`"paraphrase"`, `"similarity"`) whose two sentences are encoded *together*
             as one input `[CLS] s1 [SEP] s2 [SEP]` (token types 0 and 1, as `tokenizer(s1, s2)`
@@ -75,6 +80,7 @@ class MultitaskBertConfig(PretrainedConfig):
         pair_features: list[str] | tuple[str, ...] = PAIR_FEATURES,
         pair_hidden_size: int = 256,
         similarity_head: str = "cosine",
+        similarity_projection: bool = False,
         cross_encoder_tasks: list[str] | tuple[str, ...] = (),
         cross_encoder_bi_features: bool = False,
         initializer_range: float | None = None,
@@ -101,6 +107,7 @@ class MultitaskBertConfig(PretrainedConfig):
         self.pair_hidden_size = pair_hidden_size
         self.similarity_head = similarity_head
         self.cross_encoder_bi_features = cross_encoder_bi_features
+        self.similarity_projection = similarity_projection
         self.cross_encoder_tasks = (
             list(cross_encoder_tasks)
             if isinstance(cross_encoder_tasks, (list, tuple))
@@ -150,6 +157,8 @@ class MultitaskBertConfig(PretrainedConfig):
             raise bad(
                 "cross_encoder_tasks", cross, f"expected a list drawn once each from {', '.join(PAIR_TASKS)}"
             )
+        if not isinstance(self.similarity_projection, bool):
+            raise bad("similarity_projection", self.similarity_projection, "expected True or False")
         if not isinstance(self.cross_encoder_bi_features, bool):
             raise bad("cross_encoder_bi_features", self.cross_encoder_bi_features, "expected True or False")
 

@@ -125,6 +125,11 @@ class MultitaskBertCrossHead(nn.Module):
         return self.out(x).squeeze(-1)
 
 
+class SimilarityProjection(nn.Linear):
+    """The similarity task's own linear map `P` before the cosine (`config.similarity_projection`);
+    initialised to the identity with zero bias, so training starts from the plain cosine head."""
+
+
 class MultitaskBertPreTrainedModel(PreTrainedModel):
     """Weight init and loading plumbing for the multitask BERT models."""
 
@@ -143,6 +148,9 @@ class MultitaskBertPreTrainedModel(PreTrainedModel):
         """Linear/Embedding N(0, initializer_range), LayerNorm 1/0 (the library default), and
         BERT's position/token-type id buffers, which `from_pretrained` builds on the meta device."""
         super()._init_weights(module)
+        if isinstance(module, SimilarityProjection):
+            init.copy_(module.weight, torch.eye(module.out_features, module.in_features))
+            init.zeros_(module.bias)
         if isinstance(module, BertEmbeddings):
             init.copy_(module.position_ids, torch.arange(module.position_ids.shape[-1]).expand((1, -1)))
             init.zeros_(module.token_type_ids)
@@ -171,6 +179,8 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel):
             self.similarity_head = MultitaskBertCrossHead(config)
         elif "similarity" in config.tasks and config.similarity_head == "mlp":
             self.similarity_head = MultitaskBertPairHead(config)
+        elif "similarity" in config.tasks and config.similarity_projection:
+            self.similarity_projection = SimilarityProjection(hidden, hidden)
         self.post_init()
         self.apply_option()
 
@@ -345,6 +355,8 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel):
                     loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float())
             else:
                 if self.config.similarity_head == "cosine":
+                    if self.config.similarity_projection:
+                        u, v = self.similarity_projection(u), self.similarity_projection(v)
                     logits = 5.0 * F.cosine_similarity(u.float(), v.float(), dim=-1)
                 else:
                     logits = self.similarity_head(u, v)

@@ -74,6 +74,10 @@ class MultitaskBertArguments:
         default=256, metadata={"help": "hidden width of the pair heads (0 = linear)"}
     )
     similarity_head: str = field(default="cosine", metadata={"help": "cosine | mlp (bi-encoder)"})
+    similarity_projection: bool = field(
+        default=False,
+        metadata={"help": "cosine head over a similarity-only linear map of u and v (identity-initialised)"},
+    )
     cross_encoder_tasks: str = field(
         default="",
         metadata={
@@ -180,6 +184,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         similarity_head=args.similarity_head,
         cross_encoder_tasks=[t for t in cross if t in tasks or t not in TASK_OF.values()],
         cross_encoder_bi_features=args.cross_encoder_bi_features,
+        similarity_projection=args.similarity_projection,
     )
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     logger.info("task=%s option=%s trainable parameters %d", args.task, args.option, trainable)
