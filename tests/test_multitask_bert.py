@@ -613,6 +613,38 @@ def test_recipe_end_to_end_writes_metrics_card_and_predictions(tmp_path, backbon
     assert (out / "report.md").read_text().startswith("# minBERT multitask")
 
 
+def test_zero_shot_quora_picks_the_threshold_on_train_and_scores_dev(tmp_path, backbone_dir):
+    spec = importlib.util.spec_from_file_location(
+        "mtb_zero_shot_quora", ROOT / "recipes" / "multitask_bert" / "zero_shot_quora.py"
+    )
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    data_dir = write_minbert_dir(tmp_path / "data")
+    out = tmp_path / "zs.json"
+    result = script.main(["--data_dir", str(data_dir), "--backbone", str(backbone_dir), "--output", str(out)])
+    assert json.loads(out.read_text()) == pytest.approx(result)
+    # recompute independently: plain BertModel mean pooling, cosine, the reported threshold
+    from hfmodels.data.minbert import load_quora
+
+    bert = BertModel.from_pretrained(backbone_dir).eval()
+    tok = AutoTokenizer.from_pretrained(backbone_dir)
+    dev = load_quora(str(data_dir))["validation"]
+
+    def embed(sentences):
+        enc = tok(sentences, padding=True, return_tensors="pt")
+        with torch.no_grad():
+            h = bert(**enc).last_hidden_state
+        m = enc["attention_mask"].unsqueeze(-1).float()
+        return (h * m).sum(1) / m.sum(1)
+
+    cos = F.cosine_similarity(embed(list(dev["sentence1"])), embed(list(dev["sentence2"])))
+    expected = (
+        ((cos > result["threshold_from_train"]).long() == torch.tensor(list(dev["label"]))).float().mean()
+    )
+    assert result["zero_shot_quora_dev_accuracy"] == pytest.approx(float(expected))
+    assert result["dev_pairs"] == len(dev) and 0.5 <= result["threshold_from_train"] <= 1.0
+
+
 def test_prediction_file_format():
     text = format_predictions(["a", "b"], [0.5, 4.25], "similarity")
     assert text == "id \t Predicted_Similiary \na , 0.5000 \nb , 4.2500 \n"
