@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The study at full length (the spec's 650 pretraining epochs), restartable: run it again after an
+# interruption (a session limit, a crash) and it picks up where it stopped. Each pretraining resumes
+# from its newest checkpoint (every 250 steps; model, optimizer, scheduler and RNG state); a stage
+# whose model folder is complete is skipped. Heavy stages run under the shared CPU lock.
+#   bash recipes/char_gpt/run_full_study.sh [DATA_DIR] [OUT]          # all variants
+#   VARIANTS="vanilla" bash recipes/char_gpt/run_full_study.sh          # one variant
+# Extra run.py flags (e.g. an accelerate-friendly --bf16 false) go in $EXTRA.
+set -euo pipefail
+DATA=${1:-../shared/data}
+OUT=${2:-runs/full}
+VARIANTS=${VARIANTS:-"vanilla perceiver synthesizer"}
+LOCK=${LOCK-"flock /tmp/hfmodels-cpu.lock"}
+RUN="python recipes/char_gpt/run.py"
+COMMON="--data_dir $DATA --save_steps 250 --save_total_limit 2 --logging_steps 50 ${EXTRA:-}"
+mkdir -p "$OUT"
+log() { echo "$(date +%F' '%T) $*" | tee -a "$OUT/progress.txt"; }
+done_model() { [ -f "$1/model.safetensors" ]; }
+newest_checkpoint() { { ls -d "$1"/checkpoint-* 2>/dev/null || true; } | sort -t- -k2 -n | tail -1; }
+
+for v in $VARIANTS; do
+  extra=""
+  [ "$v" = perceiver ] && extra="--bottleneck_dim 64"
+  pre="$OUT/$v.pretrain.params"
+  if ! done_model "$pre"; then
+    ckpt=$(newest_checkpoint "$OUT/${v}_pretrain")
+    resume=""
+    [ -n "$ckpt" ] && resume="--resume_from_checkpoint $ckpt"
+    log "$v pretrain ${ckpt:+(resuming $ckpt)}"
+    $LOCK $RUN pretrain "$v" wiki.txt $COMMON $extra $resume --writing_params_path "$pre" \
+      --output_dir "$OUT/${v}_pretrain" --tb_expt_name "${v}_pretrain" >> "$OUT/${v}_pretrain.log" 2>&1
+  fi
+  fin="$OUT/$v.finetune.params"
+  if ! done_model "$fin"; then
+    log "$v finetune"
+    $LOCK $RUN finetune "$v" wiki.txt $COMMON $extra --reading_params_path "$pre" --writing_params_path "$fin" \
+      --finetune_corpus_path birth_places_train.tsv --output_dir "$OUT/${v}_finetune" \
+      --outputs_path "$OUT/$v.pretrain.dev.predictions" --tb_expt_name "${v}_finetune" >> "$OUT/${v}_finetune.log" 2>&1
+  fi
+  for split in dev test; do
+    corpus=birth_dev.tsv
+    [ "$split" = test ] && corpus=birth_test_inputs.tsv
+    pred="$OUT/$v.pretrain.$split.predictions"
+    [ "$split" = dev ] && [ -f "$OUT/${v}_evaluate_dev.done" ] && continue
+    [ "$split" = test ] && [ -f "$pred" ] && continue
+    log "$v evaluate $split"
+    $RUN evaluate "$v" wiki.txt --data_dir "$DATA" $extra --reading_params_path "$fin" \
+      --eval_corpus_path "$corpus" --outputs_path "$pred" >> "$OUT/${v}_evaluate.log" 2>&1
+    [ "$split" = dev ] && touch "$OUT/${v}_evaluate_dev.done"
+  done
+done
+log "done"
