@@ -162,11 +162,17 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
         "CPU's measured peak for these shapes: the CPU is an AMD EPYC with AVX512-BF16 and no AMX), dtype "
         "casts of autocast 10 %, attention `bmm` 7 %, softmax 5 %, GELU backward 5 %, dropout masks "
         "about 7 % (from about 15 % with `bernoulli_`). What is left is arithmetic the spec's model needs.",
-        "- `recipes/char_gpt/run.py` defaults `--attention_backend sdpa` and writes it into the config, "
-        "overriding the CPU-aware `auto`; default it to `auto`. `--pack` defaults to off; packing halves "
-        "the tokens of a span-corruption batch (vanilla, synthesizer).",
-        "- `hfmodels.training.optim.create_mingpt_adamw` builds a non-fused AdamW; `fused=True` works on "
-        "CPU and CUDA (see the `+ fused AdamW` line above for its effect).",
+        "- The recipe runs the fast path by default: `recipes/char_gpt/run.py` defaults to "
+        "`--attention_backend auto` (matmuls on CPU, SDPA on GPUs), `--pack` on for vanilla and "
+        "synthesizer, bf16 where the hardware supports it; `create_mingpt_adamw` uses the fused AdamW "
+        "on CPU and CUDA. Each has a switch (`--attention_backend`, `--pack false`, `--bf16 false`, "
+        "`fused=False`).",
+        "- Two processes of one thread each (gloo DDP, `ACCELERATE_USE_CPU=1 OMP_NUM_THREADS=1 torchrun "
+        "--nproc_per_node 2`, 64 examples per process) against one process of two threads, same global "
+        "batch of 128, 50 steps of the recipe (`train_runtime`, 2 repeats each, alternating): 55.2 / "
+        "41.5 s for one process, 39.2 / 44.5 s for two. No clear gain on this machine, so the recipe "
+        "keeps one process. Measured with `STEPS=50 bash benchmarks/ddp_probe.sh` "
+        "(2026-11-21, 22:17; not part of `make bench`).",
         "- `greedy_decode`: in a profile of the 500 dev questions, `torch.cat` (the `DynamicCache` growing "
         "per layer and step, plus the decoder's own `ids`/`attention_mask` concatenation) is 14 % of "
         "decoding time; a preallocated cache would remove it.",
