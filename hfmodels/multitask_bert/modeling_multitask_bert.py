@@ -40,14 +40,12 @@ def pair_features(u: torch.Tensor, v: torch.Tensor, names: Sequence[str]) -> tor
     return torch.cat([table[name]() for name in names], dim=-1)
 
 
-class MultitaskBertPairHead(nn.Module):
+class _ScalarHead(nn.Module):
     """Dropout, then an MLP (one hidden layer of `pair_hidden_size`, GELU) or a single linear
-    layer from the pair features to one output."""
+    layer from `in_features` to one output per row."""
 
-    def __init__(self, config: MultitaskBertConfig):
+    def __init__(self, config: MultitaskBertConfig, in_features: int):
         super().__init__()
-        in_features = len(config.pair_features) * config.bert_config.hidden_size
-        self.features = list(config.pair_features)
         self.dropout = nn.Dropout(config.head_dropout)
         if config.pair_hidden_size > 0:
             self.dense = nn.Linear(in_features, config.pair_hidden_size)
@@ -56,11 +54,22 @@ class MultitaskBertPairHead(nn.Module):
             self.dense = None
             self.out = nn.Linear(in_features, 1)
 
-    def forward(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        x = self.dropout(pair_features(u, v, self.features))
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.dropout(x)
         if self.dense is not None:
             x = self.dropout(F.gelu(self.dense(x)))
         return self.out(x).squeeze(-1)
+
+
+class MultitaskBertPairHead(_ScalarHead):
+    """Head of a bi-encoded pair task: the [`_ScalarHead`] MLP over the pair features of `u`, `v`."""
+
+    def __init__(self, config: MultitaskBertConfig):
+        super().__init__(config, len(config.pair_features) * config.bert_config.hidden_size)
+        self.features = list(config.pair_features)
+
+    def forward(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return self.score(pair_features(u, v, self.features))
 
 
 def join_pair(
@@ -94,23 +103,14 @@ def join_pair(
     return ids, valid.to(attention_mask.dtype), (valid & ~first).to(input_ids.dtype)
 
 
-class MultitaskBertCrossHead(nn.Module):
-    """Head of a cross-encoded pair task: dropout, then an MLP (one hidden layer of
-    `pair_hidden_size`, GELU) or a single linear layer from the pooled pair (followed, with
-    `cross_encoder_bi_features`, by the bi-encoder pair features of `u` and `v`) to one output."""
+class MultitaskBertCrossHead(_ScalarHead):
+    """Head of a cross-encoded pair task: the [`_ScalarHead`] MLP over the pooled pair (followed,
+    with `cross_encoder_bi_features`, by the bi-encoder pair features of `u` and `v`)."""
 
     def __init__(self, config: MultitaskBertConfig):
-        super().__init__()
-        hidden = config.bert_config.hidden_size
-        self.features = list(config.pair_features) if config.cross_encoder_bi_features else []
-        in_features = hidden * (1 + len(self.features))
-        self.dropout = nn.Dropout(config.head_dropout)
-        if config.pair_hidden_size > 0:
-            self.dense = nn.Linear(in_features, config.pair_hidden_size)
-            self.out = nn.Linear(config.pair_hidden_size, 1)
-        else:
-            self.dense = None
-            self.out = nn.Linear(in_features, 1)
+        features = list(config.pair_features) if config.cross_encoder_bi_features else []
+        super().__init__(config, config.bert_config.hidden_size * (1 + len(features)))
+        self.features = features
 
     def forward(
         self, pooled: torch.Tensor, u: torch.Tensor | None = None, v: torch.Tensor | None = None
@@ -119,10 +119,7 @@ class MultitaskBertCrossHead(nn.Module):
             if u is None or v is None:
                 raise ValueError("this cross-encoder head also needs the bi-encoder vectors u and v")
             pooled = torch.cat([pooled, pair_features(u, v, self.features)], dim=-1)
-        x = self.dropout(pooled)
-        if self.dense is not None:
-            x = self.dropout(F.gelu(self.dense(x)))
-        return self.out(x).squeeze(-1)
+        return self.score(pooled)
 
 
 class SimilarityProjection(nn.Linear):
