@@ -615,13 +615,24 @@ def test_recipe_end_to_end_writes_metrics_card_and_predictions(tmp_path, backbon
 
 def test_zero_shot_quora_picks_the_threshold_on_train_and_scores_dev(tmp_path, backbone_dir):
     spec = importlib.util.spec_from_file_location(
-        "mtb_zero_shot_quora", ROOT / "recipes" / "multitask_bert" / "zero_shot_quora.py"
+        "mtb_zero_shot", ROOT / "recipes" / "multitask_bert" / "zero_shot.py"
     )
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     data_dir = write_minbert_dir(tmp_path / "data")
     out = tmp_path / "zs.json"
-    result = script.main(["--data_dir", str(data_dir), "--backbone", str(backbone_dir), "--output", str(out)])
+    result = script.main(
+        [
+            "--task",
+            "quora",
+            "--data_dir",
+            str(data_dir),
+            "--backbone",
+            str(backbone_dir),
+            "--output",
+            str(out),
+        ]
+    )
     assert json.loads(out.read_text()) == pytest.approx(result)
     # recompute independently: plain BertModel mean pooling, cosine, the reported threshold
     from hfmodels.data.minbert import load_quora
