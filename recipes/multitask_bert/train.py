@@ -182,6 +182,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         pair_features=[f.strip() for f in args.pair_features.split(",")],
         pair_hidden_size=args.pair_hidden_size,
         similarity_head=args.similarity_head,
+        # pair tasks this model lacks are dropped; unknown names go on, for the config to reject
         cross_encoder_tasks=[t for t in cross if t in tasks or t not in TASK_OF.values()],
         cross_encoder_bi_features=args.cross_encoder_bi_features,
         similarity_projection=args.similarity_projection,
