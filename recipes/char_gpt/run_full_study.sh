@@ -50,3 +50,14 @@ for v in $VARIANTS; do
   done
 done
 log "done"
+for v in $VARIANTS; do  # "retrieved or invented?": accuracy by exposure, confidence AUROC, coverage plot
+  extra=""
+  [ "$v" = perceiver ] && extra="--bottleneck_dim 64"
+  done_model "$OUT/$v.finetune.params" || continue
+  [ -f "$OUT/${v}_analysis/analysis.json" ] && continue
+  log "$v analyze"
+  $RUN analyze "$v" wiki.txt --data_dir "$DATA" $extra --reading_params_path "$OUT/$v.finetune.params" \
+    --eval_corpus_path birth_dev.tsv --output_dir "$OUT/${v}_analysis" >> "$OUT/${v}_analysis.log" 2>&1
+done
+# the table, the segments of resumed pretrainings and the plot: OUT/study.md, study.json, study_pretraining.png
+python recipes/char_gpt/summarize_study.py "$OUT" --data_dir "$DATA" > "$OUT/summary.log" 2>&1 || echo "summary failed, see $OUT/summary.log"

@@ -48,3 +48,4 @@ t vanilla_analyze $LOCK $RUN analyze vanilla wiki.txt --data_dir "$DATA" --readi
 t perceiver_analyze $LOCK $RUN analyze perceiver wiki.txt --data_dir "$DATA" --bottleneck_dim 64 \
   --reading_params_path "$OUT/perceiver.finetune.params" --eval_corpus_path birth_dev.tsv --output_dir "$OUT/perceiver_analysis"
 echo done >> "$OUT/walltimes.txt"
+python recipes/char_gpt/summarize_study.py "$OUT" --data_dir "$DATA" > "$OUT/summary.log" 2>&1 || echo "summary failed, see $OUT/summary.log"

@@ -1,0 +1,343 @@
+"""The study's table and plots from a study folder (`run_study.sh` / `run_full_study.sh` output).
+
+    python recipes/char_gpt/summarize_study.py runs/full [--data_dir ../shared/data]
+
+Reads what the runs left behind and writes, atomically, into the study folder:
+
+- `study.md`: one row per system (London baseline, vanilla finetune only, each variant pretrained
+  and finetuned) with dev accuracy next to the spec's reference, the pretraining actually run
+  (steps, epochs, last logged loss) and the wall time; a pretraining still in progress shows the
+  step and epoch of its newest checkpoint. Wall time of a pretraining resumed across sessions is
+  summed over its segments (TensorBoard logs, one per process), each listed with its steps and
+  seconds per step, since the Trainer's own `train_runtime` only covers the last process.
+- `study.json`: the same figures, machine-readable.
+- `study_pretraining.png`: pretraining loss and learning rate against epochs, every variant on
+  one figure (the original's final losses marked), and dev accuracy against the reference.
+
+Nothing is trained or decoded here: the accuracies are the `metrics.json` figures that the
+finetune runs computed with the `exact_match` metric; the London row is rescored from the dev file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+# SPEC §1 "Reference results" and "The original pretraining ... final pretraining loss".
+REFERENCE_ACCURACY = {"london": 5.0, "vanilla_nopretrain": 1.2, "vanilla": 21.4, "perceiver": 17.0}
+REFERENCE_FINAL_LOSS = {"vanilla": 0.56, "perceiver": 0.95}
+VARIANTS = ("vanilla", "perceiver", "synthesizer")
+LABELS = {
+    "london": 'predict "London" for everyone',
+    "vanilla_nopretrain": "vanilla, finetune only",
+    "vanilla": "vanilla, pretrain + finetune",
+    "perceiver": "perceiver, pretrain + finetune",
+    "synthesizer": "synthesizer, pretrain + finetune",
+}
+
+
+def _read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def tensorboard_segments(run_dir: Path) -> list[dict]:
+    """One entry per TensorBoard event file under `run_dir/tb` (one per training process, so one
+    per resumed segment), oldest first: first and last logged step, wall seconds between them and
+    the scalar series (`loss`, `learning_rate`, `epoch`) by step."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    segments = []
+    for events in sorted((run_dir / "tb").glob("*/events.out.tfevents.*")):
+        acc = EventAccumulator(str(events), size_guidance={"scalars": 0})
+        acc.Reload()
+        tags = acc.Tags()["scalars"]
+        if "train/loss" not in tags:
+            continue
+        series = {
+            name: {e.step: e.value for e in acc.Scalars(f"train/{name}")}
+            for name in ("loss", "learning_rate", "epoch")
+            if f"train/{name}" in tags
+        }
+        loss = acc.Scalars("train/loss")
+        first, last = loss[0], loss[-1]
+        segments.append(
+            {
+                "file": str(events.relative_to(run_dir)),
+                "first_step": first.step,
+                "last_step": last.step,
+                "wall_seconds": round(last.wall_time - first.wall_time, 1),
+                "seconds_per_step": round((last.wall_time - first.wall_time) / (last.step - first.step), 3)
+                if last.step > first.step
+                else None,
+                "start_time": first.wall_time,
+                "series": series,
+            }
+        )
+    segments.sort(key=lambda s: s["start_time"])
+    return segments
+
+
+def merged_series(segments: list[dict], name: str) -> dict[int, float]:
+    """A scalar by step over all segments; a later segment (a resumed run redoing steps after its
+    checkpoint) overrides an earlier one."""
+    merged: dict[int, float] = {}
+    for seg in segments:
+        merged.update(seg["series"].get(name, {}))
+    return dict(sorted(merged.items()))
+
+
+def newest_checkpoint_state(run_dir: Path) -> dict | None:
+    """`trainer_state.json` of the newest `checkpoint-N` folder of `run_dir`, if any."""
+    checkpoints = sorted(run_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    for ckpt in reversed(checkpoints):
+        state = _read_json(ckpt / "trainer_state.json")
+        if state is not None:
+            return state
+    return None
+
+
+def london_row(data_dir: str | None) -> dict | None:
+    """The London baseline, rescored on `birth_dev.tsv` of `data_dir`; None if no such file."""
+    if data_dir is None:
+        return None
+    from hfmodels.char_gpt.evaluation import evaluate_places, read_birthplace_file
+
+    for base in (Path(data_dir) / "cs224n-a5", Path(data_dir)):
+        if (base / "birth_dev.tsv").is_file():
+            examples = read_birthplace_file(base / "birth_dev.tsv")
+            scores = evaluate_places(["London"] * len(examples), [e.place for e in examples])
+            return {
+                "system": "london",
+                "dev_accuracy": scores["exact_match"],
+                "dev_correct": scores["correct"],
+                "dev_total": scores["total"],
+            }
+    return None
+
+
+def variant_row(study_dir: Path, variant: str) -> dict | None:
+    """Pretraining and finetuning figures of one variant; None if it was never started."""
+    pre_dir = study_dir / f"{variant}_pretrain"
+    pre = _read_json(study_dir / f"{variant}.pretrain.params" / "metrics.json")
+    fin = _read_json(study_dir / f"{variant}.finetune.params" / "metrics.json")
+    if pre is None and fin is None and not pre_dir.exists():
+        return None
+    segments = tensorboard_segments(pre_dir) if pre_dir.exists() else []
+    row: dict = {"system": variant, "segments": segments}
+    if pre is not None:
+        row.update(
+            pretrain_status="done",
+            pretrain_steps=pre.get("pretrain_steps"),
+            pretrain_epochs=pre.get("pretrain_epochs"),
+            pretrain_final_logged_loss=pre.get("pretrain_final_logged_loss"),
+        )
+    else:
+        state = newest_checkpoint_state(pre_dir) or {}
+        row.update(
+            pretrain_status="in progress",
+            pretrain_steps=state.get("global_step"),
+            pretrain_max_steps=state.get("max_steps"),
+            pretrain_epochs=state.get("epoch"),
+        )
+        loss = merged_series(segments, "loss")
+        row["pretrain_final_logged_loss"] = loss[max(loss)] if loss else None
+    row["pretrain_wall_seconds"] = (
+        round(sum(s["wall_seconds"] for s in segments), 1)
+        if segments
+        else (pre or {}).get("pretrain_wall_seconds")
+    )
+    if fin is not None:
+        row.update(
+            dev_accuracy=fin.get("dev_accuracy"),
+            dev_correct=fin.get("dev_correct"),
+            dev_total=fin.get("dev_total"),
+            finetune_epochs=fin.get("finetune_epochs"),
+            finetune_wall_seconds=fin.get("finetune_wall_seconds"),
+            dev_decode_seconds=fin.get("dev_decode_seconds"),
+        )
+    return row
+
+
+def nopretrain_row(study_dir: Path) -> dict | None:
+    fin = _read_json(study_dir / "vanilla.nopretrain.params" / "metrics.json")
+    if fin is None:
+        return None
+    return {
+        "system": "vanilla_nopretrain",
+        "dev_accuracy": fin.get("dev_accuracy"),
+        "dev_correct": fin.get("dev_correct"),
+        "dev_total": fin.get("dev_total"),
+        "finetune_epochs": fin.get("finetune_epochs"),
+        "finetune_wall_seconds": fin.get("finetune_wall_seconds"),
+    }
+
+
+def summarize(study_dir: str | os.PathLike, data_dir: str | None = None) -> list[dict]:
+    """Every row the study folder has, in the table's order."""
+    study_dir = Path(study_dir)
+    rows = [london_row(data_dir), nopretrain_row(study_dir)]
+    rows += [variant_row(study_dir, v) for v in VARIANTS]
+    return [r for r in rows if r is not None]
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.1f} %"
+
+
+def _hours(s: float | None) -> str:
+    if s is None:
+        return "—"
+    return f"{s / 3600:.2f} h" if s >= 3600 else f"{s:.0f} s"
+
+
+def markdown(rows: list[dict], study_dir: Path) -> str:
+    lines = [
+        f"# Study summary: `{study_dir}`",
+        "",
+        "Written by `recipes/char_gpt/summarize_study.py`. Dev accuracy is exact match over `birth_dev.tsv`.",
+        "",
+        "| system | dev accuracy | reference | pretraining run | last logged pretraining loss | pretraining wall | finetuning | finetuning wall |",
+        "| --- | ---: | ---: | --- | ---: | ---: | --- | ---: |",
+    ]
+    for r in rows:
+        ref = REFERENCE_ACCURACY.get(r["system"])
+        acc = _pct(r.get("dev_accuracy"))
+        if r.get("dev_correct") is not None and r.get("dev_total") is not None:
+            acc += f" ({int(r['dev_correct'])}/{int(r['dev_total'])})"
+        pre = "—"
+        if r.get("pretrain_status"):
+            epochs = r.get("pretrain_epochs")
+            pre = f"{r['pretrain_status']}: step {r.get('pretrain_steps')}"
+            if r.get("pretrain_max_steps"):
+                pre += f" of {r['pretrain_max_steps']}"
+            if epochs is not None:
+                pre += f", epoch {epochs:.1f} of 650"
+        loss = r.get("pretrain_final_logged_loss")
+        fin = f"{r['finetune_epochs']:g} epochs" if r.get("finetune_epochs") is not None else "—"
+        lines.append(
+            f"| {LABELS[r['system']]} | {acc} | {'—' if ref is None else f'{ref} %'} | {pre} | "
+            f"{'—' if loss is None else f'{loss:.3f}'} | {_hours(r.get('pretrain_wall_seconds'))} | {fin} | "
+            f"{_hours(r.get('finetune_wall_seconds'))} |"
+        )
+    segmented = [r for r in rows if r.get("segments")]
+    if segmented:
+        lines += [
+            "",
+            "Pretraining segments (one per training process; a resumed run redoes the steps after its "
+            "checkpoint). Seconds per step depend on what else the machine ran meanwhile.",
+            "",
+            "| system | TensorBoard log | steps | wall | s/step |",
+            "| --- | --- | --- | ---: | ---: |",
+        ]
+        for r in segmented:
+            for s in r["segments"]:
+                lines.append(
+                    f"| {r['system']} | `{s['file']}` | {s['first_step']}–{s['last_step']} | "
+                    f"{_hours(s['wall_seconds'])} | {s['seconds_per_step'] or '—'} |"
+                )
+    lines += ["", "![pretraining and accuracy](study_pretraining.png)", ""]
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4), dpi=120, gridspec_kw={"width_ratios": [3, 2]})
+    lx = ax.twinx()
+    for i, r in enumerate(x for x in rows if x.get("segments")):
+        color = f"C{i}"
+        loss, epoch = merged_series(r["segments"], "loss"), merged_series(r["segments"], "epoch")
+        lr = merged_series(r["segments"], "learning_rate")
+        steps = [s for s in loss if s in epoch]
+        ax.plot([epoch[s] for s in steps], [loss[s] for s in steps], color=color, label=f"{r['system']} loss")
+        lr_steps = [s for s in lr if s in epoch]
+        lx.plot([epoch[s] for s in lr_steps], [lr[s] for s in lr_steps], color=color, ls=":", lw=1)
+        if r["system"] in REFERENCE_FINAL_LOSS:
+            ax.axhline(
+                REFERENCE_FINAL_LOSS[r["system"]],
+                color=color,
+                ls="--",
+                lw=0.8,
+                label=f"original's final {r['system']} loss",
+            )
+    ax.set_xlabel("epoch (of 650)")
+    ax.set_ylabel("training loss (solid)")
+    lx.set_ylabel("learning rate (dotted)")
+    ax.set_title("Span-corruption pretraining")
+    ax.legend(fontsize=7, loc="upper right")
+
+    scored = [r for r in rows if r.get("dev_accuracy") is not None]
+    xs = range(len(scored))
+    bx.bar(
+        [x - 0.2 for x in xs], [100 * r["dev_accuracy"] for r in scored], width=0.4, label="this repository"
+    )
+    bx.bar(
+        [x + 0.2 for x in xs],
+        [REFERENCE_ACCURACY.get(r["system"], 0) for r in scored],
+        width=0.4,
+        label="original (SPEC)",
+    )
+    bx.set_xticks(list(xs), [r["system"].replace("_", "\n") for r in scored], fontsize=7)
+    bx.set_ylabel("dev accuracy (%)")
+    bx.set_title("Birthplace dev accuracy")
+    bx.legend(fontsize=7)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("study_dir", help="folder written by run_study.sh or run_full_study.sh")
+    parser.add_argument(
+        "--data_dir",
+        default=os.environ.get("HFMODELS_DATA_DIR"),
+        help="data folder, for the London row (default: $HFMODELS_DATA_DIR)",
+    )
+    args = parser.parse_args(argv)
+    study_dir = Path(args.study_dir)
+    if not study_dir.is_dir():
+        raise FileNotFoundError(f"{study_dir}: no such study folder")
+    rows = summarize(study_dir, args.data_dir)
+    if not rows:
+        raise FileNotFoundError(
+            f"{study_dir}: no study runs found (expected e.g. vanilla_pretrain/ or *.params/)"
+        )
+    _write_atomic(study_dir / "study.md", markdown(rows, study_dir))
+    slim = [
+        {k: v for k, v in r.items() if k != "segments"}
+        | (
+            {"segments": [{k: v for k, v in s.items() if k != "series"} for s in r["segments"]]}
+            if r.get("segments")
+            else {}
+        )
+        for r in rows
+    ]
+    _write_atomic(study_dir / "study.json", json.dumps(slim, indent=1) + "\n")
+    plot(rows, study_dir / "study_pretraining.png")
+    print((study_dir / "study.md").read_text(encoding="utf-8"))
+    return rows
+
+
+if __name__ == "__main__":
+    main()
