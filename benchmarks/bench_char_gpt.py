@@ -122,9 +122,9 @@ def _non_pad_targets(batch: dict) -> int:
     return int(((labels != -100) & (labels != 0)).sum())
 
 
-def model_step_fn(model: CharGPTForCausalLM, batches: list[dict], bf16: bool, fused: bool):
-    """A full training step (forward, backward, clip 1.0, AdamW) on `batches[i % len]`."""
-    optimizer = _optimizer(model, fused)
+def model_step_fn(model: CharGPTForCausalLM, batches: list[dict], bf16: bool, fused: bool, lr: float = 6e-3):
+    """A full training step (forward, backward, clip 1.0, AdamW at constant `lr`) on `batches[i % len]`."""
+    optimizer = _optimizer(model, fused, lr)
     model.train()
 
     def step(i: int) -> float:

@@ -5,9 +5,14 @@
     OMP_NUM_THREADS=1 python benchmarks/trajectory_check.py bf16 400 32   # our fast path (bf16, packed, fused AdamW)
     OMP_NUM_THREADS=1 python benchmarks/trajectory_check.py fp32 400 32   # our packed path in fp32
 
-Arguments: path, steps, batch size. Constant lr 6e-3 (the spec's peak), AdamW(0.9, 0.95), weight
-decay 0.1, clip 1.0, seed 0; prints the mean loss of every 50 steps. A check that the fast path
-learns like the original, not a benchmark of speed.
+Arguments: path, steps, batch size, then optionally the data folder, a number of documents N (the
+first N of wiki.txt; 0 = all) and a constant learning rate (default 6e-3, the spec's peak). A small
+corpus shows within minutes whether a path can memorise, which is what the 650 epochs rely on:
+
+    OMP_NUM_THREADS=1 python benchmarks/trajectory_check.py ref 1000 32 ../shared/data 64 6e-3
+
+AdamW(0.9, 0.95), weight decay 0.1, clip 1.0, seed 0; prints the mean loss of every 50 steps. A
+check that the fast path learns like the original, not a benchmark of speed.
 """
 
 from __future__ import annotations
@@ -32,12 +37,15 @@ def main(argv: list[str]) -> list[float]:
     if which not in ("ref", "bf16", "fp32"):
         raise SystemExit(f"path {which!r}: expected ref, bf16 or fp32")
     data = CharGPTData(data_dir)
+    lr = float(argv[5]) if len(argv) > 5 else 6e-3
+    if len(argv) > 4 and int(argv[4]) > 0:
+        data.wiki = data.wiki.select(range(int(argv[4])))
     pack = which != "ref"
     batches = data.wiki_batches(steps, batch_size, pack=pack, pad_to_block=not pack, seed=1)
     torch.manual_seed(0)
     if which == "ref":
         model = ReferenceGPT(vocab_size=data.vocab_size)
-        optimizer = model.configure_optimizers(6e-3)
+        optimizer = model.configure_optimizers(lr)
         model.train()
         pairs = [reference_pair(b["input_ids"]) for b in batches]
 
@@ -45,7 +53,7 @@ def main(argv: list[str]) -> list[float]:
             return train_step(model, optimizer, *pairs[i])
     else:
         model = CharGPTForCausalLM(CharGPTConfig(vocab_size=data.vocab_size))
-        step = model_step_fn(model, batches, which == "bf16", True)
+        step = model_step_fn(model, batches, which == "bf16", True, lr)
     losses: list[float] = []
     start = time.time()
     for i in range(steps):
