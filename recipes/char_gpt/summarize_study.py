@@ -23,8 +23,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 from pathlib import Path
+
+from hfmodels.training.reporting import write_text_atomic
 
 # SPEC §1 "Reference results" and "The original pretraining ... final pretraining loss".
 REFERENCE_ACCURACY = {"london": 5.0, "vanilla_nopretrain": 1.2, "vanilla": 21.4, "perceiver": 17.0}
@@ -41,18 +42,6 @@ LABELS = {
 
 def _read_json(path: Path) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def tensorboard_segments(run_dir: Path) -> list[dict]:
@@ -323,7 +312,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         raise FileNotFoundError(
             f"{study_dir}: no study runs found (expected e.g. vanilla_pretrain/ or *.params/)"
         )
-    _write_atomic(study_dir / "study.md", markdown(rows, study_dir))
+    write_text_atomic(study_dir / "study.md", markdown(rows, study_dir))
     slim = [
         {k: v for k, v in r.items() if k != "segments"}
         | (
@@ -333,7 +322,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         )
         for r in rows
     ]
-    _write_atomic(study_dir / "study.json", json.dumps(slim, indent=1) + "\n")
+    write_text_atomic(study_dir / "study.json", json.dumps(slim, indent=1) + "\n")
     plot(rows, study_dir / "study_pretraining.png")
     print((study_dir / "study.md").read_text(encoding="utf-8"))
     return rows
