@@ -39,6 +39,39 @@ from plots import plot_perceiver_scaling, plot_pretraining  # noqa: E402
 SECTIONS = ("pretrain", "finetune", "decode", "perceiver", "bert")
 
 
+def step_gflop(rows: str, n_layer: int = 4, d: int = 256, vocab: int = 256) -> float:
+    """Matmul GFLOP of one training step (forward + backward = 3x forward) of the spec's model on a
+    batch of `rows` ("R x T"): every Linear layer (2 FLOP per weight per token, forward) and the
+    attention products Q K^T and A V over the full T x T, masked entries included."""
+    r, t = (int(x) for x in rows.split("x"))
+    linear = 2 * r * t * (n_layer * (4 * d * d + 2 * d * 4 * d) + d * vocab)
+    attention = n_layer * r * 2 * (2 * t * t * d)
+    return 3 * (linear + attention) / 1e9
+
+
+def roofline_lines(fast: dict, target_examples_per_s: float, peak_gflops: float = 400.0) -> list[str]:
+    """What the throughput target asks of this CPU: the step's matrix products at `peak_gflops`
+    (about 200 GFLOP/s per core in bf16 measured here, two cores) and the time left for the rest."""
+    gflop = step_gflop(fast["rows"])
+    step_s = fast["ms_per_step"] / 1000
+    matmul_s = gflop / peak_gflops
+    target_s = fast["batch_size"] / target_examples_per_s
+    return [
+        f"What the target asks of the hardware: a fast-path step ({fast['rows']} packed tokens) is about "
+        f"{gflop:.0f} GFLOP of matrix products (forward and backward), {gflop / step_s:.0f} GFLOP/s "
+        f"averaged over the measured {step_s:.2f} s step. At this CPU's bf16 matmul peak (about "
+        f"{peak_gflops / 2:.0f} GFLOP/s per core with AVX512-BF16, no AMX; {peak_gflops:.0f} for both "
+        f"cores) the products alone take {matmul_s:.2f} s, leaving {step_s - matmul_s:.2f} s for "
+        "everything else (LayerNorm, softmax, GELU, dropout masks, autocast casts, the optimizer). "
+        f"{target_examples_per_s:.0f} examples/s means {target_s:.2f} s per step, so that rest would "
+        f"have to shrink to {max(0.0, target_s - matmul_s):.2f} s "
+        f"({100 * (1 - max(0.0, target_s - matmul_s) / (step_s - matmul_s)):.0f} % less) with the "
+        "products already at peak. Fusing the element-wise work (a compiler), skipping the masked "
+        "attention blocks of packed rows, or a faster matmul unit (AMX, as the brief assumed, or a GPU) "
+        "is what is left."
+    ]
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data_dir", default="../shared/data", help="the shared data directory")
@@ -63,6 +96,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--checkpoint", default=None, help="a trained CharGPT folder to decode with (default: random init)"
     )
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument(
+        "--report_only",
+        action="store_true",
+        help="measure nothing: rewrite --output from the results.json of --results_dir (text changes only)",
+    )
     args = p.parse_args(argv)
     unknown = set(args.sections.split(",")) - set(SECTIONS)
     if unknown:
@@ -99,17 +137,29 @@ def ratio(a: float, b: float) -> str:
     return f"{a / b:.1f}×" if b else "n/a"
 
 
+def run_facts(args: argparse.Namespace) -> dict:
+    """The command line, threads and repeats of this measuring run, for the report header."""
+    env = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS") if k in os.environ)
+    return {
+        "command": f"{(env + ' ') if env else ''}flock /tmp/hfmodels-cpu.lock python benchmarks/run.py "
+        + " ".join(sys.argv[1:]),
+        "threads": torch.get_num_threads(),
+        "repeats": args.repeats,
+        "quick": bool(args.quick),
+        "omp_passive": os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE",
+    }
+
+
 def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) -> str:
     rel = os.path.relpath(plot_dir, output.parent)
-    env = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS") if k in os.environ)
+    run = res.get("run") or run_facts(args)  # how the measurements were taken (kept in results.json)
     lines = [
         "# Benchmarks",
         "",
         "Written by `make bench` (`benchmarks/run.py`); do not edit by hand.",
         "",
-        f"- Command: `{(env + ' ') if env else ''}flock /tmp/hfmodels-cpu.lock python benchmarks/run.py "
-        f"{' '.join(sys.argv[1:])}`",
-        f"- Machine: {res['machine']}; torch threads: {torch.get_num_threads()}",
+        f"- Command: `{run['command']}`",
+        f"- Machine: {res['machine']}; torch threads: {run['threads']}",
         f"- Date: {res['date']}; wall time of the whole run: {res['wall_s'] / 60:.1f} min",
         f"- Load average (1 min) at start / end: {res['load_start']:.2f} / {res['load_end']:.2f} "
         "(other jobs on the machine slow every path alike; compare ratios measured in the same run)",
@@ -119,10 +169,10 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
                 "slows latency-bound work such as one-question-at-a-time decoding: the original loop's "
                 "time per question is inflated by it, so the decoding speed-up is an upper bound."
             ]
-            if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE"
+            if run["omp_passive"]
             else []
         ),
-        f"- Every figure is the median of {args.repeats} timed runs after one warm-up run{' (QUICK smoke run)' if args.quick else ''}.",
+        f"- Every figure is the median of {run['repeats']} timed runs after one warm-up run{' (QUICK smoke run)' if run['quick'] else ''}.",
         "",
     ]
     lines += [
@@ -211,6 +261,8 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
             f"Target (vanilla ≥ 6× the original): fast path {fast['examples_per_s']:.1f} ex/s = "
             f"{ratio(fast['examples_per_s'], base)} the original's {base:.1f} ex/s in this run: **{verdict}**. "
             f"At this speed the 650-epoch pretraining (650 × 2,937 / 128 ≈ 14.9k steps) takes ≈ {hours:.1f} h.",
+            "",
+            *roofline_lines(fast, max(target, 235.0)),
             "",
             f"`SpanCorruptionCollator` builds a batch of 128 in {res['collator_ms']['padded']:.1f} ms (padded) / "
             f"{res['collator_ms']['packed']:.1f} ms (packed): negligible next to a training step.",
@@ -329,12 +381,20 @@ def main(argv: list[str] | None = None) -> int:
         plot_dir = output.parent / "bench_results"
     else:
         plot_dir = Path(__file__).resolve().parent / "results"
+    if args.report_only:
+        results = plot_dir / "results.json"
+        if not results.is_file():
+            raise SystemExit(f"--report_only: {results} does not exist (run the benchmarks first)")
+        write_atomic(output, report(json.loads(results.read_text(encoding="utf-8")), args, plot_dir, output))
+        print(f"rewrote {output} from {results}", flush=True)
+        return 0
     sections = args.sections.split(",")
     start = time.perf_counter()
     res: dict = {
         "machine": machine_line(),
         "date": datetime.date.today().isoformat(),
         "load_start": os.getloadavg()[0],
+        "run": run_facts(args),
     }
     data = None
     if {"pretrain", "finetune", "decode"} & set(sections):

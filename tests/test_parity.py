@@ -294,3 +294,23 @@ def test_benchmark_quick_run_writes_report(tmp_path):
     if "pretrain" in sections:
         assert "original course code (minGPT)" in text
         assert (tmp_path / "bench_results" / "pretraining.png").exists()
+    # --report_only rewrites the same report from the saved results.json, measuring nothing
+    measured = text
+    out.write_text("stale")
+    assert main(["--report_only", "--output", str(out), "--results_dir", str(tmp_path / "bench_results")]) == 0
+    assert out.read_text() == measured
+    with pytest.raises(SystemExit, match="does not exist"):
+        main(["--report_only", "--output", str(out), "--results_dir", str(tmp_path / "nothing")])
+
+
+def test_step_gflop_counts_the_spec_model():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hfmodels_benchmarks_run2", REPO / "benchmarks" / "run.py")
+    bench_run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_run)
+    # one row of one token: 6 FLOP per weight of the 4 blocks' Linear layers and the head, plus the
+    # 1 x 1 attention products (2 per head dimension, forward: Q K^T and A V) times 3
+    weights = 4 * (4 * 256 * 256 + 2 * 256 * 1024) + 256 * 256
+    assert bench_run.step_gflop("1x1") * 1e9 == pytest.approx(6 * weights + 3 * 4 * 2 * 2 * 256)
+    assert bench_run.step_gflop("2x8") > 16 * bench_run.step_gflop("1x1")  # attention grows as T^2
