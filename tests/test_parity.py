@@ -297,7 +297,9 @@ def test_benchmark_quick_run_writes_report(tmp_path):
     # --report_only rewrites the same report from the saved results.json, measuring nothing
     measured = text
     out.write_text("stale")
-    assert main(["--report_only", "--output", str(out), "--results_dir", str(tmp_path / "bench_results")]) == 0
+    assert (
+        main(["--report_only", "--output", str(out), "--results_dir", str(tmp_path / "bench_results")]) == 0
+    )
     assert out.read_text() == measured
     with pytest.raises(SystemExit, match="does not exist"):
         main(["--report_only", "--output", str(out), "--results_dir", str(tmp_path / "nothing")])
