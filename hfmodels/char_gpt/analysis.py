@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..training.reporting import save_figure_atomic
 from .evaluation import Prediction, greedy_decode, read_birthplace_file
 
 QUESTION = re.compile(r"Where was (?P<name>.+) born\?")
@@ -168,10 +169,7 @@ def _plot(report: dict, path: Path) -> None:
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure_atomic(fig, path)
 
 
 def _markdown(report: dict) -> str:

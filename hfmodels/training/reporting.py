@@ -40,6 +40,23 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     return path
 
 
+def save_figure_atomic(fig, path: str | os.PathLike, **savefig_kwargs) -> Path:
+    """Save a matplotlib figure to `path` through a temporary file and `os.replace`, then close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
+    try:
+        fig.savefig(tmp, **savefig_kwargs)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
 def update_metrics_file(folder: str | os.PathLike, metrics: Mapping[str, Any]) -> dict[str, Any]:
     """Merge `metrics` into `folder/metrics.json` (created if missing); returns the merged dict.
     A corrupt existing file raises a `ValueError` naming it rather than being overwritten."""
@@ -156,6 +173,7 @@ __all__ = [
     "build_model_card",
     "metrics_table",
     "push_folder_to_hub",
+    "save_figure_atomic",
     "update_metrics_file",
     "write_summary",
     "write_text_atomic",

@@ -25,7 +25,7 @@ import json
 import os
 from pathlib import Path
 
-from hfmodels.training.reporting import write_text_atomic
+from hfmodels.training.reporting import save_figure_atomic, write_text_atomic
 
 # SPEC §1 "Reference results" and "The original pretraining ... final pretraining loss".
 REFERENCE_ACCURACY = {"london": 5.0, "vanilla_nopretrain": 1.2, "vanilla": 21.4, "perceiver": 17.0}
@@ -289,10 +289,7 @@ def plot(rows: list[dict], path: Path) -> None:
     bx.set_title("Birthplace dev accuracy")
     bx.legend(fontsize=7)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure_atomic(fig, path)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
