@@ -176,6 +176,10 @@ def nopretrain_row(study_dir: Path) -> dict | None:
     }
 
 
+def _without(d: dict, key: str) -> dict:
+    return {k: v for k, v in d.items() if k != key}
+
+
 def summarize(study_dir: str | os.PathLike, data_dir: str | None = None) -> list[dict]:
     """Every row the study folder has, in the table's order."""
     study_dir = Path(study_dir)
@@ -311,12 +315,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         )
     write_text_atomic(study_dir / "study.md", markdown(rows, study_dir))
     slim = [
-        {k: v for k, v in r.items() if k != "segments"}
-        | (
-            {"segments": [{k: v for k, v in s.items() if k != "series"} for s in r["segments"]]}
-            if r.get("segments")
-            else {}
-        )
+        dict(r, segments=[_without(s, "series") for s in r["segments"]]) if r.get("segments") else r
         for r in rows
     ]
     write_text_atomic(study_dir / "study.json", json.dumps(slim, indent=1) + "\n")
