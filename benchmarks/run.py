@@ -150,6 +150,46 @@ def run_facts(args: argparse.Namespace) -> dict:
     }
 
 
+def probe_lines(path: Path) -> list[str]:
+    """The "Probed, not adopted" section from `benchmarks/probes.py`'s results, if they exist."""
+    if not path.is_file():
+        return []
+    probes = json.loads(path.read_text(encoding="utf-8"))
+    lines = [
+        "## Probed, not adopted",
+        "",
+        f"Measured by `{probes['command']}` on {probes['date']} ({probes['threads']} torch threads, "
+        f"torch {probes['torch']}; medians; not part of `make bench`).",
+        "",
+    ]
+    steps = {(r["mode"], r["dropout"]): r for r in probes.get("compile", [])}
+    for pdrop in sorted({d for _, d in steps}, reverse=True):
+        eager, comp = steps.get(("eager", pdrop)), steps.get(("compile", pdrop))
+        if eager and comp:
+            lines.append(
+                f"- `torch.compile(dynamic=False)` on every vanilla block, packed bf16 training step padded to "
+                f"{comp['rows']}x127 rows, dropout {pdrop:g}: {comp['step_s'] * 1000:.0f} ms/step against "
+                f"{eager['step_s'] * 1000:.0f} ms eager ({comp['step_s'] / eager['step_s']:.2f}x the eager time; "
+                f"first compiled step {comp['first_step_s']:.1f} s with a warm Inductor cache)."
+            )
+    eager = [steps.get(("eager", d)) for d in (0.1, 0.0)]
+    if all(eager):
+        lines.append(
+            f"- Dropout's share of the eager step (the two eager lines): "
+            f"{1 - eager[1]['step_s'] / eager[0]['step_s']:.0%}."
+        )
+    soft = {r["path"]: r for r in probes.get("masked_softmax", [])}
+    if len(soft) == 2:
+        plain, fused = soft["masked_fill + softmax"], soft["torch._masked_softmax"]
+        shape = "x".join(map(str, plain["shape"]))
+        lines.append(
+            f"- Fused `torch._masked_softmax` against `masked_fill` + `softmax` on bf16 scores {shape}, "
+            f"forward and backward: {fused['fwd_bwd_s'] * 1000:.1f} ms against {plain['fwd_bwd_s'] * 1000:.1f} ms "
+            f"({fused['fwd_bwd_s'] / plain['fwd_bwd_s']:.2f}x)."
+        )
+    return lines + [""]
+
+
 def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) -> str:
     rel = os.path.relpath(plot_dir, output.parent)
     run = res.get("run") or run_facts(args)  # how the measurements were taken (kept in results.json)
@@ -200,10 +240,11 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
         "",
         "`torch.compile` is not used by default: compiling the blocks with dynamic shapes took about 60 s "
         "for a one-layer model on this CPU and recompiled (about 11 s) when the packed batch changed shape; "
-        "an earlier whole-model trial gave no step-time gain. Under `torch.compile` the model falls back "
-        "to native dropout (`Tensor.random_` breaks the graph), so compiling stays possible.",
+        "with fixed shapes it is slower than eager (see *Probed, not adopted*). Under `torch.compile` the "
+        "model falls back to native dropout (`Tensor.random_` breaks the graph), so compiling stays possible.",
         "",
     ]
+    lines += probe_lines(plot_dir / "probes.json")
     lines += [
         "## Notes for the other paths (profiles taken on this machine, 2026-11-21)",
         "",

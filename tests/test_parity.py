@@ -7,7 +7,8 @@
 - the cheap dropout masks: Bernoulli(0.9) keep rate, unbiased scaling, seeded, independent;
 - batched KV-cache greedy decoding equals one-question-at-a-time decoding and the original
   no-cache loop of `benchmarks/reference_mingpt.py`;
-- the benchmark suite's `--quick` smoke run writes a report and plots.
+- the benchmark suite's `--quick` smoke run writes a report and plots; the probes of rejected
+  optimisations (`benchmarks/probes.py`) pad without changing the loss and render in the report.
 """
 
 from __future__ import annotations
@@ -316,3 +317,53 @@ def test_step_gflop_counts_the_spec_model():
     weights = 4 * (4 * 256 * 256 + 2 * 256 * 1024) + 256 * 256
     assert bench_run.step_gflop("1x1") * 1e9 == pytest.approx(6 * weights + 3 * 4 * 2 * 2 * 256)
     assert bench_run.step_gflop("2x8") > 16 * bench_run.step_gflop("1x1")  # attention grows as T^2
+
+
+def _load_benchmark(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        f"hfmodels_benchmarks_{name}", REPO / "benchmarks" / f"{name}.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_probe_padding_rows_leave_the_loss_unchanged():
+    probes = _load_benchmark("probes")
+    model = model_for("vanilla").eval()
+    tokenizer = CharTokenizer.from_corpus(CORPUS)
+    docs = [{"text": line} for line in CORPUS.splitlines()]
+    collator = SpanCorruptionCollator(tokenizer, 48, pack=True, seed=3)
+    batch = collator(docs)
+    padded = probes.pad_rows(batch, batch["input_ids"].shape[0] + 3)
+    assert padded["input_ids"].shape[0] == batch["input_ids"].shape[0] + 3
+    with torch.no_grad():
+        assert model(**padded).loss.item() == pytest.approx(model(**batch).loss.item(), rel=1e-6)
+    with pytest.raises(ValueError, match="more than the fixed"):
+        probes.pad_rows(batch, 1)
+
+
+def test_probe_results_render_in_the_benchmark_report(tmp_path):
+    probes, bench_run = _load_benchmark("probes"), _load_benchmark("run")
+    out = tmp_path / "probes.json"
+    assert probes.main(["--probes", "masked_softmax", "--repeats", "1", "--output", str(out)]) == 0
+    import json
+
+    res = json.loads(out.read_text())
+    res["compile"] = [
+        {"mode": m, "dropout": d, "rows": 72, "first_step_s": 2.0, "step_s": s}
+        for m, d, s in (
+            ("eager", 0.1, 1.0),
+            ("compile", 0.1, 1.5),
+            ("eager", 0.0, 0.8),
+            ("compile", 0.0, 0.9),
+        )
+    ]
+    out.write_text(json.dumps(res))
+    text = "\n".join(bench_run.probe_lines(out))
+    assert "## Probed, not adopted" in text and "masked_softmax" in text
+    assert "1500 ms/step against 1000 ms eager (1.50x" in text
+    assert "Dropout's share of the eager step (the two eager lines): 20%" in text
+    assert bench_run.probe_lines(tmp_path / "missing.json") == []
