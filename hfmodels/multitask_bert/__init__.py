@@ -1,6 +1,7 @@
 """Multitask BERT (SPEC §2): sentiment, paraphrase and similarity heads on one BERT encoder.
 
-Training pieces (`batching`, `trainer`, `reporting`) are imported from their submodules.
+Training pieces (`batching`, `trainer`, `optimization`, `ensemble`, `reporting`) are imported from
+their submodules.
 """
 
 from .configuration_multitask_bert import MultitaskBertConfig

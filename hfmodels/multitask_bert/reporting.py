@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from ..data.minbert import TASK_OF_DATASET
 from ..training.reporting import write_text_atomic as atomic_write_text
 
 #: Header column of each task's prediction file (the course's spelling).
@@ -25,6 +26,8 @@ PREDICTION_COLUMNS = {
     "paraphrase": "Predicted_Is_Paraphrase",
     "similarity": "Predicted_Similiary",
 }
+#: Prediction file stem of each data set (the course's names: sst, para, sts; plus cfimdb).
+PREDICTION_FILE_STEMS = {"sst": "sst", "cfimdb": "cfimdb", "quora": "para", "sts": "sts"}
 #: (task type, data set name, metric) of each metric key, for the model-index metadata.
 _EVAL_META = {
     "sst_accuracy": ("text-classification", "sst", "SST-5", "accuracy"),
@@ -75,6 +78,26 @@ def write_predictions(path: str | os.PathLike, ids: Iterable[str], predictions: 
     return atomic_write_text(path, format_predictions(ids, predictions, task))
 
 
+def prediction_file_name(name: str, split: str) -> str:
+    """`<stem>-<split>-output.csv`, e.g. `para-dev-output.csv` for `("quora", "dev")`."""
+    if name not in PREDICTION_FILE_STEMS:
+        raise ValueError(f"data set {name!r}; allowed: {', '.join(PREDICTION_FILE_STEMS)}")
+    return f"{PREDICTION_FILE_STEMS[name]}-{split}-output.csv"
+
+
+def write_prediction_files(
+    pred_dir: str | os.PathLike, predictions: Mapping[tuple[str, str], tuple[Iterable[str], Iterable]]
+) -> list[Path]:
+    """Write `{(data set, split): (ids, predictions)}` (e.g. `("sst", "test")`) as course-format files
+    [`prediction_file_name`] in `pred_dir`; returns their paths."""
+    return [
+        write_predictions(
+            Path(pred_dir) / prediction_file_name(name, split), ids, preds, TASK_OF_DATASET[name]
+        )
+        for (name, split), (ids, preds) in predictions.items()
+    ]
+
+
 def results_table(metrics: Mapping[str, float], prefix: str = "eval_") -> str:
     """A Markdown table of the dev metrics found in `metrics` (keys `<prefix>sst_accuracy`, ...)."""
     rows = []
@@ -88,9 +111,30 @@ def results_table(metrics: Mapping[str, float], prefix: str = "eval_") -> str:
     return "| dev set | metric | value |\n| --- | --- | --- |\n" + "\n".join(rows)
 
 
-def markdown_report(metrics: Mapping[str, float], title: str, details: Mapping[str, object]) -> str:
-    """A short Markdown report: the results table, then the run details as a list."""
-    lines = [f"# {title}", "", results_table(metrics), "", BACKBONE_CAVEAT, "", "## Run", ""]
+def comparison_table(runs: Mapping[str, Mapping[str, float]], prefix: str = "eval_") -> str:
+    """A Markdown table with one row per run (`{run name: metrics}`) and one column per dev metric
+    (`<prefix>sst_accuracy`, ..., `<prefix>overall`) that any run has; `-` where a run lacks it."""
+    keys = [k for k in (*_EVAL_META, "overall") if any(prefix + k in m for m in runs.values())]
+    names = [f"{_EVAL_META[k][2]} {_EVAL_META[k][3]}" if k in _EVAL_META else k for k in keys]
+    lines = ["| run | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(keys)]
+    for run, metrics in runs.items():
+        cells = [f"{metrics[prefix + k]:.4f}" if prefix + k in metrics else "-" for k in keys]
+        lines.append(f"| {run} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def markdown_report(
+    metrics: Mapping[str, float],
+    title: str,
+    details: Mapping[str, object],
+    sections: Sequence[str] = (),
+) -> str:
+    """A short Markdown report: the results table, any extra Markdown `sections`, then the run
+    details as a list."""
+    lines = [f"# {title}", "", results_table(metrics), ""]
+    for section in sections:
+        lines += [section, ""]
+    lines += [BACKBONE_CAVEAT, "", "## Run", ""]
     lines += [f"- {k}: `{v}`" for k, v in details.items()]
     return "\n".join(lines) + "\n"
 
@@ -162,12 +206,16 @@ def save_model_card(card: ModelCard, output_dir: str | os.PathLike) -> Path:
 
 __all__ = [
     "PREDICTION_COLUMNS",
+    "PREDICTION_FILE_STEMS",
     "BACKBONE_CAVEAT",
     "atomic_write_text",
     "write_metrics_json",
     "format_predictions",
     "write_predictions",
+    "prediction_file_name",
+    "write_prediction_files",
     "results_table",
+    "comparison_table",
     "markdown_report",
     "build_model_card",
     "save_model_card",

@@ -1,17 +1,20 @@
 """`Trainer` for the multitask BERT: all tasks in one run, per-task losses, minBERT metrics.
 
-[`MultitaskTrainer`] differs from the stock `Trainer` in three places only:
+[`MultitaskTrainer`] differs from the stock `Trainer` in these places only:
 
 * `get_train_dataloader` draws single-task batches with [`MultitaskBatchSampler`] (round-robin or
   size-proportional, seeded) from a [`MultitaskDataset`]; accelerate shards those batches over
   processes, so with N processes each one trains on different batches;
 * `compute_loss` / `log` add the mean training loss of each task since the last log
-  (`loss_sentiment`, `loss_paraphrase`, `loss_similarity`, on TensorBoard with the rest);
+  (`loss_sentiment`, `loss_paraphrase`, `loss_similarity`, unweighted, on TensorBoard with the
+  rest); the loss that is optimised is the task's loss times its `task_loss_weights` entry;
+* `create_optimizer` builds layer-wise learning-rate decay groups when `layerwise_lr_decay != 1`
+  ([`layerwise_lr_groups`]); with 1 (the default) it is the stock method;
 * `evaluate` scores each dev set with the package's `evaluate` metrics (SST/CFIMDB/Quora
   accuracy, STS Pearson, and the course's overall score when all three are present).
 
-Everything else (bf16 autocast via accelerate, optimiser, schedule, checkpoints, callbacks) is
-the stock `Trainer`.
+Everything else (bf16 autocast via accelerate, optimiser class, schedule, checkpoints, callbacks)
+is the stock `Trainer`.
 """
 
 from __future__ import annotations
@@ -24,11 +27,14 @@ import torch
 from datasets import Dataset
 from torch.utils.data import DataLoader
 from transformers import Trainer
+from transformers.trainer_optimizer import is_optimizer_factory
 
 from ..data.minbert import TASK_OF_DATASET
 from ..metrics.classification import Accuracy
 from ..metrics.correlation import PearsonCorrelation, overall_score
 from .batching import MultitaskBatchSampler, MultitaskDataset
+from .configuration_multitask_bert import TASKS
+from .optimization import check_layerwise_lr_decay, check_task_loss_weights, layerwise_lr_groups
 
 
 class _TaskView(torch.utils.data.Dataset):
@@ -45,6 +51,19 @@ class _TaskView(torch.utils.data.Dataset):
         example.pop("id", None)
         example["task"] = self.task
         return example
+
+
+def logits_to_predictions(task: str, logits: np.ndarray) -> np.ndarray:
+    """A single model's predictions from its head outputs: class ids (`argmax`, sentiment), 0/1
+    (`logit > 0`, paraphrase) or the 0-5 scores themselves (similarity)."""
+    logits = np.asarray(logits)
+    if task == "sentiment":
+        return logits.argmax(-1)
+    if task == "paraphrase":
+        return (logits > 0).astype(np.int64)
+    if task == "similarity":
+        return logits
+    raise ValueError(f"task={task!r}; allowed: {', '.join(TASKS)}")
 
 
 def compute_minbert_metrics(
@@ -78,6 +97,12 @@ class MultitaskTrainer(Trainer):
         schedule (`str`, defaults to `"proportional"`): `"proportional"` or `"round_robin"`.
         group_by_length (`bool`, defaults to `False`): sort each task's examples by length inside
             shuffled mega-batches, to cut padding (transformers 5 dropped the `TrainingArguments` flag).
+        layerwise_lr_decay (`float`, defaults to 1.0): in (0, 1]; below 1 the optimizer gets the
+            groups of [`layerwise_lr_groups`] (encoder layer `i` of `L` at
+            `learning_rate * decay ** (L - i)`, embeddings at `decay ** (L + 1)`, heads at
+            `learning_rate`); 1 builds the stock optimizer.
+        task_loss_weights (`dict[str, float]`, *optional*): multiplier of each task's training loss
+            (tasks left out weigh 1); the logged `loss_<task>` stay unweighted.
         All other arguments are `Trainer`'s; `data_collator` should be a [`MultitaskCollator`].
         `args.data_seed` (else `args.seed`) seeds the batch order.
     """
@@ -88,11 +113,20 @@ class MultitaskTrainer(Trainer):
         eval_datasets: Mapping[str, Dataset] | None = None,
         schedule: str = "proportional",
         group_by_length: bool = False,
+        layerwise_lr_decay: float = 1.0,
+        task_loss_weights: Mapping[str, float] | None = None,
         **kwargs,
     ):
         if eval_datasets and kwargs.get("eval_dataset") is None:
             kwargs["eval_dataset"] = dict(eval_datasets)  # lets `Trainer` accept eval_strategy != "no"
+        self.layerwise_lr_decay = check_layerwise_lr_decay(layerwise_lr_decay)
+        if self.layerwise_lr_decay != 1.0 and (kwargs.get("optimizers") or (None,))[0] is not None:
+            raise ValueError(
+                "layerwise_lr_decay builds the optimizer; do not pass one in `optimizers` as well"
+            )
         super().__init__(*args, **kwargs)
+        tasks = getattr(getattr(self.model, "config", None), "tasks", TASKS)
+        self.task_loss_weights = check_task_loss_weights(task_loss_weights or {}, tasks)
         self.eval_datasets = dict(eval_datasets or {})
         self.schedule = schedule
         self.group_by_length = group_by_length
@@ -124,13 +158,44 @@ class MultitaskTrainer(Trainer):
         )
         return self.accelerator.prepare(loader)
 
+    def create_optimizer(self, model=None) -> torch.optim.Optimizer:
+        """The stock optimizer, or with `layerwise_lr_decay != 1` the same optimizer class and
+        arguments (`args.optim`, or `optimizer_cls_and_kwargs`) over [`layerwise_lr_groups`]."""
+        if self.layerwise_lr_decay == 1.0 or self.optimizer is not None:
+            return super().create_optimizer(model)
+        opt_model = self.model if model is None else model
+        groups = layerwise_lr_groups(
+            opt_model,
+            lr=self.args.learning_rate,
+            decay=self.layerwise_lr_decay,
+            weight_decay=self.args.weight_decay,
+            decay_parameter_names=self.get_decay_parameter_names(opt_model),
+        )
+        if self.optimizer_cls_and_kwargs is not None:
+            optimizer_cls, optimizer_kwargs = self.optimizer_cls_and_kwargs
+        else:
+            optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+        if is_optimizer_factory(optimizer_cls) or {"params", "model", "optimizer_dict"} & set(
+            optimizer_kwargs
+        ):
+            raise ValueError(
+                f"layerwise_lr_decay needs an optimizer built from parameter groups; optim={self.args.optim!r} "
+                "builds its own"
+            )
+        self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
+        return super().create_optimizer(model)  # the stock post-processing of a ready optimizer
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        """The model's own loss for the batch's task; remembers it per task for logging."""
+        """The model's own loss for the batch's task times the task's weight; remembers the
+        unweighted loss per task for logging."""
         task = inputs["task"]
         outputs = model(**inputs)
         loss = outputs.loss
         self._task_loss_sum[task] += float(loss.detach())
         self._task_loss_count[task] += 1
+        weight = self.task_loss_weights.get(task, 1.0)
+        if weight != 1.0:
+            loss = loss * weight
         return (loss, outputs) if return_outputs else loss
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
@@ -143,11 +208,17 @@ class MultitaskTrainer(Trainer):
             self._task_loss_count.clear()
         super().log(logs, start_time)
 
-    @torch.no_grad()
     def predict_dataset(self, dataset: Dataset, task: str, batch_size: int | None = None) -> np.ndarray:
         """Predictions for every row of a tokenised `dataset`, in its order: class ids (sentiment),
-        0/1 (paraphrase) or 0-5 scores (similarity). Rows are batched by length, sharded over
-        processes and gathered back."""
+        0/1 (paraphrase) or 0-5 scores (similarity); see [`predict_logits`] and
+        [`logits_to_predictions`]."""
+        return logits_to_predictions(task, self.predict_logits(dataset, task, batch_size))
+
+    @torch.no_grad()
+    def predict_logits(self, dataset: Dataset, task: str, batch_size: int | None = None) -> np.ndarray:
+        """The `task` head's outputs (float32) for every row of a tokenised `dataset`, in its order:
+        `(rows, labels)` sentiment logits, `(rows,)` paraphrase logits or 0-5 similarity scores.
+        Rows are batched by length, sharded over processes and gathered back."""
         lengths = [len(x) for x in dataset["input_ids"]]
         if "input_ids_2" in dataset.column_names:
             lengths = [max(a, len(b)) for a, b in zip(lengths, dataset["input_ids_2"])]
@@ -168,23 +239,17 @@ class MultitaskTrainer(Trainer):
                 batch.pop("labels", None)
                 with self.accelerator.autocast():
                     logits = model(**batch).logits
-                if task == "sentiment":
-                    pred = logits.argmax(-1)
-                elif task == "paraphrase":
-                    pred = (logits > 0).long()
-                else:
-                    pred = logits.float()
-                chunks.append(self.accelerator.gather_for_metrics(pred))
+                chunks.append(self.accelerator.gather_for_metrics(logits.float()))
         finally:
             model.train(was_training)
             # accelerate keeps every prepared loader; drop this one-off evaluation loader again.
             prepared = getattr(self.accelerator, "_dataloaders", [])
             if loader in prepared:
                 prepared.remove(loader)
-        sorted_preds = torch.cat(chunks).cpu().numpy()
-        preds = np.empty_like(sorted_preds)
-        preds[np.asarray(order)] = sorted_preds
-        return preds
+        sorted_logits = torch.cat(chunks).cpu().numpy()
+        logits = np.empty_like(sorted_logits)
+        logits[np.asarray(order)] = sorted_logits
+        return logits
 
     def evaluate(
         self,
@@ -209,4 +274,4 @@ class MultitaskTrainer(Trainer):
         return metrics
 
 
-__all__ = ["MultitaskTrainer", "compute_minbert_metrics"]
+__all__ = ["MultitaskTrainer", "compute_minbert_metrics", "logits_to_predictions"]

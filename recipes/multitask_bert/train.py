@@ -11,7 +11,9 @@
 
 The original's options are kept (`--option pretrain|finetune`, `--lr`, `--epochs`,
 `--batch_size`, `--hidden_dropout_prob`, `--task`, `--backbone`, `--data_dir`); every
-`TrainingArguments` flag works too (`--bf16`, `--seed`, `--logging_steps`, ...). Writes to
+`TrainingArguments` flag works too (`--bf16`, `--seed`, `--logging_steps`, ...); new here:
+`--layerwise_lr_decay 0.9` (layer-wise learning-rate decay of the encoder) and
+`--task_loss_weights sentiment=2,paraphrase=1,similarity=1` (per-task loss multipliers). Writes to
 `--output_dir`: the model and tokenizer (`from_pretrained`-ready), `metrics.json`, `report.md`,
 the model card `README.md`, and course-format prediction files for the dev and test-student sets
 under `predictions/`.
@@ -29,24 +31,23 @@ import torch
 from transformers import AutoTokenizer, HfArgumentParser, TrainingArguments, set_seed
 
 import hfmodels  # noqa: F401  (registers the Auto classes)
+from hfmodels.data.minbert import TASK_OF_DATASET as TASK_OF
 from hfmodels.data.minbert import load_cfimdb, load_quora, load_sst, load_sts, tokenize_minbert
 from hfmodels.multitask_bert import MultitaskBertModel, default_backbone_path
 from hfmodels.multitask_bert.batching import MultitaskCollator, MultitaskDataset
+from hfmodels.multitask_bert.optimization import check_layerwise_lr_decay, parse_task_loss_weights
 from hfmodels.multitask_bert.reporting import (
     atomic_write_text,
     build_model_card,
     markdown_report,
     save_model_card,
     write_metrics_json,
-    write_predictions,
+    write_prediction_files,
 )
 from hfmodels.multitask_bert.trainer import MultitaskTrainer
 
 logger = logging.getLogger("multitask_bert")
 MACHINE = "2-core AMD EPYC (AVX512-BF16, no AMX), 24 GiB, no GPU"
-#: Prediction file stem of each data set (the course's names: sst, para, sts; plus cfimdb).
-FILE_STEM = {"sst": "sst", "cfimdb": "cfimdb", "quora": "para", "sts": "sts"}
-TASK_OF = {"sst": "sentiment", "cfimdb": "sentiment", "quora": "paraphrase", "sts": "similarity"}
 
 
 @dataclass
@@ -97,6 +98,19 @@ class MultitaskBertArguments:
     max_length: int = field(default=128, metadata={"help": "token limit for SST, Quora and STS sentences"})
     cfimdb_max_length: int = field(
         default=256, metadata={"help": "token limit for CFIMDB reviews (truncated)"}
+    )
+    layerwise_lr_decay: float = field(
+        default=1.0,
+        metadata={
+            "help": "layer-wise lr decay in (0, 1]: encoder layer i of L at lr * d**(L - i), embeddings at "
+            "lr * d**(L + 1), heads at lr (1 = off)"
+        },
+    )
+    task_loss_weights: str = field(
+        default="",
+        metadata={
+            "help": "per-task loss multipliers, e.g. sentiment=2,paraphrase=1,similarity=1 (default 1)"
+        },
     )
     max_train_examples: int | None = field(
         default=None, metadata={"help": "cap each training set (smoke tests)"}
@@ -167,10 +181,16 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     set_seed(targs.seed)
 
+    # option errors before any data is read
+    if args.task != "multitask" and args.task not in SINGLE_TASK_LOADERS:
+        raise ValueError(f"--task {args.task!r}; allowed: multitask, {', '.join(SINGLE_TASK_LOADERS)}")
+    tasks = ["sentiment", "paraphrase", "similarity"] if args.task == "multitask" else [TASK_OF[args.task]]
+    check_layerwise_lr_decay(args.layerwise_lr_decay)
+    loss_weights = parse_task_loss_weights(args.task_loss_weights, tasks)
+
     backbone = args.backbone or default_backbone_path()
     tokenizer = AutoTokenizer.from_pretrained(backbone)
     train, dev, test = load_data(args, tokenizer)
-    tasks = ["sentiment", "paraphrase", "similarity"] if args.task == "multitask" else [TASK_OF[args.task]]
     cross = [t.strip() for t in args.cross_encoder_tasks.split(",") if t.strip()]
     model = MultitaskBertModel.from_backbone(
         backbone,
@@ -199,6 +219,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         processing_class=tokenizer,
         schedule=args.schedule,
         group_by_length=args.group_by_length,
+        layerwise_lr_decay=args.layerwise_lr_decay,
+        task_loss_weights=loss_weights,
     )
     start = time.perf_counter()
     train_result = trainer.train()
@@ -208,16 +230,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     metrics["train_wall_seconds"] = round(train_seconds, 1)
 
     # Predictions need every process (they are sharded and gathered); files come from the main one.
-    predictions = {f"{n}-dev": (dev[n], trainer.predict_dataset(dev[n], TASK_OF[n])) for n in dev}
-    predictions.update({f"{n}-test": (test[n], trainer.predict_dataset(test[n], TASK_OF[n])) for n in test})
+    predictions = {}
+    for split, sets in (("dev", dev), ("test", test)):
+        for n, ds in sets.items():
+            predictions[(n, split)] = (ds["id"], trainer.predict_dataset(ds, TASK_OF[n]))
     if trainer.is_world_process_zero():
         out = targs.output_dir
         trainer.save_model(out)
-        pred_dir = os.path.join(out, "predictions")
-        for key, (ds, preds) in predictions.items():
-            name, split = key.rsplit("-", 1)
-            path = os.path.join(pred_dir, f"{FILE_STEM[name]}-{split}-output.csv")
-            write_predictions(path, ds["id"], preds, TASK_OF[name])
+        write_prediction_files(os.path.join(out, "predictions"), predictions)
         write_metrics_json(os.path.join(out, "metrics.json"), metrics)
         command = "python recipes/multitask_bert/train.py " + " ".join(
             argv if argv is not None else sys.argv[1:]
@@ -230,6 +250,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             "schedule": args.schedule,
             "epochs": targs.num_train_epochs,
             "learning_rate": targs.learning_rate,
+            "layerwise_lr_decay": args.layerwise_lr_decay,
+            "task_loss_weights": ", ".join(f"{t}={w:g}" for t, w in loss_weights.items()),
             "batch_size per process": targs.per_device_train_batch_size,
             "processes": targs.world_size,
             "bf16": targs.bf16,

@@ -1,0 +1,136 @@
+#!/usr/bin/env python
+"""Ensemble several trained multitask BERT models (output folders of `train.py`) by averaging their
+predicted probabilities, and score it on the dev sets.
+
+    python recipes/multitask_bert/ensemble.py \
+        --models runs/multitask_bert/seed1 runs/multitask_bert/seed2 runs/multitask_bert/seed3 \
+        --data_dir ../shared/data --output_dir runs/multitask_bert/ensemble
+
+Members may cover different tasks (a single-task SST model beside multitask ones): each data set
+is averaged over the members that predict it. Sentiment: mean of the softmax probabilities, then argmax;
+paraphrase: mean duplicate probability > 0.5; similarity: mean score
+(`hfmodels.multitask_bert.ensemble`). Every dev set the members cover and the test-student files
+are predicted, each member with its own tokenizer (`--max_length`, `--cfimdb_max_length` as in
+training) and the training recipe's evaluation code (`--per_device_eval_batch_size` 128, bf16
+autocast unless `--bf16 false`; every `TrainingArguments` flag works, and several processes
+shard the rows). Writes to `--output_dir`: `metrics.json` (the ensemble's `eval_sst_accuracy`,
+`eval_quora_accuracy`, `eval_sts_pearson`, `eval_overall` as train.py names them, plus `members`:
+each member's own dev metrics), `report.md` (with a member-vs-ensemble table) and the course-format
+prediction files under `predictions/`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from transformers import HfArgumentParser, TrainingArguments
+
+import hfmodels  # noqa: F401  (registers the Auto classes)
+from hfmodels.data.minbert import load_minbert
+from hfmodels.multitask_bert.ensemble import check_members, combine_members, predict_member, union_of
+from hfmodels.multitask_bert.reporting import (
+    atomic_write_text,
+    comparison_table,
+    markdown_report,
+    write_metrics_json,
+    write_prediction_files,
+)
+
+logger = logging.getLogger("multitask_bert.ensemble")
+
+
+@dataclass
+class EnsembleArguments:
+    """The members, the data and the tokenisation limits they were trained with."""
+
+    models: list[str] = field(
+        metadata={"help": "trained model folders (train.py outputs); tasks may differ between members"}
+    )
+    data_dir: str | None = field(default=None, metadata={"help": "data directory holding minbert/"})
+    max_length: int = field(default=128, metadata={"help": "token limit for SST, Quora and STS sentences"})
+    cfimdb_max_length: int = field(default=256, metadata={"help": "token limit for CFIMDB reviews"})
+    max_eval_examples: int | None = field(
+        default=None, metadata={"help": "cap each dev/test set (smoke tests)"}
+    )
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Parse arguments, predict with every member, average, write the outputs; returns the metrics."""
+    parser = HfArgumentParser((EnsembleArguments, TrainingArguments))
+    parser.set_defaults(
+        bf16=True,
+        use_cpu=not torch.cuda.is_available(),  # bf16 autocast on CPU needs use_cpu
+        per_device_eval_batch_size=128,
+        report_to=[],
+        remove_unused_columns=False,
+    )
+    given = argv if argv is not None else sys.argv[1:]
+    if not any(a == "--output_dir" or a.startswith("--output_dir=") for a in given):
+        parser.error("--output_dir is required")
+    args, targs = parser.parse_args_into_dataclasses(args=argv)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+
+    covered = check_members(args.models)
+    data = {}
+    for name in union_of(covered):
+        for split, ds in load_minbert(name, args.data_dir).items():
+            if split == "train":
+                continue
+            split = "dev" if split == "validation" else split
+            n = args.max_eval_examples
+            data[(name, split)] = ds if n is None or len(ds) <= n else ds.select(range(n))
+    start = time.perf_counter()
+    member_logits = []
+    for path, names in zip(args.models, covered):
+        logger.info("predicting %s with %s", ", ".join(names), path)
+        mine = {key: ds for key, ds in data.items() if key[0] in names}
+        member_logits.append(predict_member(path, mine, targs, args.max_length, args.cfimdb_max_length))
+    seconds = time.perf_counter() - start
+    references = {name: np.asarray(ds["label"]) for (name, split), ds in data.items() if split == "dev"}
+    result = combine_members(member_logits, references)
+    metrics: dict = dict(result.metrics)
+    metrics["ensemble_size"] = len(args.models)
+    metrics["members_per_data_set"] = {f"{n}-{s}": c for (n, s), c in result.members_per_key.items()}
+    metrics["predict_wall_seconds"] = round(seconds, 1)
+    metrics["members"] = [{"model": path, **m} for path, m in zip(args.models, result.member_metrics)]
+
+    if targs.process_index == 0:
+        out = targs.output_dir
+        write_prediction_files(
+            os.path.join(out, "predictions"),
+            {key: (data[key]["id"], preds) for key, preds in result.predictions.items()},
+        )
+        write_metrics_json(os.path.join(out, "metrics.json"), metrics)
+        runs = {
+            f"member {i}: `{path}`": m
+            for i, (path, m) in enumerate(zip(args.models, result.member_metrics), 1)
+        }
+        runs["**ensemble**"] = result.metrics
+        details = {
+            "command": "python recipes/multitask_bert/ensemble.py " + " ".join(given),
+            "members": ", ".join(args.models),
+            "data sets": ", ".join(f"{n}-{s}" for n, s in data),
+            "max_length": args.max_length,
+            "bf16": targs.bf16,
+            "processes": targs.world_size,
+            "prediction wall time (s)": round(seconds, 1),
+        }
+        report = markdown_report(
+            result.metrics,
+            f"minBERT ensemble of {len(args.models)} models",
+            details,
+            sections=["## Members and ensemble (dev)\n\n" + comparison_table(runs)],
+        )
+        atomic_write_text(os.path.join(out, "report.md"), report)
+        logger.info("ensemble dev metrics: %s", result.metrics)
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
