@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# A minBERT system trained in under an hour of this project's 2-core CPU: single-task members
+# (5 x SST, 2 x Quora, 1 x STS by default, MiniLM backbone, bf16), each trained for a fixed number of epochs
+# with no dev-based checkpoint selection, then averaged by ensemble.py. Restartable: a member whose
+# folder holds a model is skipped. Training wall times (train_runtime) go to $OUT/walltimes.txt.
+#   bash recipes/multitask_bert/run_budget_ensemble.sh [DATA_DIR] [OUT]
+#   SST_SEEDS="1 2 3" QUORA_SEEDS="1 2" STS_SEEDS="1" bash ...   # other member counts
+set -euo pipefail
+DATA=${1:-../shared/data}
+OUT=${2:-runs/multitask_bert/budget}
+RUN="python recipes/multitask_bert/train.py --option finetune --data_dir $DATA --lr 1e-4 --eval_strategy epoch --save_strategy no --report_to tensorboard"
+mkdir -p "$OUT"
+MEMBERS=()
+member() {  # name, extra train.py flags
+  local name=$1
+  shift
+  MEMBERS+=("$OUT/$name")
+  if [ ! -f "$OUT/$name/model.safetensors" ]; then
+    $RUN --output_dir "$OUT/$name" "$@" > "$OUT/$name.log" 2>&1
+    python -c "import json,sys; m=json.load(open(sys.argv[1])); print(sys.argv[2], m['train_runtime'])" \
+      "$OUT/$name/metrics.json" "$name" >> "$OUT/walltimes.txt"
+  fi
+}
+for seed in ${SST_SEEDS:-1 2 3 4 5}; do member "sst-seed$seed" --task sst --epochs 3 --pooling cls --seed "$seed"; done
+for seed in ${QUORA_SEEDS:-1 2}; do member "quora-seed$seed" --task quora --epochs 2 --seed "$seed"; done
+for seed in ${STS_SEEDS:-1}; do member "sts-seed$seed" --task sts --epochs 3 --seed "$seed"; done
+python recipes/multitask_bert/ensemble.py --data_dir "$DATA" --output_dir "$OUT/ensemble" \
+  --models "${MEMBERS[@]}" > "$OUT/ensemble.log" 2>&1
+python - "$OUT/walltimes.txt" "${MEMBERS[@]}" <<'PY' | tee "$OUT/budget.txt"
+import sys
+times = dict(line.split()[:2] for line in open(sys.argv[1]) if len(line.split()) == 2)
+names = [m.rstrip("/").split("/")[-1] for m in sys.argv[2:]]
+print(f"members: {len(names)}, training: {sum(float(times[n]) for n in names) / 60:.1f} min")
+PY
