@@ -7,7 +7,13 @@ import pytest
 import torch
 
 from hfmodels.char_gpt import MASK_CHAR, CharGPTConfig, CharGPTForCausalLM, CharTokenizer
-from hfmodels.char_gpt.analysis import confidence_report, coverage_curve, place_exposure, selective_accuracy
+from hfmodels.char_gpt.analysis import (
+    confidence_report,
+    coverage_curve,
+    document_recall,
+    place_exposure,
+    selective_accuracy,
+)
 from hfmodels.char_gpt.evaluation import (
     Prediction,
     evaluate_birthplaces,
@@ -162,3 +168,42 @@ def test_confidence_analysis_numbers():
     sel = selective_accuracy([0.9, 0.1, 0.5], [True, False, True], 0.5)
     assert sel["coverage"] == pytest.approx(2 / 3) and sel["accuracy_of_answered"] == 1.0
     assert place_exposure(["Where was Ann born?"], ["Paris"], corpus.split("\n"), 10) == ([True], [False])
+
+
+class _Oracle(torch.nn.Module):
+    """Predicts the true next character of one fixed text (or, `wrong=True`, a different one)."""
+
+    def __init__(self, tokenizer, text: str, wrong: bool = False):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.next_ids = tokenizer.encode_chars(text)[1:] + [0]
+        self.vocab, self.wrong = len(tokenizer), wrong
+
+    def forward(self, ids):
+        from types import SimpleNamespace
+
+        targets = torch.tensor(self.next_ids[: ids.shape[1]])
+        if self.wrong:
+            targets = (targets + 1) % self.vocab
+        return SimpleNamespace(logits=torch.nn.functional.one_hot(targets, self.vocab).float()[None])
+
+
+def test_document_recall_checks_every_place_character_teacher_forced():
+    doc = "Ann Lee. Ann Lee was born in Paris and lived in Rome."
+    docs = [doc, "Bob Day. Bob Day lived somewhere far away from home for a long while, then in Oslo."]
+    tokenizer = CharTokenizer.from_corpus("\n".join(docs))
+    questions = ["Where was Ann Lee born?", "Where was Bob Day born?", "Where was Cy born?"]
+    places = ["Paris", "Oslo", "Lima"]
+    # Bob's Oslo lies beyond the 40 characters pretraining would show; nobody wrote about Cy
+    assert document_recall(_Oracle(tokenizer, doc), tokenizer, questions, places, docs, seen_chars=40) == [
+        True,
+        None,
+        None,
+    ]
+    assert document_recall(
+        _Oracle(tokenizer, doc, wrong=True), tokenizer, questions[:1], places[:1], docs
+    ) == [False]
+    # one wrong character of the place is enough to fail: "Paris"'s 4th character predicted as "e"
+    shifted = _Oracle(tokenizer, doc)
+    shifted.next_ids[doc.index("Paris") + 2] = tokenizer.encode_chars("e")[0]
+    assert document_recall(shifted, tokenizer, questions[:1], places[:1], docs) == [False]

@@ -66,6 +66,44 @@ def place_exposure(
     return in_doc, in_prefix
 
 
+def document_recall(
+    model,
+    tokenizer,
+    questions: Sequence[str],
+    places: Sequence[str],
+    documents: Sequence[str],
+    seen_chars: int = 112,
+) -> list[bool | None]:
+    """Did pretraining memorise the fact? For each question, take the first document that
+    mentions the person and writes the gold place inside its first `seen_chars` characters (after
+    position 0), feed the document up to the place, and check that the model's argmax predicts
+    every character of the place (teacher-forced greedy recall; no question, no finetuning).
+    `None` where no document qualifies. Works on a pretrained model, which cannot answer the
+    questions themselves."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out: list[bool | None] = []
+    try:
+        for question, place in zip(questions, places):
+            name = question_name(question)
+            doc = next((d for d in documents if name in d and d[:seen_chars].find(place) > 0), None)
+            if doc is None:
+                out.append(None)
+                continue
+            start = doc[:seen_chars].find(place)
+            ids = torch.tensor([tokenizer.encode_chars(doc[: start + len(place)])], device=device)
+            with torch.no_grad():
+                logits = model(ids).logits[0]
+            predicted = logits[start - 1 : start - 1 + len(place)].argmax(-1)
+            out.append(bool((predicted == ids[0, start : start + len(place)]).all()))
+    finally:
+        model.train(was_training)
+    return out
+
+
 def auroc(scores: Sequence[float], positives: Sequence[bool]) -> float | None:
     """Area under the ROC curve of `scores` for detecting `positives` (None if one class is empty)."""
     y = np.asarray(positives, dtype=bool)
@@ -263,6 +301,37 @@ def analyze(
     return summary
 
 
+def write_document_recall(
+    model,
+    tokenizer,
+    eval_path: str | os.PathLike,
+    corpus_path: str | os.PathLike,
+    output_dir: str | os.PathLike,
+) -> dict:
+    """[`document_recall`] over a labelled birthplace file; writes `document_recall.json`."""
+    from ..training.reporting import write_text_atomic
+
+    examples = read_birthplace_file(eval_path)
+    if any(e.place is None for e in examples):
+        raise ValueError(f"{eval_path}: document recall needs gold places on every line.")
+    documents = Path(corpus_path).read_text(encoding="utf-8").splitlines()
+    recalled = document_recall(
+        model, tokenizer, [e.question for e in examples], [e.place for e in examples], documents
+    )
+    measured = [r for r in recalled if r is not None]
+    summary = {
+        "questions": len(examples),
+        "place_in_seen_prefix": len(measured),
+        "recalled": sum(measured),
+        "recall": sum(measured) / len(measured) if measured else None,
+    }
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "document_recall.json", json.dumps({**summary, "per_question": recalled}) + "\n")
+    print(json.dumps(summary))
+    return summary
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
     """Command line: `python -m hfmodels.char_gpt.analysis --model DIR --eval_file TSV --corpus TXT --output_dir DIR`."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -271,6 +340,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--corpus", required=True, help="pretraining corpus (wiki.txt)")
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--batch_size", type=int, default=128)
+    parser.add_argument(
+        "--document_recall",
+        action="store_true",
+        help="only measure [document_recall] (for a pretrained model) and write document_recall.json",
+    )
     args = parser.parse_args(argv)
     import hfmodels  # noqa: F401
 
@@ -279,6 +353,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     model = CharGPTForCausalLM.from_pretrained(args.model)
     tokenizer = CharTokenizer.from_pretrained(args.model)
+    if args.document_recall:
+        return write_document_recall(model, tokenizer, args.eval_file, args.corpus, args.output_dir)
     return analyze(model, tokenizer, args.eval_file, args.corpus, args.output_dir, args.batch_size)
 
 
@@ -291,6 +367,7 @@ __all__ = [
     "auroc",
     "confidence_report",
     "coverage_curve",
+    "document_recall",
     "names_in_corpus",
     "question_name",
     "selective_accuracy",
