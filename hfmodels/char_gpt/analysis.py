@@ -14,6 +14,11 @@ Two measurements no course solution makes:
    geometric mean) is scored as a detector of right answers: AUROC, accuracy and coverage at a
    confidence threshold, and the coverage/accuracy curve (answer only the most confident x %).
 
+3. **Was it memorised at all?** [`document_recall`] feeds each person's own document up to the gold
+   place and checks that the model's argmax predicts every character of it (teacher-forced, no
+   question): it works on a pretrained model and says whether finetuning, not pretraining, is what
+   loses the answer (`--document_recall` writes `document_recall.json` only).
+
 Writes `analysis.json`, `analysis.md`, `predictions.jsonl` (one record per question) and
 `coverage.png` (matplotlib, Agg backend) to the output folder.
 
