@@ -1,6 +1,6 @@
 """Where does a birthplace answer come from? (SPEC §1 "The questions the study asks")
 
-Two measurements no course solution makes:
+Three measurements no course solution makes:
 
 1. **Accuracy split by exposure**: is the person's name (the `NAME` of `Where was NAME born?`)
    in the pretraining corpus (wiki.txt)? Pretraining can only help for people it has read about.
