@@ -207,3 +207,14 @@ def test_document_recall_checks_every_place_character_teacher_forced():
     shifted = _Oracle(tokenizer, doc)
     shifted.next_ids[doc.index("Paris") + 2] = tokenizer.encode_chars("e")[0]
     assert document_recall(shifted, tokenizer, questions[:1], places[:1], docs) == [False]
+
+
+def test_document_recall_needs_gold_places(tmp_path):
+    from hfmodels.char_gpt.analysis import write_document_recall
+
+    path = tmp_path / "mixed.tsv"
+    path.write_text("Where was Ann born?\tParis\nWhere was Bob born?\n", encoding="utf-8")
+    corpus = tmp_path / "wiki.txt"
+    corpus.write_text("Ann. Ann was born in Paris.\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"mixed.tsv: document recall needs gold places .*line 2"):
+        write_document_recall(None, None, path, corpus, tmp_path / "out")

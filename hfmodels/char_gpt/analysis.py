@@ -265,6 +265,15 @@ def _markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _labelled_examples(eval_path: str | os.PathLike, what: str) -> list:
+    """The birthplace file's examples; ValueError naming the file if a line has no gold place."""
+    examples = read_birthplace_file(eval_path)
+    missing = next((i for i, e in enumerate(examples, 1) if e.place is None), None)
+    if missing is not None:
+        raise ValueError(f"{eval_path}: {what} needs gold places on every line (line {missing} has none).")
+    return examples
+
+
 def analyze(
     model,
     tokenizer,
@@ -276,9 +285,7 @@ def analyze(
     """Decode `eval_path`, compute [`confidence_report`] and write the report files."""
     from ..training.reporting import write_text_atomic
 
-    examples = read_birthplace_file(eval_path)
-    if any(e.place is None for e in examples):
-        raise ValueError(f"{eval_path}: the analysis needs gold places on every line.")
+    examples = _labelled_examples(eval_path, "the analysis")
     questions = [e.question for e in examples]
     predictions = greedy_decode(model, tokenizer, questions, batch_size=batch_size)
     corpus_text = Path(corpus_path).read_text(encoding="utf-8")
@@ -316,9 +323,7 @@ def write_document_recall(
     """[`document_recall`] over a labelled birthplace file; writes `document_recall.json`."""
     from ..training.reporting import write_text_atomic
 
-    examples = read_birthplace_file(eval_path)
-    if any(e.place is None for e in examples):
-        raise ValueError(f"{eval_path}: document recall needs gold places on every line.")
+    examples = _labelled_examples(eval_path, "document recall")
     documents = Path(corpus_path).read_text(encoding="utf-8").splitlines()
     recalled = document_recall(
         model, tokenizer, [e.question for e in examples], [e.place for e in examples], documents
