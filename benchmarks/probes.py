@@ -21,14 +21,13 @@ import datetime
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_char_gpt import CharGPTData, model_step_fn  # noqa: E402
+from bench_char_gpt import CharGPTData, model_step_fn, timed  # noqa: E402
 
 from hfmodels.char_gpt import CharGPTConfig, CharGPTForCausalLM  # noqa: E402
 
@@ -50,21 +49,6 @@ def pad_rows(batch: dict, rows: int) -> dict:
     return out
 
 
-def median_step(step, n: int, warmup: int) -> tuple[float, float]:
-    """(seconds of the first call, median seconds of `n` calls after `warmup` calls)."""
-    t0 = time.perf_counter()
-    step(0)
-    first = time.perf_counter() - t0
-    for i in range(1, warmup):
-        step(i)
-    times = []
-    for i in range(warmup, warmup + n):
-        t0 = time.perf_counter()
-        step(i)
-        times.append(time.perf_counter() - t0)
-    return first, statistics.median(times)
-
-
 def probe_compile(data: CharGPTData, repeats: int, rows: int = 72) -> list[dict]:
     batches = [pad_rows(b, rows) for b in data.wiki_batches(8, 128, pack=True, pad_to_block=False)]
     out = []
@@ -82,7 +66,9 @@ def probe_compile(data: CharGPTData, repeats: int, rows: int = 72) -> list[dict]
             if mode == "compile":
                 for block in model.transformer.h:
                     block.compile(dynamic=False)
-            first, med = median_step(model_step_fn(model, batches, bf16=True, fused=True), repeats, warmup=2)
+            step = model_step_fn(model, batches, bf16=True, fused=True)
+            first = timed(step, 1, warmup=0)[0]  # includes compiling
+            med = statistics.median(timed(lambda i, step=step: step(i + 1), repeats, warmup=1))
             out.append({"mode": mode, "dropout": pdrop, "rows": rows, "first_step_s": first, "step_s": med})
             print(out[-1], flush=True)
     return out
@@ -106,7 +92,7 @@ def probe_masked_softmax(repeats: int, rows: int = 62, heads: int = 8, t: int = 
 
     out = []
     for name, fn in (("masked_fill + softmax", unfused), ("torch._masked_softmax", fused)):
-        _, med = median_step(fn, repeats, warmup=1)
+        med = statistics.median(timed(fn, repeats, warmup=1))
         out.append({"path": name, "shape": [rows, heads, t, t], "fwd_bwd_s": med})
         print(out[-1], flush=True)
     return out
