@@ -514,17 +514,7 @@ def tiny_tokenised(tokenizer, n=24):
 
 def test_trainer_logs_per_task_losses_and_evaluates(tmp_path, tokenizer):
     data = tiny_tokenised(tokenizer)
-    args = TrainingArguments(
-        output_dir=str(tmp_path),
-        per_device_train_batch_size=8,
-        num_train_epochs=1,
-        logging_steps=3,
-        report_to=[],
-        save_strategy="no",
-        use_cpu=True,
-        learning_rate=1e-3,
-        seed=0,
-    )
+    args = tiny_args(tmp_path, num_train_epochs=1, logging_steps=3, weight_decay=0.0)
     trainer = MultitaskTrainer(
         model=model_of(),
         args=args,
