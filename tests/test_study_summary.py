@@ -82,13 +82,23 @@ def study(tmp_path):
             "finetune_wall_seconds": 99.0,
         },
     )
+    # perceiver, finetuned again with the choice of select_finetune.py; vanilla's grid has no final run yet
+    _json(
+        out / "perceiver_select" / "selection.json",
+        {
+            "chosen": {"lr": 1e-4, "epochs": 3.0, "holdout_accuracy": 0.5},
+            "final": {"dev_accuracy": 0.75, "dev_correct": 3, "dev_total": 4, "finetune_wall_seconds": 5.0},
+        },
+    )
+    _json(out / "vanilla_select" / "selection.json", {"chosen": {"lr": 1e-4, "epochs": 3.0}})
     return out, tmp_path / "data"
 
 
 def test_summary_rows_and_files(study):
     out, data = study
     rows = {r["system"]: r for r in summarize_study.main([str(out), "--data_dir", str(data)])}
-    assert list(rows) == ["london", "vanilla_nopretrain", "vanilla", "perceiver"]  # no synthesizer folder
+    # no synthesizer folder; no finished selection for vanilla
+    assert list(rows) == ["london", "vanilla_nopretrain", "vanilla", "perceiver", "perceiver_selected"]
     assert (rows["london"]["dev_accuracy"], rows["london"]["dev_correct"], rows["london"]["dev_total"]) == (
         0.5,
         2,
@@ -112,6 +122,12 @@ def test_summary_rows_and_files(study):
     table = (out / "study.md").read_text(encoding="utf-8")
     assert "in progress: step 20 of 100, epoch 2.0 of 650" in table
     assert "| perceiver, pretrain + finetune | 25.0 % (1/4) | 17.0 % |" in table
+    sel = rows["perceiver_selected"]
+    assert (sel["dev_accuracy"], sel["finetune_lr"], sel["finetune_epochs"]) == (0.75, 1e-4, 3.0)
+    assert (
+        "| perceiver, pretrain + finetune, finetuning chosen without dev | 75.0 % (3/4) | 17.0 % | — | — | — | "
+        "3 epochs at lr 0.0001 (chosen on held-out training questions) | 5 s |" in table
+    )
     saved = json.loads((out / "study.json").read_text(encoding="utf-8"))
     assert [r["system"] for r in saved] == list(rows) and "series" not in saved[2]["segments"][0]
     assert (out / "study_pretraining.png").read_bytes()[:4] == b"\x89PNG"

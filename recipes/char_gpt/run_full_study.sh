@@ -6,6 +6,9 @@
 #   bash recipes/char_gpt/run_full_study.sh [DATA_DIR] [OUT]          # all variants
 #   VARIANTS="vanilla" bash recipes/char_gpt/run_full_study.sh          # one variant
 # Extra run.py flags (e.g. an accelerate-friendly --bf16 false) go in $EXTRA.
+# After the spec's finetuning, select_finetune.py also picks the finetuning rate and epochs on
+# held-out training questions (grid $SELECT_LRS x $SELECT_EPOCHS) and scores that choice on dev
+# into OUT/<variant>_select/; SELECT=0 skips it.
 set -euo pipefail
 DATA=${1:-../shared/data}
 OUT=${2:-runs/full}
@@ -48,6 +51,12 @@ for v in $VARIANTS; do
       --eval_corpus_path "$corpus" --outputs_path "$pred" >> "$OUT/${v}_evaluate.log" 2>&1
     [ "$split" = dev ] && touch "$OUT/${v}_evaluate_dev.done"
   done
+  if [ "${SELECT:-1}" != 0 ] && ! grep -q '"final"' "$OUT/${v}_select/selection.json" 2>/dev/null; then
+    log "$v select finetuning"
+    $LOCK python recipes/char_gpt/select_finetune.py "$v" --reading_params_path "$pre" --data_dir "$DATA" \
+      --output_dir "$OUT/${v}_select" --lrs ${SELECT_LRS:-3e-5 1e-4 2e-4 6e-4} --epochs ${SELECT_EPOCHS:-3 10} \
+      --recall $extra ${EXTRA:-} >> "$OUT/${v}_select.log" 2>&1
+  fi
 done
 log "done"
 for v in $VARIANTS; do  # "retrieved or invented?": accuracy by exposure, confidence AUROC, coverage plot

@@ -5,7 +5,7 @@
 Reads what the runs left behind and writes, atomically, into the study folder:
 
 - `study.md`: one row per system (London baseline, vanilla finetune only, each variant pretrained
-  and finetuned) with dev accuracy next to the spec's reference, the pretraining actually run
+  and finetuned, and finetuned with the choice of `select_finetune.py` where that ran) with dev accuracy next to the spec's reference, the pretraining actually run
   (steps, epochs, last logged loss) and the wall time; a pretraining still in progress shows the
   step and epoch of its newest checkpoint. Wall time of a pretraining resumed across sessions is
   summed over its segments (TensorBoard logs, one per process), each listed with its steps and
@@ -38,6 +38,7 @@ LABELS = {
     "perceiver": "perceiver, pretrain + finetune",
     "synthesizer": "synthesizer, pretrain + finetune",
 }
+SELECTED = "_selected"  # suffix of the rows finetuned with select_finetune.py's choice
 
 
 def _read_json(path: Path) -> dict | None:
@@ -162,6 +163,25 @@ def variant_row(study_dir: Path, variant: str) -> dict | None:
     return row
 
 
+def selected_row(study_dir: Path, variant: str) -> dict | None:
+    """The variant finetuned with the rate and epochs `select_finetune.py` chose on held-out
+    training questions (`{variant}_select/selection.json`); None if there is no such finished run."""
+    selection = _read_json(study_dir / f"{variant}_select" / "selection.json")
+    if not selection or not selection.get("final"):
+        return None
+    chosen, final = selection["chosen"], selection["final"]
+    return {
+        "system": variant + SELECTED,
+        "dev_accuracy": final.get("dev_accuracy"),
+        "dev_correct": final.get("dev_correct"),
+        "dev_total": final.get("dev_total"),
+        "finetune_epochs": chosen["epochs"],
+        "finetune_lr": chosen["lr"],
+        "finetune_wall_seconds": final.get("finetune_wall_seconds"),
+        "holdout_accuracy": chosen["holdout_accuracy"],
+    }
+
+
 def nopretrain_row(study_dir: Path) -> dict | None:
     fin = _read_json(study_dir / "vanilla.nopretrain.params" / "metrics.json")
     if fin is None:
@@ -184,8 +204,15 @@ def summarize(study_dir: str | os.PathLike, data_dir: str | None = None) -> list
     """Every row the study folder has, in the table's order."""
     study_dir = Path(study_dir)
     rows = [london_row(data_dir), nopretrain_row(study_dir)]
-    rows += [variant_row(study_dir, v) for v in VARIANTS]
+    for v in VARIANTS:
+        rows += [variant_row(study_dir, v), selected_row(study_dir, v)]
     return [r for r in rows if r is not None]
+
+
+def label(system: str) -> str:
+    if system.endswith(SELECTED):
+        return LABELS[system[: -len(SELECTED)]] + ", finetuning chosen without dev"
+    return LABELS[system]
 
 
 def _pct(x: float | None) -> str:
@@ -208,7 +235,7 @@ def markdown(rows: list[dict], study_dir: Path) -> str:
         "| --- | ---: | ---: | --- | ---: | ---: | --- | ---: |",
     ]
     for r in rows:
-        ref = REFERENCE_ACCURACY.get(r["system"])
+        ref = REFERENCE_ACCURACY.get(r["system"].removesuffix(SELECTED))
         acc = _pct(r.get("dev_accuracy"))
         if r.get("dev_correct") is not None and r.get("dev_total") is not None:
             acc += f" ({int(r['dev_correct'])}/{int(r['dev_total'])})"
@@ -222,8 +249,10 @@ def markdown(rows: list[dict], study_dir: Path) -> str:
                 pre += f", epoch {epochs:.1f} of 650"
         loss = r.get("pretrain_final_logged_loss")
         fin = f"{r['finetune_epochs']:g} epochs" if r.get("finetune_epochs") is not None else "—"
+        if r.get("finetune_lr") is not None:
+            fin += f" at lr {r['finetune_lr']:g} (chosen on held-out training questions)"
         lines.append(
-            f"| {LABELS[r['system']]} | {acc} | {'—' if ref is None else f'{ref} %'} | {pre} | "
+            f"| {label(r['system'])} | {acc} | {'—' if ref is None else f'{ref} %'} | {pre} | "
             f"{'—' if loss is None else f'{loss:.3f}'} | {_hours(r.get('pretrain_wall_seconds'))} | {fin} | "
             f"{_hours(r.get('finetune_wall_seconds'))} |"
         )
@@ -284,7 +313,7 @@ def plot(rows: list[dict], path: Path) -> None:
     )
     bx.bar(
         [x + 0.2 for x in xs],
-        [REFERENCE_ACCURACY.get(r["system"], 0) for r in scored],
+        [REFERENCE_ACCURACY.get(r["system"].removesuffix(SELECTED), 0) for r in scored],
         width=0.4,
         label="original (SPEC)",
     )
