@@ -133,9 +133,13 @@ def test_grid_then_final_finetune_on_all_training_questions(data_dir, tmp_path, 
     md = (out / "selection.md").read_text()
     assert "(chosen)" in md and "dev accuracy" in md
 
-    # A rerun keeps the scored pairs: only the final finetune runs again.
+    # A rerun keeps the scored pairs and the final model; a changed choice finetunes the final model again.
     calls = []
     real = select._finetune
     monkeypatch.setattr(select, "_finetune", lambda *a: calls.append(a[-1].name) or real(*a))
     again = select.main(argv)
-    assert calls == ["final"] and again["grid"] == summary["grid"]
+    assert calls == [] and again["grid"] == summary["grid"] and again["final"] == final
+    record = json.loads((out / "final" / "final.json").read_text())
+    (out / "final" / "final.json").write_text(json.dumps(dict(record, chosen="another pair")))
+    select.main(argv)
+    assert calls == ["final"]

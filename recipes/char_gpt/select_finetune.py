@@ -20,7 +20,7 @@ optimistic, so this script holds out part of the *training* questions instead:
 
 Outputs: `selection.json`, `selection.md`, `selection.png` and one folder per pair (its model
 folder with metrics and predictions, and its Trainer/TensorBoard folder). Rerun, it keeps the
-pairs already scored. Any further flag is passed to every `run.py finetune` command.
+pairs already scored (and the final model, if the choice is unchanged). Any further flag is passed to every `run.py finetune` command.
 """
 
 from __future__ import annotations
@@ -162,27 +162,29 @@ def _markdown(summary: dict) -> str:
 
 def _plot(summary: dict, path: Path) -> None:
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for epochs in sorted({r["epochs"] for r in summary["grid"]}):
+    for i, epochs in enumerate(sorted({r["epochs"] for r in summary["grid"]})):
         rs = sorted((r for r in summary["grid"] if r["epochs"] == epochs), key=lambda r: r["lr"])
+        lrs = [r["lr"] for r in rs]
         ax.plot(
-            [r["lr"] for r in rs],
+            lrs,
             [100 * r["holdout_accuracy"] for r in rs],
             "o-",
+            color=f"C{i}",
             label=f"{epochs:g} epochs: accuracy",
         )
         if all(r.get("holdout_recall") is not None for r in rs):
-            ax.plot(
-                [r["lr"] for r in rs],
-                [100 * r["holdout_recall"] for r in rs],
-                "x--",
-                label=f"{epochs:g} epochs: recall",
-            )
+            recall = [100 * r["holdout_recall"] for r in rs]
+            ax.plot(lrs, recall, "x--", color=f"C{i}", label=f"{epochs:g} epochs: document recall")
     ax.set_xscale("log")
+    lrs = sorted({r["lr"] for r in summary["grid"]})
+    ax.set_xticks(lrs, [f"{lr:g}" for lr in lrs])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("finetuning peak learning rate")
     ax.set_ylabel("held-out training questions (%)")
     ax.set_title("Finetuning grid, scored on held-out training questions")
@@ -258,26 +260,25 @@ def main(argv: list[str] | None = None) -> dict:
     }
     if not args.no_final:
         folder = out / "final"
-        metrics = _finetune(
-            args,
-            extra,
-            chosen["lr"],
-            chosen["epochs"],
-            train_path,
-            run._resolve("birth_dev.tsv", data_dir),
-            folder,
-        )
-        summary["final"] = {
-            "model": str(folder / "model"),
-            **{
-                k: metrics.get(k)
-                for k in ("dev_accuracy", "dev_correct", "dev_total", "finetune_wall_seconds")
-            },
-            "command": metrics["command"],
-        }
-        if args.recall:
-            summary["final"]["dev_recall"] = _recall(
-                folder / "model", Path(run._resolve("birth_dev.tsv", data_dir)), corpus
+        done = folder / "final.json"
+        previous = json.loads(done.read_text(encoding="utf-8")) if done.exists() else None
+        if previous and previous.get("chosen") == chosen["name"]:
+            summary["final"] = previous["final"]
+        else:
+            dev_path = run._resolve("birth_dev.tsv", data_dir)
+            metrics = _finetune(args, extra, chosen["lr"], chosen["epochs"], train_path, dev_path, folder)
+            summary["final"] = {
+                "model": str(folder / "model"),
+                **{
+                    k: metrics.get(k)
+                    for k in ("dev_accuracy", "dev_correct", "dev_total", "finetune_wall_seconds")
+                },
+                "command": metrics["command"],
+            }
+            if args.recall:
+                summary["final"]["dev_recall"] = _recall(folder / "model", Path(dev_path), corpus)
+            write_text_atomic(
+                done, json.dumps({"chosen": chosen["name"], "final": summary["final"]}, indent=1) + "\n"
             )
     write_text_atomic(out / "selection.json", json.dumps(summary, indent=1) + "\n")
     write_text_atomic(out / "selection.md", _markdown(summary))
