@@ -1,36 +1,23 @@
 """The study recipe (recipes/char_gpt/run.py): the course's command lines, the spec's defaults,
 and a tiny end-to-end pretrain -> finetune -> evaluate -> analyze run on data written here."""
 
-import importlib.util
 import json
 import os
-import sys
-from pathlib import Path
 
 import pytest
 from huggingface_hub import ModelCard
+from scripts import load_script, write_birthplace_data
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("char_gpt_run", ROOT / "recipes" / "char_gpt" / "run.py")
-run = importlib.util.module_from_spec(spec)
-sys.modules["char_gpt_run"] = run  # dataclasses look their module up
-spec.loader.exec_module(run)
+run = load_script("recipes/char_gpt/run.py", "char_gpt_run")
 TINY = ["--n_layer", "2", "--n_embd", "16", "--n_head", "2", "--report_to", "none", "--logging_steps", "1"]
 
 
 @pytest.fixture
 def data_dir(tmp_path):
-    d = tmp_path / "data" / "cs224n-a5"
-    d.mkdir(parents=True)
     people = ["Ann Lee", "Bo Chan", "Cy Dorn", "Di Eck", "Ed Fox", "Flo Gu"]
     places = ["Paris", "London", "Rome", "London", "Oslo", "Lima"]
-    docs = [f"{p} was born in {c} and lived a long life as a quiet writer." for p, c in zip(people, places)]
-    (d / "wiki.txt").write_text("\n".join(docs + ["Where was it? WHERE"]), encoding="utf-8")
-    rows = [f"Where was {p} born?\t{c}" for p, c in zip(people, places)]
-    (d / "birth_places_train.tsv").write_text("\n".join(rows[:4]) + "\n", encoding="utf-8")
-    (d / "birth_dev.tsv").write_text("\n".join(rows[2:]) + "\n", encoding="utf-8")
-    return tmp_path / "data"
+    return write_birthplace_data(tmp_path / "data", people, places, train=slice(0, 4), dev=slice(2, None))
 
 
 def test_course_command_lines_parse_with_spec_defaults(monkeypatch):

@@ -1,22 +1,14 @@
 """recipes/char_gpt/select_finetune.py: the held-out split of the training questions, the grid,
 the choice made without dev, the final finetune scored on dev, and a rerun that keeps the grid."""
 
-import importlib.util
 import json
 import os
-import sys
-from pathlib import Path
 
 import pytest
+from scripts import ROOT, load_script, write_birthplace_data
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location(
-    "select_finetune", ROOT / "recipes" / "char_gpt" / "select_finetune.py"
-)
-select = importlib.util.module_from_spec(spec)
-sys.modules["select_finetune"] = select
-spec.loader.exec_module(select)
+select = load_script("recipes/char_gpt/select_finetune.py", "select_finetune")
 TINY = ["--n_layer", "2", "--n_embd", "16", "--n_head", "2", "--report_to", "none", "--logging_steps", "1"]
 
 PEOPLE = [
@@ -36,14 +28,7 @@ PLACES = ["Paris", "London", "Rome", "London", "Oslo", "Lima", "Bern", "Kyiv", "
 
 @pytest.fixture
 def data_dir(tmp_path):
-    d = tmp_path / "data" / "cs224n-a5"
-    d.mkdir(parents=True)
-    docs = [f"{p} was born in {c} and lived a long life." for p, c in zip(PEOPLE, PLACES)]
-    (d / "wiki.txt").write_text("\n".join(docs + ["Where was it? WHERE"]), encoding="utf-8")
-    rows = [f"Where was {p} born?\t{c}" for p, c in zip(PEOPLE, PLACES)]
-    (d / "birth_places_train.tsv").write_text("\n".join(rows[:8]) + "\n", encoding="utf-8")
-    (d / "birth_dev.tsv").write_text("\n".join(rows[6:]) + "\n", encoding="utf-8")
-    return tmp_path / "data"
+    return write_birthplace_data(tmp_path / "data", PEOPLE, PLACES, train=slice(0, 8), dev=slice(6, None))
 
 
 def test_split_is_seeded_disjoint_complete_and_keeps_order(tmp_path):
@@ -143,3 +128,49 @@ def test_grid_then_final_finetune_on_all_training_questions(data_dir, tmp_path, 
     (out / "final" / "final.json").write_text(json.dumps(dict(record, chosen="another pair")))
     select.main(argv)
     assert calls == ["final"]
+
+
+def test_full_study_script_runs_every_stage_and_skips_them_when_rerun(data_dir, tmp_path):
+    """recipes/char_gpt/run_full_study.sh on tiny data: pretrain -> finetune -> dev and test
+    predictions -> held-out finetuning choice -> analyze -> summary; a rerun redoes nothing."""
+    import subprocess
+
+    (data_dir / "cs224n-a5" / "birth_test_inputs.tsv").write_text(
+        "Where was Ida Jo born?\nWhere was Jan Ko born?\n", encoding="utf-8"
+    )
+    out = tmp_path / "study"
+    env = dict(
+        os.environ,
+        VARIANTS="vanilla",
+        LOCK="",
+        EXTRA=" ".join(TINY),
+        PRETRAIN_EXTRA="--max_steps 2 --per_device_train_batch_size 4",
+        SELECT_LRS="1e-3 3e-2",
+        SELECT_EPOCHS="1",
+        SELECT_HOLDOUT="3",
+        OMP_NUM_THREADS="1",
+    )
+    script = ["bash", "recipes/char_gpt/run_full_study.sh", str(data_dir), str(out)]
+    subprocess.run(script, cwd=ROOT, env=env, check=True, capture_output=True)
+    stages = [line.split(" ", 2)[2] for line in (out / "progress.txt").read_text().splitlines()]
+    assert stages == [
+        "vanilla pretrain ",
+        "vanilla finetune",
+        "vanilla evaluate dev",
+        "vanilla evaluate test",
+        "vanilla select finetuning",
+        "done",
+        "vanilla analyze",
+    ]
+    assert json.loads((out / "vanilla.pretrain.params" / "metrics.json").read_text())["pretrain_steps"] == 2
+    assert json.loads((out / "vanilla.finetune.params" / "metrics.json").read_text())["dev_total"] == 4
+    assert len((out / "vanilla.pretrain.test.predictions").read_text().splitlines()) == 2
+    selection = json.loads((out / "vanilla_select" / "selection.json").read_text())
+    assert [r["lr"] for r in selection["grid"]] == [1e-3, 3e-2] and selection["final"]["dev_total"] == 4
+    assert (out / "vanilla_analysis" / "analysis.json").exists()
+    study = (out / "study.md").read_text()
+    assert "| vanilla, pretrain + finetune |" in study and "finetuning chosen without dev" in study
+
+    subprocess.run(script, cwd=ROOT, env=env, check=True, capture_output=True)
+    assert (out / "progress.txt").read_text().splitlines()[len(stages) :][0].endswith(" done")
+    assert len((out / "progress.txt").read_text().splitlines()) == len(stages) + 1

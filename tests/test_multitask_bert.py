@@ -1,11 +1,9 @@
 """Multitask BERT: heads and losses, frozen vs finetune, Auto round trip, batching, Trainer run,
 layer-wise learning-rate decay, task loss weights."""
 
-import importlib.util
 import json
 import os
 import re
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import torch.nn.functional as F
 from accelerate.data_loader import BatchSamplerShard
 from datasets import Dataset
 from huggingface_hub import ModelCard
+from scripts import load_script
 from transformers import (
     AutoConfig,
     AutoModel,
@@ -35,7 +34,6 @@ from hfmodels.multitask_bert.reporting import format_predictions
 from hfmodels.multitask_bert.trainer import MultitaskTrainer
 
 os.environ["HF_HUB_OFFLINE"] = "1"
-ROOT = Path(__file__).resolve().parents[1]
 WORDS = "a the man woman cat dog plays guitar film great bad good is was how do i learn what why".split()
 
 
@@ -709,13 +707,7 @@ def test_parse_task_loss_weights():
 
 def load_recipe(name: str):
     """Import `recipes/multitask_bert/<name>.py` as the module `mtb_<name>`."""
-    spec = importlib.util.spec_from_file_location(
-        f"mtb_{name}", ROOT / "recipes" / "multitask_bert" / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[f"mtb_{name}"] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f"recipes/multitask_bert/{name}.py", f"mtb_{name}")
 
 
 @pytest.mark.parametrize(
@@ -798,11 +790,7 @@ def test_recipe_end_to_end_writes_metrics_card_and_predictions(tmp_path, backbon
 
 
 def test_zero_shot_quora_picks_the_threshold_on_train_and_scores_dev(tmp_path, backbone_dir):
-    spec = importlib.util.spec_from_file_location(
-        "mtb_zero_shot", ROOT / "recipes" / "multitask_bert" / "zero_shot.py"
-    )
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_recipe("zero_shot")
     data_dir = write_minbert_dir(tmp_path / "data")
     out = tmp_path / "zs.json"
     result = script.main(

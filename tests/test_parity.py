@@ -24,6 +24,8 @@ import torch.nn.functional as F
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from scripts import load_script  # noqa: E402
+
 from hfmodels.char_gpt import CharGPTConfig, CharGPTForCausalLM, CharTokenizer  # noqa: E402
 from hfmodels.char_gpt.evaluation import greedy_decode  # noqa: E402
 from hfmodels.char_gpt.modeling_char_gpt import dropout, keep_mask  # noqa: E402
@@ -279,12 +281,7 @@ def test_batched_decoding_equals_the_original_no_cache_loop():
 
 
 def test_benchmark_quick_run_writes_report(tmp_path):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("hfmodels_benchmarks_run", REPO / "benchmarks" / "run.py")
-    bench_run = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench_run)
-    main = bench_run.main
+    main = _load_benchmark("run").main
     data_dir = REPO.parent / "shared" / "data"
     sections = "perceiver" if not (data_dir / "cs224n-a5" / "wiki.txt").exists() else "pretrain,perceiver"
     out = tmp_path / "BENCHMARKS.md"
@@ -307,11 +304,7 @@ def test_benchmark_quick_run_writes_report(tmp_path):
 
 
 def test_step_gflop_counts_the_spec_model():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("hfmodels_benchmarks_run2", REPO / "benchmarks" / "run.py")
-    bench_run = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench_run)
+    bench_run = _load_benchmark("run")
     # one row of one token: 6 FLOP per weight of the 4 blocks' Linear layers and the head, plus the
     # 1 x 1 attention products (2 per head dimension, forward: Q K^T and A V) times 3
     weights = 4 * (4 * 256 * 256 + 2 * 256 * 1024) + 256 * 256
@@ -320,14 +313,7 @@ def test_step_gflop_counts_the_spec_model():
 
 
 def _load_benchmark(name: str):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        f"hfmodels_benchmarks_{name}", REPO / "benchmarks" / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f"benchmarks/{name}.py", f"hfmodels_benchmarks_{name}")
 
 
 def test_probe_padding_rows_leave_the_loss_unchanged():

@@ -1,21 +1,14 @@
 """recipes/char_gpt/summarize_study.py: the study table from run folders, resumed pretraining
 segments summed, the newest checkpoint found numerically, London rescored from the dev file."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from scripts import load_script
 from torch.utils.tensorboard import SummaryWriter
 
-ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location(
-    "summarize_study", ROOT / "recipes" / "char_gpt" / "summarize_study.py"
-)
-summarize_study = importlib.util.module_from_spec(spec)
-sys.modules["summarize_study"] = summarize_study
-spec.loader.exec_module(summarize_study)
+summarize_study = load_script("recipes/char_gpt/summarize_study.py", "summarize_study")
 
 
 def _events(folder: Path, steps, start_wall: float, seconds_per_step: float, loss0: float) -> None:

@@ -5,11 +5,16 @@
 # whose model folder is complete is skipped. Heavy stages run under the shared CPU lock.
 #   bash recipes/char_gpt/run_full_study.sh [DATA_DIR] [OUT]          # all variants
 #   VARIANTS="vanilla" bash recipes/char_gpt/run_full_study.sh          # one variant
-# Extra run.py flags (e.g. an accelerate-friendly --bf16 false) go in $EXTRA.
+# Extra run.py flags (e.g. an accelerate-friendly --bf16 false) go in $EXTRA; flags for the
+# pretraining only (e.g. --max_steps 4500: stop at epoch 196 on the original's learning-rate
+# curve) go in $PRETRAIN_EXTRA.
 # After the spec's finetuning, select_finetune.py also picks the finetuning rate and epochs on
-# held-out training questions (grid $SELECT_LRS x $SELECT_EPOCHS) and scores that choice on dev
+# held-out training questions ($SELECT_HOLDOUT of them, grid $SELECT_LRS x $SELECT_EPOCHS) and scores that choice on dev
 # into OUT/<variant>_select/; SELECT=0 skips it.
 set -euo pipefail
+# The body is one { ... } group: bash parses it whole before running it, so editing this file
+# while a run is going cannot change what that run does.
+{
 DATA=${1:-../shared/data}
 OUT=${2:-runs/full}
 VARIANTS=${VARIANTS:-"vanilla perceiver synthesizer"}
@@ -30,7 +35,7 @@ for v in $VARIANTS; do
     resume=""
     [ -n "$ckpt" ] && resume="--resume_from_checkpoint $ckpt"
     log "$v pretrain ${ckpt:+(resuming $ckpt)}"
-    $LOCK $RUN pretrain "$v" wiki.txt $COMMON $extra $resume --writing_params_path "$pre" \
+    $LOCK $RUN pretrain "$v" wiki.txt $COMMON $extra ${PRETRAIN_EXTRA:-} $resume --writing_params_path "$pre" \
       --output_dir "$OUT/${v}_pretrain" --tb_expt_name "${v}_pretrain" >> "$OUT/${v}_pretrain.log" 2>&1
   fi
   fin="$OUT/$v.finetune.params"
@@ -55,7 +60,7 @@ for v in $VARIANTS; do
     log "$v select finetuning"
     $LOCK python recipes/char_gpt/select_finetune.py "$v" --reading_params_path "$pre" --data_dir "$DATA" \
       --output_dir "$OUT/${v}_select" --lrs ${SELECT_LRS:-3e-5 1e-4 2e-4 6e-4} --epochs ${SELECT_EPOCHS:-3 10} \
-      --recall $extra ${EXTRA:-} >> "$OUT/${v}_select.log" 2>&1
+      --holdout ${SELECT_HOLDOUT:-400} --recall $extra ${EXTRA:-} >> "$OUT/${v}_select.log" 2>&1
   fi
 done
 log "done"
@@ -70,3 +75,5 @@ for v in $VARIANTS; do  # "retrieved or invented?": accuracy by exposure, confid
 done
 # the table, the segments of resumed pretrainings and the plot: OUT/study.md, study.json, study_pretraining.png
 python recipes/char_gpt/summarize_study.py "$OUT" --data_dir "$DATA" > "$OUT/summary.log" 2>&1 || echo "summary failed, see $OUT/summary.log"
+exit
+}

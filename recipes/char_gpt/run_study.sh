@@ -4,6 +4,9 @@
 # of 128 documents; --fit_schedule_to_run ends minGPT's cosine at the last step of each run.
 #   bash recipes/char_gpt/run_study.sh [DATA_DIR] [OUT]
 set -euo pipefail
+# The body is one { ... } group: bash parses it whole before running it, so editing this file
+# while a run is going cannot change what that run does.
+{
 DATA=${1:-../shared/data}
 OUT=${2:-runs/study}
 VANILLA_STEPS=${VANILLA_STEPS:-1400}
@@ -49,3 +52,5 @@ t perceiver_analyze $LOCK $RUN analyze perceiver wiki.txt --data_dir "$DATA" --b
   --reading_params_path "$OUT/perceiver.finetune.params" --eval_corpus_path birth_dev.tsv --output_dir "$OUT/perceiver_analysis"
 echo done >> "$OUT/walltimes.txt"
 python recipes/char_gpt/summarize_study.py "$OUT" --data_dir "$DATA" > "$OUT/summary.log" 2>&1 || echo "summary failed, see $OUT/summary.log"
+exit
+}

@@ -6,6 +6,9 @@
 #   bash recipes/multitask_bert/run_budget_ensemble.sh [DATA_DIR] [OUT]
 #   SST_SEEDS="1 2 3" QUORA_SEEDS="1 2" STS_SEEDS="1" bash ...   # other member counts
 set -euo pipefail
+# The body is one { ... } group: bash parses it whole before running it, so editing this file
+# while a run is going cannot change what that run does.
+{
 DATA=${1:-../shared/data}
 OUT=${2:-runs/multitask_bert/budget}
 RUN="python recipes/multitask_bert/train.py --option finetune --data_dir $DATA --lr 1e-4 --eval_strategy epoch --save_strategy no --report_to tensorboard"
@@ -32,3 +35,5 @@ times = dict(line.split()[:2] for line in open(sys.argv[1]) if len(line.split())
 names = [m.rstrip("/").split("/")[-1] for m in sys.argv[2:]]
 print(f"members: {len(names)}, training: {sum(float(times[n]) for n in names) / 60:.1f} min")
 PY
+exit
+}
