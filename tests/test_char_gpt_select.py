@@ -128,6 +128,11 @@ def test_grid_then_final_finetune_on_all_training_questions(data_dir, tmp_path, 
     (out / "final" / "final.json").write_text(json.dumps(dict(record, chosen="another pair")))
     select.main(argv)
     assert calls == ["final"]
+    # A pair scored from other weights is not reused silently.
+    pair = out / "lr0.001_ep1" / "pair.json"
+    pair.write_text(json.dumps(dict(json.loads(pair.read_text()), pretrained_sha256="0" * 64)))
+    with pytest.raises(ValueError, match=r"lr0.001_ep1/pair.json: scored with pretrained_sha256='000"):
+        select.main(argv)
 
 
 def test_full_study_script_runs_every_stage_and_skips_them_when_rerun(data_dir, tmp_path):

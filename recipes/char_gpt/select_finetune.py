@@ -20,7 +20,9 @@ optimistic, so this script holds out part of the *training* questions instead:
 
 Outputs: `selection.json`, `selection.md`, `selection.png` and one folder per pair (its model
 folder with metrics and predictions, and its Trainer/TensorBoard folder). Rerun, it keeps the
-pairs already scored (and the final model, if the choice is unchanged). Any further flag is passed to every `run.py finetune` command.
+pairs already scored (and the final model, if the choice is unchanged); a pair scored from other
+weights, another held-out split or other extra flags is an error, not reused. Any further flag
+is passed to every `run.py finetune` command.
 """
 
 from __future__ import annotations
@@ -66,6 +68,27 @@ def split_training_file(path: str | Path, holdout: int, seed: int, out_dir: Path
     write_text_atomic(fit_path, "".join(line + "\n" for i, line in enumerate(lines) if i not in held))
     write_text_atomic(held_path, "".join(line + "\n" for i, line in enumerate(lines) if i in held))
     return fit_path, held_path
+
+
+def model_fingerprint(model_dir: str | Path) -> str:
+    """SHA-256 of a model folder's weights (`model.safetensors`), to tell which model a pair started from."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(Path(model_dir) / "model.safetensors", "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_reusable(record: dict, setup: dict, path: Path) -> None:
+    """A scored pair is reused only if it started from the same weights, held-out split and extra flags."""
+    for key, value in setup.items():
+        if record.get(key) != value:
+            raise ValueError(
+                f"{path}: scored with {key}={record.get(key)!r}, but this run has {key}={value!r}; "
+                "delete that folder or choose another --output_dir."
+            )
 
 
 def pair_name(lr: float, epochs: float) -> str:
@@ -225,13 +248,22 @@ def main(argv: list[str] | None = None) -> dict:
     fit_path, held_path = split_training_file(train_path, args.holdout, args.seed, out)
     n_fit = len(fit_path.read_text(encoding="utf-8").splitlines())
 
+    # what a scored pair must share with this run to be reused
+    setup = {
+        "pretrained_sha256": model_fingerprint(args.reading_params_path),
+        "holdout": args.holdout,
+        "seed": args.seed,
+        "extra_flags": extra,
+    }
     grid = []
     for epochs in args.epochs:
         for lr in args.lrs:
             folder = out / pair_name(lr, epochs)
             done = folder / "pair.json"
             if done.exists():
-                grid.append(json.loads(done.read_text(encoding="utf-8")))
+                record = json.loads(done.read_text(encoding="utf-8"))
+                check_reusable(record, setup, done)
+                grid.append(record)
                 continue
             metrics = _finetune(args, extra, lr, epochs, str(fit_path), str(held_path), folder)
             record = {
@@ -242,6 +274,7 @@ def main(argv: list[str] | None = None) -> dict:
                 "finetune_wall_seconds": metrics["finetune_wall_seconds"],
                 "finetune_final_logged_loss": metrics["finetune_final_logged_loss"],
                 "command": metrics["command"],
+                **setup,
             }
             if args.recall:
                 record["holdout_recall"] = _recall(folder / "model", held_path, corpus)
@@ -262,7 +295,7 @@ def main(argv: list[str] | None = None) -> dict:
         folder = out / "final"
         done = folder / "final.json"
         previous = json.loads(done.read_text(encoding="utf-8")) if done.exists() else None
-        if previous and previous.get("chosen") == chosen["name"]:
+        if previous and previous.get("chosen") == chosen["name"] and previous.get("setup") == setup:
             summary["final"] = previous["final"]
         else:
             dev_path = run._resolve("birth_dev.tsv", data_dir)
@@ -278,7 +311,9 @@ def main(argv: list[str] | None = None) -> dict:
             if args.recall:
                 summary["final"]["dev_recall"] = _recall(folder / "model", Path(dev_path), corpus)
             write_text_atomic(
-                done, json.dumps({"chosen": chosen["name"], "final": summary["final"]}, indent=1) + "\n"
+                done,
+                json.dumps({"chosen": chosen["name"], "setup": setup, "final": summary["final"]}, indent=1)
+                + "\n",
             )
     write_text_atomic(out / "selection.json", json.dumps(summary, indent=1) + "\n")
     write_text_atomic(out / "selection.md", _markdown(summary))
