@@ -512,7 +512,24 @@ def quickstart(study: StudyArguments, training: TrainingArguments, data_dir: Pat
 
 def main(argv: list[str] | None = None) -> dict:
     """Entry point: parse arguments and run the requested function."""
-    argv = sys.argv[1:] if argv is None else argv
+    result = _dispatch(sys.argv[1:] if argv is None else argv)
+    _end_distributed()
+    return result
+
+
+def _end_distributed() -> None:
+    """Wait for every process (the main one saves, decodes and writes reports after training) and
+    tear the process group down, so that no process exits with gloo's threads still running, which
+    aborts it (`terminate called without an active exception`)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def _dispatch(argv: list[str]) -> dict:
+    """Parse `argv` and run the requested function; returns its metrics."""
     command = "python recipes/char_gpt/run.py " + " ".join(shlex.quote(a) for a in argv)
     study, training = parse_args(argv)
     logging.basicConfig(
