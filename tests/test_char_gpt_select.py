@@ -3,6 +3,7 @@ the choice made without dev, the final finetune scored on dev, and a rerun that 
 
 import json
 import os
+import sys
 
 import pytest
 from scripts import ROOT, load_script, write_birthplace_data
@@ -154,6 +155,7 @@ def test_full_study_script_runs_every_stage_and_skips_them_when_rerun(data_dir, 
         SELECT_EPOCHS="1",
         SELECT_HOLDOUT="3",
         OMP_NUM_THREADS="1",
+        PYTHON=sys.executable,  # CI runs pytest from .venv without putting it on PATH
     )
     script = ["bash", "recipes/char_gpt/run_full_study.sh", str(data_dir), str(out)]
     subprocess.run(script, cwd=ROOT, env=env, check=True, capture_output=True)

@@ -64,7 +64,7 @@ class CharGPTConfig(PretrainedConfig):
     """
 
     model_type = "char_gpt"
-    keys_to_ignore_at_inference = ["past_key_values"]
+    keys_to_ignore_at_inference = ["past_key_values", "cache"]  # the name before and since transformers 5.24
     attribute_map = {
         "hidden_size": "n_embd",
         "num_attention_heads": "n_head",

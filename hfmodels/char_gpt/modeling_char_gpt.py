@@ -43,6 +43,17 @@ from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutpu
 
 from .configuration_char_gpt import CharGPTConfig
 
+# transformers 5.24 renamed the key/value cache from `past_key_values` to `cache`, as a forward
+# argument (generate passes `cache=`) and as a field of the model outputs. Both names are accepted
+# here, and outputs use the field the installed version declares, so every 5.x release works.
+CACHE_FIELD = "cache" if "cache" in BaseModelOutputWithPast.__dataclass_fields__ else "past_key_values"
+
+
+def _one_cache(cache: Cache | None, past_key_values: Cache | None) -> Cache | None:
+    if cache is not None and past_key_values is not None:
+        raise ValueError("CharGPT: pass the key/value cache as `cache` or as `past_key_values`, not both.")
+    return cache if cache is not None else past_key_values
+
 
 def keep_mask(shape: torch.Size | tuple[int, ...], p: float, device: torch.device) -> torch.Tensor:
     """Boolean dropout keep-mask with `P(keep) = round((1 - p) * 2**16) / 2**16`, drawn cheaply.
@@ -354,10 +365,11 @@ class CharGPTModel(CharGPTPreTrainedModel):
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
         output_hidden_states: bool | None = None,
+        past_key_values: Cache | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPast:
         r"""
@@ -368,8 +380,10 @@ class CharGPTModel(CharGPTPreTrainedModel):
             position_ids (`torch.LongTensor` of shape `(batch, seq)`, *optional*):
                 Positions of the tokens. Without a cache, a position that restarts at 0 inside a
                 row starts a new, separate example (packed rows; vanilla and synthesizer only).
-            past_key_values (`Cache`, *optional*): key/value cache for incremental decoding.
+            cache (`Cache`, *optional*): key/value cache for incremental decoding
+                (`past_key_values`, its name before transformers 5.24, is accepted too).
         """
+        past_key_values = _one_cache(cache, past_key_values)
         config = self.config
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("CharGPTModel: pass exactly one of input_ids or inputs_embeds.")
@@ -457,7 +471,7 @@ class CharGPTModel(CharGPTPreTrainedModel):
         if output_hidden_states:
             hidden_states += (x,)
         return BaseModelOutputWithPast(
-            last_hidden_state=x, past_key_values=past_key_values, hidden_states=hidden_states
+            last_hidden_state=x, hidden_states=hidden_states, **{CACHE_FIELD: past_key_values}
         )
 
 
@@ -488,12 +502,13 @@ class CharGPTForCausalLM(CharGPTPreTrainedModel, GenerationMixin):
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         output_hidden_states: bool | None = None,
         logits_to_keep: int = 0,
+        past_key_values: Cache | None = None,
         **kwargs,
     ) -> CausalLMOutputWithPast:
         r"""
@@ -502,14 +517,16 @@ class CharGPTForCausalLM(CharGPTPreTrainedModel, GenerationMixin):
             With `num_items_in_batch` (passed by `Trainer`) the loss is the sum over targets
             divided by that count, so gradient accumulation and several processes average
             per token exactly like one large batch.
+        cache (`Cache`, *optional*): key/value cache (`past_key_values` before transformers 5.24).
         """
+        past_key_values = _one_cache(cache, past_key_values)
         if labels is not None and use_cache is None:
             use_cache = False  # a loss computation never needs a fresh cache
         out = self.transformer(
             input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
+            cache=past_key_values,
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             output_hidden_states=output_hidden_states,
@@ -535,8 +552,8 @@ class CharGPTForCausalLM(CharGPTPreTrainedModel, GenerationMixin):
         return CausalLMOutputWithPast(
             loss=loss,
             logits=logits,
-            past_key_values=out.past_key_values,
             hidden_states=out.hidden_states,
+            **{CACHE_FIELD: getattr(out, CACHE_FIELD)},
         )
 
 

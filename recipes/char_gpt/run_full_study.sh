@@ -19,7 +19,8 @@ DATA=${1:-../shared/data}
 OUT=${2:-runs/full}
 VARIANTS=${VARIANTS:-"vanilla perceiver synthesizer"}
 LOCK=${LOCK-"flock /tmp/hfmodels-cpu.lock"}
-RUN="python recipes/char_gpt/run.py"
+PYTHON=${PYTHON:-python}  # the interpreter that has hfmodels installed (e.g. .venv/bin/python)
+RUN="$PYTHON recipes/char_gpt/run.py"
 COMMON="--data_dir $DATA --save_steps 250 --save_total_limit 2 --logging_steps 50 ${EXTRA:-}"
 mkdir -p "$OUT"
 log() { echo "$(date +%F' '%T) $*" | tee -a "$OUT/progress.txt"; }
@@ -58,7 +59,7 @@ for v in $VARIANTS; do
   done
   if [ "${SELECT:-1}" != 0 ] && ! grep -q '"final"' "$OUT/${v}_select/selection.json" 2>/dev/null; then
     log "$v select finetuning"
-    $LOCK python recipes/char_gpt/select_finetune.py "$v" --reading_params_path "$pre" --data_dir "$DATA" \
+    $LOCK $PYTHON recipes/char_gpt/select_finetune.py "$v" --reading_params_path "$pre" --data_dir "$DATA" \
       --output_dir "$OUT/${v}_select" --lrs ${SELECT_LRS:-3e-5 1e-4 2e-4 6e-4} --epochs ${SELECT_EPOCHS:-3 10} \
       --holdout ${SELECT_HOLDOUT:-400} --recall $extra ${EXTRA:-} >> "$OUT/${v}_select.log" 2>&1
   fi
@@ -74,6 +75,6 @@ for v in $VARIANTS; do  # "retrieved or invented?": accuracy by exposure, confid
     --eval_corpus_path birth_dev.tsv --output_dir "$OUT/${v}_analysis" >> "$OUT/${v}_analysis.log" 2>&1
 done
 # the table, the segments of resumed pretrainings and the plot: OUT/study.md, study.json, study_pretraining.png
-python recipes/char_gpt/summarize_study.py "$OUT" --data_dir "$DATA" > "$OUT/summary.log" 2>&1 || echo "summary failed, see $OUT/summary.log"
+$PYTHON recipes/char_gpt/summarize_study.py "$OUT" --data_dir "$DATA" > "$OUT/summary.log" 2>&1 || echo "summary failed, see $OUT/summary.log"
 exit
 }

@@ -13,7 +13,8 @@ VANILLA_STEPS=${VANILLA_STEPS:-1400}
 PERCEIVER_STEPS=${PERCEIVER_STEPS:-600}
 SYNTH_STEPS=${SYNTH_STEPS:-600}
 LOCK="flock /tmp/hfmodels-cpu.lock"
-RUN="python recipes/char_gpt/run.py"
+PYTHON=${PYTHON:-python}  # the interpreter that has hfmodels installed (e.g. .venv/bin/python)
+RUN="$PYTHON recipes/char_gpt/run.py"
 COMMON="--data_dir $DATA --bf16 --attention_backend ${BACKEND:-matmul} --save_steps 250 --logging_steps 10"
 mkdir -p "$OUT"
 t() { local name=$1; shift; local s=$(date +%s) rc=0; "$@" > "$OUT/$name.log" 2>&1 || rc=$?; echo "$name $(( $(date +%s) - s ))s rc=$rc $(date +%H:%M:%S)" | tee -a "$OUT/walltimes.txt"; }
@@ -51,6 +52,6 @@ t vanilla_analyze $LOCK $RUN analyze vanilla wiki.txt --data_dir "$DATA" --readi
 t perceiver_analyze $LOCK $RUN analyze perceiver wiki.txt --data_dir "$DATA" --bottleneck_dim 64 \
   --reading_params_path "$OUT/perceiver.finetune.params" --eval_corpus_path birth_dev.tsv --output_dir "$OUT/perceiver_analysis"
 echo done >> "$OUT/walltimes.txt"
-python recipes/char_gpt/summarize_study.py "$OUT" --data_dir "$DATA" > "$OUT/summary.log" 2>&1 || echo "summary failed, see $OUT/summary.log"
+$PYTHON recipes/char_gpt/summarize_study.py "$OUT" --data_dir "$DATA" > "$OUT/summary.log" 2>&1 || echo "summary failed, see $OUT/summary.log"
 exit
 }
