@@ -59,6 +59,19 @@ def test_course_command_lines_parse_with_spec_defaults(monkeypatch):
         run.parse_args(["pretrain", "transformer", "wiki.txt"])
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_is_the_default_only_where_the_hardware_multiplies_bf16(monkeypatch, native):
+    """Emulated bf16 (an AVX2 CPU) is slower than fp32, so no command, the quickstart included,
+    turns bf16 autocast on there unless asked; `--bf16` still forces it."""
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.setattr(run, "native_bf16", lambda *a: native)
+    for command in ("pretrain vanilla wiki.txt", "quickstart vanilla wiki.txt"):
+        _, args = run.parse_args(command.split())
+        assert args.bf16 is native, command
+    _, args = run.parse_args("pretrain vanilla wiki.txt --bf16 true".split())
+    assert args.bf16 is True
+
+
 def test_pretrain_finetune_evaluate_analyze_end_to_end(data_dir, tmp_path, capsys):
     out = tmp_path / "out"
     base = ["--data_dir", str(data_dir)] + TINY

@@ -25,6 +25,7 @@ import torch
 from transformers.cache_utils import DynamicCache
 
 from ..metrics.exact_match import ExactMatch
+from ..training.precision import native_bf16
 from .tokenization_char import MASK_CHAR
 
 
@@ -97,11 +98,11 @@ def greedy_decode(
 
     Questions are sorted by length and decoded in left-padded batches of `batch_size` with the
     model's cache; the result is in the order of `questions`. `bf16=None` uses bf16 autocast on
-    CUDA and on CPUs with AMX/AVX-512 bf16 support, fp32 otherwise.
+    CUDA and on CPUs with AMX/AVX512-BF16, fp32 elsewhere (`hfmodels.training.precision.native_bf16`).
     """
     device = next(model.parameters()).device
     if bf16 is None:
-        bf16 = device.type == "cuda" or (device.type == "cpu" and torch.backends.mkldnn.is_available())
+        bf16 = native_bf16(device)
     was_training = model.training
     model.eval()
     config = model.config
@@ -133,7 +134,7 @@ def greedy_decode(
         step_input = ids
         for _ in range(steps):
             with _autocast(device, bf16):
-                out = model(step_input, attention_mask=attn, past_key_values=cache, use_cache=True)
+                out = model(step_input, attention_mask=attn, cache=cache, use_cache=True)
             probs = torch.softmax(out.logits[:, -1].float(), dim=-1)
             p, tok = probs.max(dim=-1)
             new_tokens.append(tok)

@@ -45,6 +45,7 @@ from hfmodels.data.char_gpt import read_birthplace_file as read_birthplace_datas
 from hfmodels.data.paths import resolve_data_dir
 from hfmodels.metrics.exact_match import ExactMatch
 from hfmodels.training.optim import create_mingpt_adamw
+from hfmodels.training.precision import native_bf16
 from hfmodels.training.reporting import (
     build_model_card,
     update_metrics_file,
@@ -167,7 +168,7 @@ def spec_defaults(function: str, reading: bool, world_size: int) -> dict[str, st
     quick = {}
     if function == "quickstart":
         epochs, batch = 15, 256
-        quick = {"--bf16": "True", "--attention_backend": "matmul", "--save_strategy": "no"}
+        quick = {"--attention_backend": "matmul", "--save_strategy": "no"}
     defaults = {
         "--num_train_epochs": str(epochs),
         "--per_device_train_batch_size": str(max(1, batch // world_size)),
@@ -187,19 +188,9 @@ def spec_defaults(function: str, reading: bool, world_size: int) -> dict[str, st
     }
     if not torch.cuda.is_available():
         defaults["--use_cpu"] = "True"  # lets --bf16 mean CPU bf16 autocast (AMX) instead of failing
-    if _bf16_supported():  # bf16 autocast by default where the hardware runs it natively
+    if native_bf16():  # bf16 autocast by default where the hardware runs it natively
         defaults["--bf16"] = "True"
     return {**defaults, **quick}
-
-
-def _bf16_supported() -> bool:
-    """bf16 matmuls in hardware: a CUDA device with bf16, or a CPU with AVX512-BF16/AMX."""
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def parse_args(argv: list[str]) -> tuple[StudyArguments, TrainingArguments]:

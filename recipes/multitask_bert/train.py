@@ -45,6 +45,7 @@ from hfmodels.multitask_bert.reporting import (
     write_prediction_files,
 )
 from hfmodels.multitask_bert.trainer import MultitaskTrainer
+from hfmodels.training.precision import native_bf16
 
 logger = logging.getLogger("multitask_bert")
 MACHINE = "2-core AMD EPYC (AVX512-BF16, no AMX), 24 GiB, no GPU"
@@ -154,7 +155,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     """Parse arguments, train, evaluate, write the outputs; returns the dev metrics."""
     parser = HfArgumentParser((MultitaskBertArguments, TrainingArguments))
     parser.set_defaults(
-        bf16=True,
+        bf16=native_bf16(),  # bf16 autocast where the hardware multiplies bf16; emulated bf16 is slower than fp32
         use_cpu=not torch.cuda.is_available(),  # bf16 autocast on CPU needs use_cpu
         eval_strategy="epoch",
         save_strategy="no",
