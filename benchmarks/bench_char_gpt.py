@@ -23,6 +23,7 @@ from hfmodels.data.char_gpt import (
     load_birthplaces,
     load_wiki_corpus,
 )
+from hfmodels.training.precision import native_bf16
 
 try:  # benchmarks/ is run as a script directory
     from reference_mingpt import ReferenceGPT, reference_pair, sample_greedy, train_step
@@ -43,7 +44,7 @@ def timed(fn: Callable[[int], object], repeats: int, warmup: int = 1) -> list[fl
 
 
 def autocast(bf16: bool):
-    """bf16 autocast on CPU (AMX) when `bf16`, else a no-op context."""
+    """bf16 autocast on CPU when `bf16`, else a no-op context."""
     return torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
 
@@ -189,7 +190,8 @@ def pretraining_throughput(data: CharGPTData, repeats: int, quick: bool) -> list
         lambda i: train_step(ref, ref_opt, *pairs[i % len(pairs)]),
     )
 
-    paths = PATHS if not quick else {k: PATHS[k] for k in ("original-style", "+ packed rows (fast path)")}
+    quick_paths = ("original-style", "+ packed rows (fast path)", "fast path in fp32")  # both fast paths
+    paths = PATHS if not quick else {k: PATHS[k] for k in quick_paths}
     for name, p in paths.items():
         torch.manual_seed(0)
         cfg = CharGPTConfig(
@@ -208,9 +210,11 @@ def pretraining_throughput(data: CharGPTData, repeats: int, quick: bool) -> list
     # The other variants: original-style (fp32, padded rows) against the fast path. The
     # synthesizer's inputs are one shorter (its B has block_size - 1 columns): slice the padded
     # rows (the last input is always PAD there). The perceiver cannot take packed rows: it gets
-    # rows padded to the longest example of the batch.
+    # rows padded to the longest example of the batch. Their fast path runs in the recipe's
+    # default precision: bf16 where this CPU multiplies bf16 natively, fp32 where it would emulate it.
+    fast_precision = "bf16" if native_bf16("cpu") else "fp32"
     for variant in ("synthesizer", "perceiver"):
-        for precision, fast in (("fp32", False), ("bf16", True)):
+        for precision, fast in (("fp32", False), (fast_precision, True)):
             torch.manual_seed(0)
             cfg = CharGPTConfig(
                 vocab_size=data.vocab_size,
@@ -231,7 +235,9 @@ def pretraining_throughput(data: CharGPTData, repeats: int, quick: bool) -> list
                 if not fast
                 else ("fast path (packed)" if variant == "synthesizer" else "fast path (padded to longest)")
             )
-            record(name, variant, precision, batches, model_step_fn(model, batches, fast, fast))
+            record(
+                name, variant, precision, batches, model_step_fn(model, batches, precision == "bf16", fast)
+            )
     for r in results:
         r["non_pad_targets_per_batch"] = tokens if "pack" not in r["path"] else tokens_packed
     return results
@@ -249,13 +255,15 @@ def collator_speed(data: CharGPTData, repeats: int) -> dict:
 
 
 def finetuning_throughput(data: CharGPTData, repeats: int, quick: bool = False) -> list[dict]:
-    """Birthplace finetuning steps (batch 256): original-style padded fp32 vs bf16 rows padded to
-    the longest question (questions are short, so padding to the block wastes most compute)."""
+    """Birthplace finetuning steps (batch 256): original-style padded fp32 vs the fast path, rows
+    padded to the longest question (questions are short, so padding to the block wastes most
+    compute), in bf16 where this CPU has it natively and fp32 elsewhere."""
     results = []
     batch_size = 32 if quick else 256
+    native = native_bf16("cpu")
     for name, bf16, pad_to_block, fast in (
         ("original-style (fp32, 127 columns)", False, True, False),
-        ("fast path (bf16, padded to longest)", True, False, True),
+        (f"fast path ({'bf16' if native else 'fp32'}, padded to longest)", native, False, True),
     ):
         torch.manual_seed(0)
         batches = data.birth_batches(repeats + 1, batch_size, pad_to_block)
@@ -369,7 +377,9 @@ def saved_activation_bytes(fn: Callable[[], torch.Tensor]) -> tuple[torch.Tensor
 
 def perceiver_scaling(repeats: int, quick: bool) -> list[dict]:
     """Forward+backward time and saved activation memory of vanilla vs perceiver (m = 32, 64, 128)
-    at growing sequence length (block_size = the length), bf16 autocast, batch 1, training mode."""
+    at growing sequence length (block_size = the length), batch 1, training mode, bf16 autocast
+    where this CPU has native bf16 (fp32 elsewhere)."""
+    bf16 = native_bf16("cpu")
     lengths = [64, 128] if quick else [128, 512, 1024, 2048, 4096]
     kinds = [("vanilla", None)] + [("perceiver", m) for m in ((32, 64) if quick else (32, 64, 128))]
     results = []
@@ -387,7 +397,7 @@ def perceiver_scaling(repeats: int, quick: bool) -> list[dict]:
             reps = repeats if t <= 1024 else max(2, repeats // 2)
 
             def fwd(model=model, ids=ids):
-                with autocast(True):
+                with autocast(bf16):
                     return model(input_ids=ids, labels=ids).loss
 
             def step(i: int, model=model):
@@ -404,6 +414,7 @@ def perceiver_scaling(repeats: int, quick: bool) -> list[dict]:
                     variant=variant if m is None else f"perceiver m={m}",
                     ms=med * 1000,
                     activation_mib=nbytes / 2**20,
+                    precision="bf16" if bf16 else "fp32",
                     times=times,
                 )
             )

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -301,6 +302,20 @@ def test_benchmark_quick_run_writes_report(tmp_path):
     assert out.read_text() == measured
     with pytest.raises(SystemExit, match="does not exist"):
         main(["--report_only", "--output", str(out), "--results_dir", str(tmp_path / "nothing")])
+    # The fast path is judged in the precision the recipes use on the machine that measured it:
+    # bf16 where the CPU has it natively, fp32 where bf16 would be emulated.
+    results = tmp_path / "bench_results" / "results.json"
+    for native in (True, False):
+        res = json.loads(results.read_text())
+        res["native_bf16"] = native
+        results.write_text(json.dumps(res))
+        main(["--report_only", "--output", str(out), "--results_dir", str(tmp_path / "bench_results")])
+        text = out.read_text()
+        assert ("## This CPU has no native bf16" in text) is (not native)
+        if "pretrain" in sections:
+            judged = "+ packed rows (fast path)" if native else "fast path in fp32"
+            fast = next(r for r in res["pretrain"] if r["path"] == judged)
+            assert f"fast path {fast['examples_per_s']:.1f} ex/s" in text
 
 
 def test_step_gflop_counts_the_spec_model():
