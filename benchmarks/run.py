@@ -190,6 +190,64 @@ def probe_lines(path: Path) -> list[str]:
     return lines + [""]
 
 
+def headline(res: dict) -> dict[str, str]:
+    """The targets' figures of one run, in the precision the recipes use on its machine."""
+    native = res.get("native_bf16", True)
+    out = {"machine": res["machine"].split(", torch")[0], "date": res["date"]}
+    if "pretrain" in res:
+        rows = res["pretrain"]
+        path = "+ packed rows (fast path)" if native else "fast path in fp32"
+        fast = next((r for r in rows if r["variant"] == "vanilla" and r["path"] == path), None)
+        if fast:
+            out["pretrain"] = (
+                f"{rows[0]['examples_per_s']:.1f} → {fast['examples_per_s']:.1f} ex/s "
+                f"({fast['precision']}, {ratio(fast['examples_per_s'], rows[0]['examples_per_s'])})"
+            )
+    if "decode" in res:
+        d, prec = res["decode"], "bf16" if native else "fp32"
+        out["decode"] = (
+            f"{d['dev_reference_s']:.1f} → {d[f'dev_batched_{prec}_s']:.2f} s "
+            f"({ratio(d['dev_reference_s'], d[f'dev_batched_{prec}_s'])})"
+        )
+    by = {(r["length"], r["variant"]): r["ms"] for r in res.get("perceiver", [])}
+    if (2048, "perceiver m=128") in by:
+        out["perceiver"] = ratio(by[(2048, "vanilla")], by[(2048, "perceiver m=128")])
+    return out
+
+
+def other_machines_lines(plot_dir: Path, output: Path, here: Path | None = None) -> list[str]:
+    """One row per other saved run (`benchmarks/results*/results.json`, or under `here`), so the
+    report of each machine shows the others' headline figures next to its own."""
+    here = here or Path(__file__).resolve().parent
+    rows = []
+    for results in sorted(here.glob("results*/results.json")):
+        if results.parent.resolve() == plot_dir.resolve():
+            continue
+        h = headline(json.loads(results.read_text(encoding="utf-8")))
+        report = results.parent / "BENCHMARKS.md"
+        if not report.exists():
+            report = here.parent / "BENCHMARKS.md"
+        link = os.path.relpath(report, output.parent)
+        rows.append(
+            f"| [{h['machine']}]({link}) | {h['date']} | {h.get('pretrain', '—')} | {h.get('decode', '—')} "
+            f"| {h.get('perceiver', '—')} |"
+        )
+    if not rows:
+        return []
+    return [
+        "## The same benchmarks on other machines",
+        "",
+        "Headline figures of the other saved runs (`benchmarks/results*/`), each in the precision the "
+        "recipes use there. Ratios are within one run; absolute figures are not comparable across machines.",
+        "",
+        "| machine | date | vanilla pretraining, original → fast path | 500 dev questions, original → batched | "
+        "perceiver m=128 vs vanilla at ℓ 2048 |",
+        "| --- | --- | --- | --- | --- |",
+        *rows,
+        "",
+    ]
+
+
 def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) -> str:
     rel = os.path.relpath(plot_dir, output.parent)
     run = res.get("run") or run_facts(args)  # how the measurements were taken (kept in results.json)
@@ -431,6 +489,7 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
                 f"inference {ratio(rows[1]['infer_sentences_per_s'], rows[0]['infer_sentences_per_s'])}.",
                 "",
             ]
+    lines += other_machines_lines(plot_dir, output)
     return "\n".join(lines) + "\n"
 
 

@@ -318,6 +318,49 @@ def test_benchmark_quick_run_writes_report(tmp_path):
             assert f"fast path {fast['examples_per_s']:.1f} ex/s" in text
 
 
+def test_report_lists_the_other_machines_runs_in_their_own_precision(tmp_path):
+    bench_run = _load_benchmark("run")
+
+    def run(native, machine, original, fp32, bf16):
+        rows = [
+            dict(
+                variant="vanilla",
+                path="original course code (minGPT)",
+                precision="fp32",
+                examples_per_s=original,
+            ),
+            dict(variant="vanilla", path="+ packed rows (fast path)", precision="bf16", examples_per_s=bf16),
+            dict(variant="vanilla", path="fast path in fp32", precision="fp32", examples_per_s=fp32),
+        ]
+        return dict(
+            machine=f"{machine}, 2 cores, torch x", date="2026-11-30", native_bf16=native, pretrain=rows
+        )
+
+    bench = tmp_path / "benchmarks"
+    for name, res in (
+        ("results", run(True, "CPU A", 30, 70, 160)),
+        ("results-b", run(False, "CPU B", 20, 50, 10)),
+    ):
+        (bench / name).mkdir(parents=True)
+        (bench / name / "results.json").write_text(json.dumps(res))
+    (bench / "results-b" / "BENCHMARKS.md").write_text("report of B")
+
+    def rows(plot_dir, out):
+        lines = bench_run.other_machines_lines(plot_dir, out, here=bench)
+        return [line for line in lines if line.startswith("| [")]
+
+    # The main report (repository root, results in benchmarks/results) lists B in fp32, B's own
+    # report lists A in bf16; a machine never lists itself.
+    assert rows(bench / "results", tmp_path / "BENCHMARKS.md") == [
+        "| [CPU B, 2 cores](benchmarks/results-b/BENCHMARKS.md) | 2026-11-30 | 20.0 → 50.0 ex/s (fp32, 2.5×) | — | — |"
+    ]
+    assert rows(bench / "results-b", bench / "results-b" / "BENCHMARKS.md") == [
+        "| [CPU A, 2 cores](../../BENCHMARKS.md) | 2026-11-30 | 30.0 → 160.0 ex/s (bf16, 5.3×) | — | — |"
+    ]
+    (bench / "results-b" / "results.json").unlink()
+    assert bench_run.other_machines_lines(bench / "results", tmp_path / "BENCHMARKS.md", here=bench) == []
+
+
 def test_step_gflop_counts_the_spec_model():
     bench_run = _load_benchmark("run")
     # one row of one token: 6 FLOP per weight of the 4 blocks' Linear layers and the head, plus the
