@@ -302,8 +302,7 @@ def test_benchmark_quick_run_writes_report(tmp_path):
     assert out.read_text() == measured
     with pytest.raises(SystemExit, match="does not exist"):
         main(["--report_only", "--output", str(out), "--results_dir", str(tmp_path / "nothing")])
-    # The fast path is judged in the precision the recipes use on the machine that measured it:
-    # bf16 where the CPU has it natively, fp32 where bf16 would be emulated.
+    # A CPU without native bf16 gets a section saying so, with the measured cost of emulation.
     results = tmp_path / "bench_results" / "results.json"
     for native in (True, False):
         res = json.loads(results.read_text())
@@ -312,16 +311,14 @@ def test_benchmark_quick_run_writes_report(tmp_path):
         main(["--report_only", "--output", str(out), "--results_dir", str(tmp_path / "bench_results")])
         text = out.read_text()
         assert ("## This CPU has no native bf16" in text) is (not native)
-        if "pretrain" in sections:
-            judged = "+ packed rows (fast path)" if native else "fast path in fp32"
-            fast = next(r for r in res["pretrain"] if r["path"] == judged)
-            assert f"fast path {fast['examples_per_s']:.1f} ex/s" in text
+        assert f"took {res['bf16_matmul_slowdown']:.1f}× the time" in text or native
 
 
 def test_report_lists_the_other_machines_runs_in_their_own_precision(tmp_path):
     bench_run = _load_benchmark("run")
 
-    def run(native, machine, original, fp32, bf16):
+    def run(native, machine, original, fast):
+        # the fast path runs in the default precision of the measuring CPU
         rows = [
             dict(
                 variant="vanilla",
@@ -329,8 +326,12 @@ def test_report_lists_the_other_machines_runs_in_their_own_precision(tmp_path):
                 precision="fp32",
                 examples_per_s=original,
             ),
-            dict(variant="vanilla", path="+ packed rows (fast path)", precision="bf16", examples_per_s=bf16),
-            dict(variant="vanilla", path="fast path in fp32", precision="fp32", examples_per_s=fp32),
+            dict(
+                variant="vanilla",
+                path="+ packed rows (fast path)",
+                precision="bf16" if native else "fp32",
+                examples_per_s=fast,
+            ),
         ]
         return dict(
             machine=f"{machine}, 2 cores, torch x", date="2026-11-30", native_bf16=native, pretrain=rows
@@ -338,8 +339,8 @@ def test_report_lists_the_other_machines_runs_in_their_own_precision(tmp_path):
 
     bench = tmp_path / "benchmarks"
     for name, res in (
-        ("results", run(True, "CPU A", 30, 70, 160)),
-        ("results-b", run(False, "CPU B", 20, 50, 10)),
+        ("results", run(True, "CPU A", 30, 160)),
+        ("results-b", run(False, "CPU B", 20, 50)),
     ):
         (bench / name).mkdir(parents=True)
         (bench / name / "results.json").write_text(json.dumps(res))
