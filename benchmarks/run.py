@@ -142,8 +142,7 @@ def run_facts(args: argparse.Namespace) -> dict:
     """The command line, threads and repeats of this measuring run, for the report header."""
     env = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS") if k in os.environ)
     return {
-        "command": f"{(env + ' ') if env else ''}flock /tmp/hfmodels-cpu.lock python benchmarks/run.py "
-        + " ".join(sys.argv[1:]),
+        "command": f"{(env + ' ') if env else ''}python benchmarks/run.py " + " ".join(sys.argv[1:]),
         "threads": torch.get_num_threads(),
         "repeats": args.repeats,
         "quick": bool(args.quick),
@@ -499,6 +498,8 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
                 f"inference {ratio(rows[1]['infer_sentences_per_s'], rows[0]['infer_sentences_per_s'])}.",
                 "",
             ]
+    if lines[-1] != "":
+        lines.append("")
     lines += other_machines_lines(plot_dir, output)
     return "\n".join(lines) + "\n"
 
