@@ -193,6 +193,28 @@ def test_left_padded_batch_generates_like_single_rows(attention_type):
         assert out[row, -8:].tolist() == single[0, -8:].tolist()
 
 
+@pytest.mark.parametrize("attention_type", VARIANTS)
+def test_cache_is_accepted_under_its_old_and_new_names(attention_type):
+    """transformers 5.24 renamed `past_key_values` to `cache`; a step fed through either name
+    continues the cached prefix exactly, and the output carries the cache under the installed
+    version's field name."""
+    from transformers.cache_utils import DynamicCache
+
+    from hfmodels.char_gpt.modeling_char_gpt import CACHE_FIELD
+
+    model = tiny_model(attention_type, seed=5).eval()
+    ids = torch.randint(2, model.config.vocab_size, (2, 9))
+    full = model(ids, use_cache=False).logits[:, -1]
+    for name in ("cache", "past_key_values"):
+        cache = DynamicCache()
+        out = model(ids[:, :-1], use_cache=True, **{name: cache})
+        assert getattr(out, CACHE_FIELD) is cache and cache.get_seq_length() == 8
+        step = model(ids[:, -1:], use_cache=True, **{name: cache}).logits[:, -1]
+        torch.testing.assert_close(step, full, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="not both"):
+        model(ids, cache=DynamicCache(), past_key_values=DynamicCache())
+
+
 def test_generation_stops_at_mask_and_sampling_is_seeded():
     model = tiny_model("vanilla", seed=5)
     # Make MASK (id 1) the argmax after any input: greedy decoding must stop right away.
