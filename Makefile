@@ -31,8 +31,13 @@ lint: install
 	$(BIN)/ruff check hfmodels recipes tests benchmarks
 	$(BIN)/ruff format --check hfmodels recipes tests benchmarks
 
+# Another machine's run goes beside this one, e.g.
+#   make bench BENCH_RESULTS=benchmarks/results-avx2 BENCH_OUT=benchmarks/results-avx2/BENCHMARKS.md
+# and every report lists the other saved runs' headline figures.
+BENCH_RESULTS ?= benchmarks/results
+BENCH_OUT ?= BENCHMARKS.md
 bench: install
-	$(BIN)/python benchmarks/run.py --data_dir $(DATA_DIR) --output BENCHMARKS.md
+	$(BIN)/python benchmarks/run.py --data_dir $(DATA_DIR) --results_dir $(BENCH_RESULTS) --output $(BENCH_OUT)
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info
