@@ -221,7 +221,7 @@ def pretraining_throughput(data: CharGPTData, repeats: int, quick: bool) -> list
     # rows (the last input is always PAD there). The perceiver cannot take packed rows: it gets
     # rows padded to the longest example of the batch. Their fast path runs in the recipe's
     # default precision: bf16 where this CPU multiplies bf16 natively, fp32 where it would emulate it.
-    fast_precision = "bf16" if native_bf16("cpu") else "fp32"
+    fast_precision = "bf16" if native else "fp32"
     for variant in ("synthesizer", "perceiver"):
         for precision, fast in (("fp32", False), (fast_precision, True)):
             torch.manual_seed(0)

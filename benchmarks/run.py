@@ -16,7 +16,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -37,7 +36,7 @@ from bench_char_gpt import (  # noqa: E402
 )
 from plots import plot_perceiver_scaling, plot_pretraining  # noqa: E402
 
-from hfmodels.training.precision import cpu_capability, native_bf16  # noqa: E402
+from hfmodels.training.precision import describe_cpu, native_bf16  # noqa: E402
 
 SECTIONS = ("pretrain", "finetune", "decode", "perceiver", "bert")
 
@@ -116,15 +115,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def machine_line() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu} ({cpu_capability()}), {os.cpu_count()} cores, torch {torch.__version__}, transformers {transformers.__version__}"
+    return f"{describe_cpu()}, torch {torch.__version__}, transformers {transformers.__version__}"
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -194,9 +185,14 @@ def _seconds(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
 
 
+def default_precision(res: dict) -> str:
+    """The precision the recipes use on the machine of `res` (results.json files without the
+    `native_bf16` field came from the AVX512-BF16 machine)."""
+    return "bf16" if res.get("native_bf16", True) else "fp32"
+
+
 def headline(res: dict) -> dict[str, str]:
     """The targets' figures of one run, in the precision the recipes use on its machine."""
-    native = res.get("native_bf16", True)
     out = {"machine": res["machine"].split(", torch")[0], "date": res["date"]}
     if "pretrain" in res:
         rows = res["pretrain"]
@@ -209,7 +205,7 @@ def headline(res: dict) -> dict[str, str]:
                 f"({fast['precision']}, {ratio(fast['examples_per_s'], rows[0]['examples_per_s'])})"
             )
     if "decode" in res:
-        d, prec = res["decode"], "bf16" if native else "fp32"
+        d, prec = res["decode"], default_precision(res)
         out["decode"] = (
             f"{d['dev_reference_s']:.1f} → {d[f'dev_batched_{prec}_s']:.2f} s "
             f"({ratio(d['dev_reference_s'], d[f'dev_batched_{prec}_s'])})"
@@ -338,10 +334,8 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
         "that does not hold the CPU lock.",
         "",
     ]
-    native = res.get(
-        "native_bf16", True
-    )  # results.json files without the field came from the AVX512-BF16 machine
-    if not native:
+    prec = default_precision(res)
+    if prec != "bf16":
         lines += [
             "## This CPU has no native bf16",
             "",
@@ -416,7 +410,6 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
         lines.append("")
     if "decode" in res:
         d = res["decode"]
-        prec = "bf16" if native else "fp32"
         lines += [
             "## Decoding the birthplace questions (greedy, until the next ⁇, at most 32 characters)",
             "",

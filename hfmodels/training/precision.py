@@ -8,7 +8,18 @@ this package asks `native_bf16` instead of assuming bf16.
 
 from __future__ import annotations
 
+import os
+import platform
+
 import torch
+
+
+def _cpuinfo() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return f.read()
+    except OSError:
+        return ""
 
 
 def native_bf16(device: torch.device | str | None = None) -> bool:
@@ -29,15 +40,18 @@ def native_bf16(device: torch.device | str | None = None) -> bool:
 def cpu_capability(cpuinfo: str | None = None) -> str:
     """The CPU's vector extensions in words, e.g. "AVX512-BF16, no AMX" or "AVX2, no bf16", from
     `cpuinfo` (default: /proc/cpuinfo where it exists) and PyTorch's own CPU dispatch level."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = open("/proc/cpuinfo", encoding="utf-8").read()
-        except OSError:
-            cpuinfo = ""
-    flags = set(cpuinfo.split())
+    flags = set((_cpuinfo() if cpuinfo is None else cpuinfo).split())
     if "amx_bf16" in flags:
         return "AMX"
     if "avx512_bf16" in flags:
         return "AVX512-BF16, no AMX"
     isa = torch.backends.cpu.get_cpu_capability()  # "AVX2", "AVX512", "DEFAULT", ...
     return f"{isa}, {'bf16' if native_bf16('cpu') else 'no bf16'}"
+
+
+def describe_cpu() -> str:
+    """The CPU for reports, e.g. "AMD EPYC (AVX2, no bf16), 2 cores"."""
+    cpuinfo = _cpuinfo()
+    names = [line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")]
+    name = names[0] if names else platform.processor() or platform.machine()
+    return f"{name} ({cpu_capability(cpuinfo)}), {os.cpu_count()} cores"

@@ -45,10 +45,9 @@ from hfmodels.multitask_bert.reporting import (
     write_prediction_files,
 )
 from hfmodels.multitask_bert.trainer import MultitaskTrainer
-from hfmodels.training.precision import native_bf16
+from hfmodels.training.precision import describe_cpu, native_bf16
 
 logger = logging.getLogger("multitask_bert")
-MACHINE = "2-core AMD EPYC (AVX512-BF16, no AMX), 24 GiB, no GPU"
 
 
 @dataclass
@@ -243,6 +242,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         command = "python recipes/multitask_bert/train.py " + " ".join(
             argv if argv is not None else sys.argv[1:]
         )
+        gpu = f"GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "no GPU"
+        machine = f"{describe_cpu()}, {gpu}"
         details = {
             "command": command,
             "backbone": backbone,
@@ -257,7 +258,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             "processes": targs.world_size,
             "bf16": targs.bf16,
             "train wall time (s)": round(train_seconds, 1),
-            "machine": MACHINE,
+            "machine": machine,
         }
         atomic_write_text(
             os.path.join(out, "report.md"), markdown_report(metrics, f"minBERT {args.task}", details)
@@ -268,7 +269,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             config=model.config,
             schedule=args.schedule,
             training="\n".join(f"- {k}: `{v}`" for k, v in details.items()),
-            machine=MACHINE,
+            machine=machine,
             date=time.strftime("%Y-%m-%d"),
             model_path=out,
         )
