@@ -507,3 +507,27 @@ def test_trainer_runs_with_the_collators(data_dir, tok, tmp_path):
         model=model, args=args, train_dataset=train, data_collator=BirthplaceCollator(tok)
     ).train()
     assert np.isfinite(result.training_loss)
+
+
+def test_packing_falls_back_to_one_example_per_row_when_that_is_smaller():
+    """Four examples of 40 tokens would pack into rows of 120 and 40 (240 slots, padded to the
+    fuller row); one example per row is 160 slots, with the same inputs and targets."""
+    from hfmodels.data.char_gpt import _layout_batch
+
+    sizes = np.array([40, 40, 40, 40])
+    tokens = np.arange(2, 2 + 4 * 127).reshape(4, 127) % 50 + 2
+    valid = np.arange(127)[None, :] < sizes[:, None]
+    padded = _layout_batch(tokens, valid, sizes, 127, 0, pack=False, pad_to_block=False)
+    packed = _layout_batch(tokens, valid, sizes, 127, 0, pack=True, pad_to_block=False)
+    assert packed["input_ids"].shape == padded["input_ids"].shape == (4, 40)
+    assert torch.equal(packed["input_ids"], padded["input_ids"])
+    assert torch.equal(packed["labels"], padded["labels"])
+    assert torch.equal(packed["position_ids"], torch.arange(40).expand(4, 40))
+    # Examples of different lengths still share rows.
+    sizes = np.array([100, 27, 27, 27, 27])
+    valid = np.arange(127)[None, :] < sizes[:, None]
+    tokens = np.resize(tokens, (5, 127))
+    assert _layout_batch(tokens, valid, sizes, 127, 0, pack=True, pad_to_block=False)["input_ids"].shape == (
+        2,
+        127,
+    )

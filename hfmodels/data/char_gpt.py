@@ -523,6 +523,15 @@ def _layout_batch(
         out_labels[:, :w] = labels[:, :w]
         return {"input_ids": torch.from_numpy(input_ids), "labels": torch.from_numpy(out_labels)}
     rows, offsets, fills = _first_fit(sizes, capacity)
+    if not pad_to_block and len(fills) * int(fills.max()) > len(sizes) * int(sizes.max()):
+        # Packing pays only when its rows come out full: for a few examples of similar length
+        # (four of 40 tokens pack into rows of 120 and 40, padded to 120), one example per row is
+        # fewer tokens. Same outputs, positions restarting in every row.
+        rows, offsets, fills = (
+            np.arange(len(sizes)),
+            np.zeros(len(sizes), dtype=np.int64),
+            sizes.astype(np.int64),
+        )
     width = capacity if pad_to_block else int(fills.max())
     n_rows = len(fills)
     j = np.arange(tokens.shape[1], dtype=np.int64)[None, :]
