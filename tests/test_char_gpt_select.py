@@ -181,3 +181,39 @@ def test_full_study_script_runs_every_stage_and_skips_them_when_rerun(data_dir, 
     subprocess.run(script, cwd=ROOT, env=env, check=True, capture_output=True)
     assert (out / "progress.txt").read_text().splitlines()[len(stages) :][0].endswith(" done")
     assert len((out / "progress.txt").read_text().splitlines()) == len(stages) + 1
+
+
+def test_gpu_study_script_runs_the_variants_side_by_side_and_reports_failures(data_dir, tmp_path):
+    """recipes/char_gpt/run_gpu_study.sh (here on the CPU, tiny data): one run_full_study.sh
+    pipeline per variant, started together, one table for all; a failing variant fails the script."""
+    import subprocess
+
+    (data_dir / "cs224n-a5" / "birth_test_inputs.tsv").write_text(
+        "Where was Ida Jo born?\n", encoding="utf-8"
+    )
+    out = tmp_path / "gpu"
+    env = dict(
+        os.environ,
+        VARIANTS="vanilla perceiver",
+        EXTRA=" ".join(TINY),
+        PRETRAIN_EXTRA="--max_steps 2 --per_device_train_batch_size 4",
+        SELECT="0",
+        THREADS="1",
+        PYTHON=sys.executable,
+    )
+    script = ["bash", "recipes/char_gpt/run_gpu_study.sh", str(data_dir), str(out)]
+    done = subprocess.run(script, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr + (out / "perceiver.out").read_text()
+    for v in ("vanilla", "perceiver"):
+        assert json.loads((out / f"{v}.pretrain.params" / "metrics.json").read_text())["pretrain_steps"] == 2
+        assert json.loads((out / f"{v}.finetune.params" / "metrics.json").read_text())["dev_total"] == 4
+        assert (out / f"{v}_analysis" / "analysis.json").exists()
+    # Side by side: both pretrainings start before either pipeline reaches its finetuning.
+    stages = [line.split(" ", 2)[2] for line in (out / "progress.txt").read_text().splitlines()]
+    assert sorted(stages[:2]) == ["perceiver pretrain ", "vanilla pretrain "], stages
+    study = (out / "study.md").read_text()
+    assert "| vanilla, pretrain + finetune |" in study and "| perceiver, pretrain + finetune |" in study
+
+    failed = subprocess.run(script, cwd=ROOT, env=dict(env, VARIANTS="bogus"), capture_output=True, text=True)
+    assert failed.returncode == 1 and "failed: bogus" in failed.stderr
+    assert "unknown variant 'bogus'" in (out / "bogus_pretrain.log").read_text()
