@@ -12,9 +12,9 @@ import torch
 from hfmodels.training.precision import native_bf16
 
 try:
-    from bench_char_gpt import autocast, timed
+    from bench_char_gpt import CPU, autocast, timed
 except ImportError:
-    from benchmarks.bench_char_gpt import autocast, timed
+    from benchmarks.bench_char_gpt import CPU, autocast, timed
 
 
 def _sst_sentences(data_dir: str | Path, n: int) -> tuple[list[str], list[int]]:
@@ -24,9 +24,12 @@ def _sst_sentences(data_dir: str | Path, n: int) -> tuple[list[str], list[int]]:
     return [r["sentence"] for r in rows], [int(r["sentiment"]) for r in rows]
 
 
-def bert_throughput(data_dir: str | Path, repeats: int, quick: bool) -> list[dict]:
+def bert_throughput(
+    data_dir: str | Path, repeats: int, quick: bool, device: torch.device = CPU
+) -> list[dict]:
     """Training steps (batch 32, AdamW, the package's `MultitaskBertModel` sentiment head) and
-    inference (`encode`, batch 64, no grad) on real SST sentences, fp32 and bf16."""
+    inference (`encode`, batch 64, no grad) on real SST sentences, fp32 and bf16, on `device`
+    (tokenisation included, as in training)."""
     from transformers import AutoTokenizer
 
     from hfmodels.multitask_bert.modeling_multitask_bert import MultitaskBertModel, default_backbone_path
@@ -36,9 +39,9 @@ def bert_throughput(data_dir: str | Path, repeats: int, quick: bool) -> list[dic
     sentences, labels = _sst_sentences(data_dir, 64 * (repeats + 1))
     train_bs, infer_bs = (8, 16) if quick else (32, 64)
     results = []
-    for precision in ("fp32", "bf16") if native_bf16("cpu") else ("fp32",):  # emulated bf16 is slower
+    for precision in ("fp32", "bf16") if native_bf16(device) else ("fp32",):  # emulated bf16 is slower
         torch.manual_seed(0)
-        model = MultitaskBertModel.from_backbone(backbone)
+        model = MultitaskBertModel.from_backbone(backbone).to(device)
         model.train()
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
         bf16 = precision == "bf16"
@@ -46,13 +49,14 @@ def bert_throughput(data_dir: str | Path, repeats: int, quick: bool) -> list[dic
         def train(i: int, model=model, optimizer=optimizer, bf16=bf16):
             s = slice((i * train_bs) % len(sentences), (i * train_bs) % len(sentences) + train_bs)
             enc = tokenizer(sentences[s], padding=True, truncation=True, max_length=128, return_tensors="pt")
-            with autocast(bf16):
-                loss = model(**enc, labels=torch.tensor(labels[s]), task="sentiment").loss
+            enc = enc.to(device)
+            with autocast(bf16, device):
+                loss = model(**enc, labels=torch.tensor(labels[s], device=device), task="sentiment").loss
             loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
 
-        times = timed(train, repeats)
+        times = timed(train, repeats, device=device)
         train_med = statistics.median(times)
         model.eval()
 
@@ -60,10 +64,11 @@ def bert_throughput(data_dir: str | Path, repeats: int, quick: bool) -> list[dic
         def infer(i: int, model=model, bf16=bf16):
             s = slice((i * infer_bs) % len(sentences), (i * infer_bs) % len(sentences) + infer_bs)
             enc = tokenizer(sentences[s], padding=True, truncation=True, max_length=128, return_tensors="pt")
-            with autocast(bf16):
+            enc = enc.to(device)
+            with autocast(bf16, device):
                 model.encode(enc["input_ids"], enc["attention_mask"], enc.get("token_type_ids"))
 
-        itimes = timed(infer, repeats)
+        itimes = timed(infer, repeats, device=device)
         infer_med = statistics.median(itimes)
         results.append(
             dict(

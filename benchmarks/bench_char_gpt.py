@@ -1,7 +1,9 @@
 """Benchmarks of the character GPT (SPEC §1): training throughput, decoding, perceiver scaling.
 
 Every timing is the median of `repeats` runs after `warmup` untimed ones, in this process, so the
-ratios in BENCHMARKS.md compare paths measured side by side under the same conditions.
+ratios in BENCHMARKS.md compare paths measured side by side under the same conditions. Every
+function takes the `device` to measure on (the CPU by default; on a GPU each timed run ends with
+`torch.cuda.synchronize()`).
 """
 
 from __future__ import annotations
@@ -31,21 +33,40 @@ except ImportError:  # imported as a package (tests)
     from benchmarks.reference_mingpt import ReferenceGPT, reference_pair, sample_greedy, train_step
 
 
-def timed(fn: Callable[[int], object], repeats: int, warmup: int = 1) -> list[float]:
-    """Wall-clock seconds of `fn(i)` for `repeats` runs after `warmup` untimed runs."""
+CPU = torch.device("cpu")
+
+
+def synchronize(device: torch.device = CPU) -> None:
+    """Wait for the work queued on `device` (a no-op on the CPU, which runs it eagerly)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(
+    fn: Callable[[int], object], repeats: int, warmup: int = 1, device: torch.device = CPU
+) -> list[float]:
+    """Wall-clock seconds of `fn(i)` for `repeats` runs after `warmup` untimed runs, the work
+    queued on `device` included."""
     for i in range(warmup):
         fn(i)
     times = []
     for i in range(repeats):
+        synchronize(device)
         start = time.perf_counter()
         fn(warmup + i)
+        synchronize(device)
         times.append(time.perf_counter() - start)
     return times
 
 
-def autocast(bf16: bool):
-    """bf16 autocast on CPU when `bf16`, else a no-op context."""
-    return torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+def autocast(bf16: bool, device: torch.device = CPU):
+    """bf16 autocast on `device` when `bf16`, else a no-op context."""
+    return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
+
+def to_device(batches: list[dict], device: torch.device) -> list[dict]:
+    """`batches` with every tensor moved to `device`."""
+    return [{k: v.to(device) for k, v in b.items()} for b in batches]
 
 
 class CharGPTData:
@@ -123,14 +144,23 @@ def _non_pad_targets(batch: dict) -> int:
     return int(((labels != -100) & (labels != 0)).sum())
 
 
-def model_step_fn(model: CharGPTForCausalLM, batches: list[dict], bf16: bool, fused: bool, lr: float = 6e-3):
-    """A full training step (forward, backward, clip 1.0, AdamW at constant `lr`) on `batches[i % len]`."""
+def model_step_fn(
+    model: CharGPTForCausalLM,
+    batches: list[dict],
+    bf16: bool,
+    fused: bool,
+    lr: float = 6e-3,
+    device: torch.device = CPU,
+):
+    """A full training step (forward, backward, clip 1.0, AdamW at constant `lr`) on `batches[i % len]`,
+    with the model moved to `device` (the batches must be there already)."""
+    model.to(device)
     optimizer = _optimizer(model, fused, lr)
     model.train()
 
     def step(i: int) -> float:
         batch = batches[i % len(batches)]
-        with autocast(bf16):
+        with autocast(bf16, device):
             loss = model(**batch).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -141,19 +171,21 @@ def model_step_fn(model: CharGPTForCausalLM, batches: list[dict], bf16: bool, fu
     return step
 
 
-def pretraining_throughput(data: CharGPTData, repeats: int, quick: bool) -> list[dict]:
-    """Training-step throughput at the spec's configuration, batch 128 (SPEC §1)."""
+def pretraining_throughput(
+    data: CharGPTData, repeats: int, quick: bool, device: torch.device = CPU
+) -> list[dict]:
+    """Training-step throughput at the spec's configuration, batch 128 (SPEC §1), on `device`."""
     results = []
     n_batches = repeats + 1
     batch_size = 16 if quick else 128
-    padded = data.wiki_batches(n_batches, batch_size, pack=False, pad_to_block=True)
-    packed = data.wiki_batches(n_batches, batch_size, pack=True, pad_to_block=False)
-    longest = data.wiki_batches(n_batches, batch_size, pack=False, pad_to_block=False)
+    padded = to_device(data.wiki_batches(n_batches, batch_size, pack=False, pad_to_block=True), device)
+    packed = to_device(data.wiki_batches(n_batches, batch_size, pack=True, pad_to_block=False), device)
+    longest = to_device(data.wiki_batches(n_batches, batch_size, pack=False, pad_to_block=False), device)
     tokens = statistics.mean(_non_pad_targets(b) for b in padded)
     tokens_packed = statistics.mean(_non_pad_targets(b) for b in packed)
 
     def record(name: str, variant: str, precision: str, batches, step, info: str = ""):
-        times = timed(step, repeats)
+        times = timed(step, repeats, device=device)
         med = statistics.median(times)
         toks = statistics.mean(_non_pad_targets(b) for b in batches)
         shape = "x".join(str(s) for s in batches[0]["input_ids"].shape)
@@ -178,7 +210,7 @@ def pretraining_throughput(data: CharGPTData, repeats: int, quick: bool) -> list
 
     # The course's own code path (vanilla only): the denominator of every ratio.
     torch.manual_seed(0)
-    ref = ReferenceGPT(vocab_size=data.vocab_size)
+    ref = ReferenceGPT(vocab_size=data.vocab_size).to(device)
     ref_opt = ref.configure_optimizers()
     pairs = [reference_pair(b["input_ids"]) for b in padded]
     ref.train()
@@ -191,7 +223,7 @@ def pretraining_throughput(data: CharGPTData, repeats: int, quick: bool) -> list
     )
 
     paths = PATHS if not quick else {k: PATHS[k] for k in ("original-style", "+ packed rows (fast path)")}
-    native = native_bf16("cpu")
+    native = native_bf16(device)
     if not native:
         # Emulated bf16 matmuls are several times slower than fp32 (`bf16_matmul_slowdown`), so
         # the ladder runs in fp32, the recipes' default on such a CPU: without the bf16 step, and
@@ -213,7 +245,7 @@ def pretraining_throughput(data: CharGPTData, repeats: int, quick: bool) -> list
             "vanilla",
             "bf16" if p["bf16"] else "fp32",
             batches,
-            model_step_fn(model, batches, p["bf16"], p["fused"]),
+            model_step_fn(model, batches, p["bf16"], p["fused"], device=device),
         )
 
     # The other variants: original-style (fp32, padded rows) against the fast path. The
@@ -245,7 +277,11 @@ def pretraining_throughput(data: CharGPTData, repeats: int, quick: bool) -> list
                 else ("fast path (packed)" if variant == "synthesizer" else "fast path (padded to longest)")
             )
             record(
-                name, variant, precision, batches, model_step_fn(model, batches, precision == "bf16", fast)
+                name,
+                variant,
+                precision,
+                batches,
+                model_step_fn(model, batches, precision == "bf16", fast, device=device),
             )
     for r in results:
         r["non_pad_targets_per_batch"] = tokens if "pack" not in r["path"] else tokens_packed
@@ -263,22 +299,24 @@ def collator_speed(data: CharGPTData, repeats: int) -> dict:
     return out
 
 
-def finetuning_throughput(data: CharGPTData, repeats: int, quick: bool = False) -> list[dict]:
+def finetuning_throughput(
+    data: CharGPTData, repeats: int, quick: bool = False, device: torch.device = CPU
+) -> list[dict]:
     """Birthplace finetuning steps (batch 256): original-style padded fp32 vs the fast path, rows
     padded to the longest question (questions are short, so padding to the block wastes most
     compute), in bf16 where this CPU has it natively and fp32 elsewhere."""
     results = []
     batch_size = 32 if quick else 256
-    native = native_bf16("cpu")
+    native = native_bf16(device)
     for name, bf16, pad_to_block, fast in (
         ("original-style (fp32, 127 columns)", False, True, False),
         (f"fast path ({'bf16' if native else 'fp32'}, padded to longest)", native, False, True),
     ):
         torch.manual_seed(0)
-        batches = data.birth_batches(repeats + 1, batch_size, pad_to_block)
+        batches = to_device(data.birth_batches(repeats + 1, batch_size, pad_to_block), device)
         cfg = CharGPTConfig(vocab_size=data.vocab_size, attention_backend="matmul", fast_dropout=fast)
         model = CharGPTForCausalLM(cfg)
-        times = timed(model_step_fn(model, batches, bf16, fast), repeats)
+        times = timed(model_step_fn(model, batches, bf16, fast, device=device), repeats, device=device)
         med = statistics.median(times)
         results.append(
             dict(
@@ -294,7 +332,9 @@ def finetuning_throughput(data: CharGPTData, repeats: int, quick: bool = False) 
     return results
 
 
-def decoding_speed(data: CharGPTData, repeats: int, quick: bool, checkpoint: str | None = None) -> dict:
+def decoding_speed(
+    data: CharGPTData, repeats: int, quick: bool, checkpoint: str | None = None, device: torch.device = CPU
+) -> dict:
     """Seconds to answer the dev (500) and test (437) questions: the package's batched KV-cache
     greedy decoder against the original one-question-at-a-time loop without a cache (32 steps)."""
     torch.manual_seed(0)
@@ -302,17 +342,19 @@ def decoding_speed(data: CharGPTData, repeats: int, quick: bool, checkpoint: str
         model = CharGPTForCausalLM.from_pretrained(checkpoint)
     else:
         model = CharGPTForCausalLM(CharGPTConfig(vocab_size=data.vocab_size))
-    model.eval()
+    model.to(device).eval()
     dev = list(data.birth["dev"]["question"])
     test = list(data.birth["test"]["question"])
     if quick:
         dev, test = dev[:8], test[:8]
     out: dict = {"checkpoint": checkpoint or "randomly initialised (every answer runs the full 32 steps)"}
-    precisions = (True, False) if native_bf16("cpu") else (False,)  # emulated bf16 is slower than fp32
+    precisions = (True, False) if native_bf16(device) else (False,)  # emulated bf16 is slower than fp32
     for split, questions in (("dev", dev), ("test", test)):
         for bf16 in precisions:
             times = timed(
-                lambda i, q=questions, b=bf16: greedy_decode(model, data.tokenizer, q, bf16=b), repeats
+                lambda i, q=questions, b=bf16: greedy_decode(model, data.tokenizer, q, bf16=b),
+                repeats,
+                device=device,
             )
             out[f"{split}_batched_{'bf16' if bf16 else 'fp32'}_s"] = statistics.median(times)
         out[f"{split}_questions"] = len(questions)
@@ -321,13 +363,15 @@ def decoding_speed(data: CharGPTData, repeats: int, quick: bool, checkpoint: str
     # subset of the dev questions and scaled (it is linear in the number of questions).
     ref = ReferenceGPT(vocab_size=data.vocab_size)
     ref.load_state_dict(_reference_state(model), strict=True)
-    ref.eval()
+    ref.to(device).eval()
     n_ref = min(len(dev), 4 if quick else 100)
     prompts = [data.tokenizer.encode_chars(q + "⁇") for q in dev[:n_ref]]
     sample_greedy(ref, prompts[0])  # warm-up
+    synchronize(device)
     start = time.perf_counter()
     for p in prompts:
         sample_greedy(ref, p)
+    synchronize(device)
     per_question = (time.perf_counter() - start) / n_ref
     out["reference_questions_timed"] = n_ref
     out["reference_s_per_question"] = per_question
@@ -363,7 +407,9 @@ def _reference_state(model: CharGPTForCausalLM) -> dict:
         ):
             for p in ("weight", "bias"):
                 out[f"{dst}{b}.{p}"] = sd[f"{src}{a}.{p}"]
-        out[f"{dst}attn.mask"] = torch.tril(torch.ones(bs, bs)).view(1, 1, bs, bs)
+        out[f"{dst}attn.mask"] = torch.tril(torch.ones(bs, bs, device=sd["lm_head.weight"].device)).view(
+            1, 1, bs, bs
+        )
     return out
 
 
@@ -398,11 +444,11 @@ def bf16_matmul_slowdown(repeats: int = 3) -> float:
     return times[torch.bfloat16] / times[torch.float32]
 
 
-def perceiver_scaling(repeats: int, quick: bool) -> list[dict]:
+def perceiver_scaling(repeats: int, quick: bool, device: torch.device = CPU) -> list[dict]:
     """Forward+backward time and saved activation memory of vanilla vs perceiver (m = 32, 64, 128)
     at growing sequence length (block_size = the length), batch 1, training mode, bf16 autocast
-    where this CPU has native bf16 (fp32 elsewhere)."""
-    bf16 = native_bf16("cpu")
+    where `device` has native bf16 (fp32 elsewhere); on a GPU also the peak allocated memory."""
+    bf16 = native_bf16(device)
     lengths = [64, 128] if quick else [128, 512, 1024, 2048, 4096]
     kinds = [("vanilla", None)] + [("perceiver", m) for m in ((32, 64) if quick else (32, 64, 128))]
     results = []
@@ -415,19 +461,21 @@ def perceiver_scaling(repeats: int, quick: bool) -> list[dict]:
                 bottleneck_dim=m or 32,
                 attention_backend="matmul",
             )
-            model = CharGPTForCausalLM(cfg).train()
-            ids = torch.randint(2, cfg.vocab_size, (1, t))
+            model = CharGPTForCausalLM(cfg).to(device).train()
+            ids = torch.randint(2, cfg.vocab_size, (1, t)).to(device)
             reps = repeats if t <= 1024 else max(2, repeats // 2)
 
             def fwd(model=model, ids=ids):
-                with autocast(bf16):
+                with autocast(bf16, device):
                     return model(input_ids=ids, labels=ids).loss
 
             def step(i: int, model=model):
                 fwd().backward()
                 model.zero_grad(set_to_none=True)
 
-            times = timed(step, reps)
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            times = timed(step, reps, device=device)
             loss, nbytes = saved_activation_bytes(fwd)
             del loss
             med = statistics.median(times)
@@ -441,6 +489,8 @@ def perceiver_scaling(repeats: int, quick: bool) -> list[dict]:
                     times=times,
                 )
             )
+            if device.type == "cuda":
+                results[-1]["peak_allocated_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
             print(
                 f"  T={t:5d} {results[-1]['variant']:16s} {med * 1000:8.1f} ms  {nbytes / 2**20:8.1f} MiB",
                 flush=True,
@@ -451,7 +501,9 @@ def perceiver_scaling(repeats: int, quick: bool) -> list[dict]:
 
 __all__ = [
     "CharGPTData",
+    "synchronize",
     "timed",
+    "to_device",
     "pretraining_throughput",
     "finetuning_throughput",
     "collator_speed",

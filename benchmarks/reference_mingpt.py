@@ -143,7 +143,7 @@ def train_step(
 @torch.no_grad()
 def sample_greedy(model: ReferenceGPT, prompt: list[int], steps: int = 32) -> list[int]:
     """`utils.sample(model, x, 32, sample=False)`: re-runs the whole (cropped) context per character."""
-    x = torch.tensor([prompt], dtype=torch.long)
+    x = torch.tensor([prompt], dtype=torch.long, device=next(model.parameters()).device)
     for _ in range(steps):
         x_cond = x if x.size(1) <= model.block_size else x[:, -model.block_size :]
         logits, _ = model(x_cond)

@@ -8,6 +8,9 @@ one optimisation at a time), birthplace finetuning, decoding the dev/test questi
 perceiver scaling (with a plot) and the multitask BERT backbone. Timings are medians of
 `--repeats` runs after a warm-up, all in one process, so ratios compare like with like. Run it
 under `flock /tmp/hfmodels-cpu.lock` on a shared machine. `--quick` is a smoke run (seconds).
+On a machine with a GPU the models run there (`--device auto`, the default; `--device cpu` keeps
+them on the CPU): every timed run then ends with `torch.cuda.synchronize()`, and the perceiver
+table adds the peak allocated GPU memory.
 """
 
 from __future__ import annotations
@@ -99,6 +102,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument(
+        "--device",
+        default="auto",
+        help="where the models run: auto (cuda if available, else cpu), cpu, cuda or cuda:N",
+    )
+    p.add_argument(
         "--report_only",
         action="store_true",
         help="measure nothing: rewrite --output from the results.json of --results_dir (text changes only)",
@@ -111,11 +119,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.repeats = 2 if args.quick else 5
     if args.repeats < 1:
         p.error(f"--repeats must be >= 1, got {args.repeats}")
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        p.error(f"--device {args.device}: this PyTorch sees no CUDA device")
     return args
 
 
-def machine_line() -> str:
-    return f"{describe_cpu()}, torch {torch.__version__}, transformers {transformers.__version__}"
+def machine_line(device: torch.device | None = None) -> str:
+    """The device the models ran on (GPU name, or the CPU's description) and the versions."""
+    where = describe_cpu()
+    if device is not None and device.type == "cuda":
+        where = f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda}; host CPU: {where})"
+    return f"{where}, torch {torch.__version__}, transformers {transformers.__version__}"
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -382,7 +398,7 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
             "",
             *(
                 roofline_lines(fast, max(target, 235.0))
-                if "AVX512-BF16, no AMX" in res["machine"]
+                if res.get("device", "cpu") == "cpu" and "AVX512-BF16, no AMX" in res["machine"]
                 else [
                     "The roofline estimate applies to the AVX512-BF16 machine where its bf16 matmul peak was measured."
                 ]
@@ -440,19 +456,27 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
         lengths = sorted({r["length"] for r in rows})
         variants = list(dict.fromkeys(r["variant"] for r in rows))
         by = {(r["length"], r["variant"]): r for r in rows}
+        peak = all("peak_allocated_mib" in r for r in rows)  # measured on a GPU
         lines += [
             "## Vanilla vs perceiver: forward+backward time and activation memory",
             "",
             f"Batch 1, {rows[0].get('precision', 'bf16')} (bf16 autocast where native), training mode (dropout on), `block_size` = sequence length, "
             "spec widths (4 layers, 8 heads, d 256). Memory is the bytes of distinct tensors autograd "
-            "saves for the backward pass (the activation memory of training). Cost per layer stack: "
-            "perceiver O(2ℓm + (L−2)m²) against vanilla O(Lℓ²).",
+            "saves for the backward pass (the activation memory of training)"
+            + ("; after the `/`, the peak GPU memory allocated during the timed steps" if peak else "")
+            + ". Cost per layer stack: perceiver O(2ℓm + (L−2)m²) against vanilla O(Lℓ²).",
             "",
-            "| ℓ | " + " | ".join(f"{v} ms (MiB)" for v in variants) + " | vanilla / perceiver m=128 time |",
+            "| ℓ | "
+            + " | ".join(f"{v} ms (MiB{' / peak MiB' if peak else ''})" for v in variants)
+            + " | vanilla / perceiver m=128 time |",
             "| ---: | " + " | ".join("---:" for _ in variants) + " | ---: |",
         ]
+
+        def memory(r: dict) -> str:
+            return f"{r['activation_mib']:.0f}" + (f" / {r['peak_allocated_mib']:.0f}" if peak else "")
+
         for t in lengths:
-            cells = [f"{by[(t, v)]['ms']:.0f} ({by[(t, v)]['activation_mib']:.0f})" for v in variants]
+            cells = [f"{by[(t, v)]['ms']:.0f} ({memory(by[(t, v)])})" for v in variants]
             r128 = by.get((t, "perceiver m=128"))
             lines.append(
                 f"| {t} | "
@@ -517,38 +541,43 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rewrote {output} from {results}", flush=True)
         return 0
     sections = args.sections.split(",")
+    device = torch.device(args.device)
     start = time.perf_counter()
     res: dict = {
-        "machine": machine_line(),
+        "machine": machine_line(device),
+        "device": device.type,
         "date": datetime.date.today().isoformat(),
         "load_start": os.getloadavg()[0],
         "run": run_facts(args),
-        "native_bf16": native_bf16("cpu"),
-        "bf16_matmul_slowdown": bf16_matmul_slowdown(),
+        "native_bf16": native_bf16(device),
     }
+    if device.type == "cpu":
+        res["bf16_matmul_slowdown"] = bf16_matmul_slowdown()
     data = None
     if {"pretrain", "finetune", "decode"} & set(sections):
         data = CharGPTData(args.data_dir)
     if "pretrain" in sections:
         print("pretraining throughput", flush=True)
-        res["pretrain"] = pretraining_throughput(data, args.repeats, args.quick)
+        res["pretrain"] = pretraining_throughput(data, args.repeats, args.quick, device)
         plot_pretraining(res["pretrain"], plot_dir / "pretraining.png")
         res["collator_ms"] = collator_speed(data, args.repeats)
     if "finetune" in sections:
         print("finetuning throughput", flush=True)
-        res["finetune"] = finetuning_throughput(data, args.repeats, args.quick)
+        res["finetune"] = finetuning_throughput(data, args.repeats, args.quick, device)
     if "decode" in sections:
         print("decoding", flush=True)
-        res["decode"] = decoding_speed(data, max(1, args.repeats // 2 + 1), args.quick, args.checkpoint)
+        res["decode"] = decoding_speed(
+            data, max(1, args.repeats // 2 + 1), args.quick, args.checkpoint, device
+        )
     if "perceiver" in sections:
         print("vanilla vs perceiver scaling", flush=True)
-        res["perceiver"] = perceiver_scaling(args.repeats, args.quick)
+        res["perceiver"] = perceiver_scaling(args.repeats, args.quick, device)
         plot_perceiver_scaling(res["perceiver"], plot_dir / "perceiver_scaling.png")
     if "bert" in sections:
         print("multitask BERT", flush=True)
         from bench_bert import bert_throughput
 
-        res["bert"] = bert_throughput(args.data_dir, args.repeats, args.quick)
+        res["bert"] = bert_throughput(args.data_dir, args.repeats, args.quick, device)
     res["wall_s"] = time.perf_counter() - start
     res["load_end"] = os.getloadavg()[0]
     write_atomic(plot_dir / "results.json", json.dumps(res, indent=1, default=str))

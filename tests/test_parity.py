@@ -312,6 +312,35 @@ def test_benchmark_quick_run_writes_report(tmp_path):
         text = out.read_text()
         assert ("## This CPU has no native bf16" in text) is (not native)
         assert f"took {res['bf16_matmul_slowdown']:.1f}× the time" in text or native
+    # A run on a GPU: the device is named, the perceiver table adds the peak allocated memory, and
+    # the CPU roofline is not applied to it even where the host CPU is the AVX512-BF16 one.
+    res = json.loads(results.read_text())
+    res.update(
+        device="cuda",
+        native_bf16=True,
+        machine="NVIDIA H200 (CUDA 13.0; host CPU: AMD EPYC (AVX512-BF16, no AMX), 16 cores), torch x",
+    )
+    for i, r in enumerate(res["perceiver"]):
+        r["peak_allocated_mib"] = 1000.0 + i
+    results.write_text(json.dumps(res))
+    main(["--report_only", "--output", str(out), "--results_dir", str(tmp_path / "bench_results")])
+    text = out.read_text()
+    assert (
+        "- Machine: NVIDIA H200 (CUDA 13.0; host CPU" in text and "## This CPU has no native bf16" not in text
+    )
+    assert "ms (MiB / peak MiB)" in text and " / 1000)" in text
+    if "pretrain" in sections:
+        assert "What the target asks of the hardware" not in text
+
+
+def test_benchmark_device_argument():
+    bench_run = _load_benchmark("run")
+    assert bench_run.parse_args(["--device", "cpu"]).device == "cpu"
+    assert bench_run.parse_args([]).device == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit):
+            bench_run.parse_args(["--device", "cuda"])
+    assert "CUDA" not in bench_run.machine_line(torch.device("cpu"))
 
 
 def test_report_lists_the_other_machines_runs_in_their_own_precision(tmp_path):
