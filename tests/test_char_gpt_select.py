@@ -136,6 +136,17 @@ def test_grid_then_final_finetune_on_all_training_questions(data_dir, tmp_path, 
         select.main(argv)
 
 
+def _study_env(**overrides: str) -> dict[str, str]:
+    """The environment of a study script run on tiny models: 2 pretraining steps of 4 documents."""
+    return dict(
+        os.environ,
+        EXTRA=" ".join(TINY),
+        PRETRAIN_EXTRA="--max_steps 2 --per_device_train_batch_size 4",
+        PYTHON=sys.executable,  # CI runs pytest from .venv without putting it on PATH
+        **overrides,
+    )
+
+
 def test_full_study_script_runs_every_stage_and_skips_them_when_rerun(data_dir, tmp_path):
     """recipes/char_gpt/run_full_study.sh on tiny data: pretrain -> finetune -> dev and test
     predictions -> held-out finetuning choice -> analyze -> summary; a rerun redoes nothing."""
@@ -145,17 +156,13 @@ def test_full_study_script_runs_every_stage_and_skips_them_when_rerun(data_dir, 
         "Where was Ida Jo born?\nWhere was Jan Ko born?\n", encoding="utf-8"
     )
     out = tmp_path / "study"
-    env = dict(
-        os.environ,
+    env = _study_env(
         VARIANTS="vanilla",
         LOCK="",
-        EXTRA=" ".join(TINY),
-        PRETRAIN_EXTRA="--max_steps 2 --per_device_train_batch_size 4",
         SELECT_LRS="1e-3 3e-2",
         SELECT_EPOCHS="1",
         SELECT_HOLDOUT="3",
         OMP_NUM_THREADS="1",
-        PYTHON=sys.executable,  # CI runs pytest from .venv without putting it on PATH
     )
     script = ["bash", "recipes/char_gpt/run_full_study.sh", str(data_dir), str(out)]
     subprocess.run(script, cwd=ROOT, env=env, check=True, capture_output=True)
@@ -192,15 +199,7 @@ def test_gpu_study_script_runs_the_variants_side_by_side_and_reports_failures(da
         "Where was Ida Jo born?\n", encoding="utf-8"
     )
     out = tmp_path / "gpu"
-    env = dict(
-        os.environ,
-        VARIANTS="vanilla perceiver",
-        EXTRA=" ".join(TINY),
-        PRETRAIN_EXTRA="--max_steps 2 --per_device_train_batch_size 4",
-        SELECT="0",
-        THREADS="1",
-        PYTHON=sys.executable,
-    )
+    env = _study_env(VARIANTS="vanilla perceiver", SELECT="0", THREADS="1")
     script = ["bash", "recipes/char_gpt/run_gpu_study.sh", str(data_dir), str(out)]
     done = subprocess.run(script, cwd=ROOT, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr + (out / "perceiver.out").read_text()

@@ -17,7 +17,8 @@ DATA=${1:-../shared/data}
 OUT=${2:-runs/gpu}
 VARIANTS=${VARIANTS:-"vanilla perceiver synthesizer"}
 read -r -a variants <<< "$VARIANTS"
-THREADS=${THREADS:-$(( $(nproc) / ${#variants[@]} > 0 ? $(nproc) / ${#variants[@]} : 1 ))}
+share=$(( $(nproc) / ${#variants[@]} ))
+THREADS=${THREADS:-$(( share > 0 ? share : 1 ))}
 PYTHON=${PYTHON:-python}
 HERE=$(dirname "$0")
 mkdir -p "$OUT"
