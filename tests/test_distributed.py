@@ -4,6 +4,7 @@ ends with the weights of the uninterrupted run (span-corruption draws and dropou
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -142,7 +143,11 @@ def test_interrupted_and_resumed_pretraining_ends_with_the_same_weights(tmp_path
     _run(args + ["--stop_after_steps", "6"], tmp_path)
     assert (part / "checkpoint-6").is_dir() and not (part / "checkpoint-9").exists()
     interrupted = load_file(part / "model" / "model.safetensors")
-    _run(args + ["--resume_from_checkpoint", str(part / "checkpoint-6")], tmp_path)
+    # As if killed while writing checkpoint 9: weights there, trainer_state.json not yet. "last"
+    # must resume checkpoint 6 (the Trainer cannot resume the half-written one).
+    shutil.copytree(part / "checkpoint-6", part / "checkpoint-9")
+    (part / "checkpoint-9" / "trainer_state.json").unlink()
+    _run(args + ["--resume_from_checkpoint", "last"], tmp_path)
     a = load_file(full / "model" / "model.safetensors")
     b = load_file(part / "model" / "model.safetensors")
     assert any(not torch.equal(interrupted[k], a[k]) for k in a)  # the resumed run did train further

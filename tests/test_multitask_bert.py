@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from accelerate.data_loader import BatchSamplerShard
 from datasets import Dataset
 from huggingface_hub import ModelCard
+from safetensors.torch import load_file
 from scripts import load_script
 from transformers import (
     AutoConfig,
@@ -787,6 +788,35 @@ def test_recipe_end_to_end_writes_metrics_card_and_predictions(tmp_path, backbon
     assert isinstance(reloaded, MultitaskBertModel)
     assert AutoTokenizer.from_pretrained(out).vocab_size == len(WORDS) + 5
     assert (out / "report.md").read_text().startswith("# minBERT multitask")
+
+
+def test_recipe_interrupted_and_resumed_ends_with_the_same_weights(tmp_path, backbone_dir):
+    """--stop_after_steps in the first epoch, then --resume_from_checkpoint last: the same weights as
+    one uninterrupted run (batch order, dropout RNG, optimizer and schedule all restored)."""
+    recipe = load_recipe("train")
+    data_dir = write_minbert_dir(tmp_path / "data")
+    common = [
+        "--task", "multitask", "--backbone", str(backbone_dir), "--data_dir", str(data_dir),
+        "--epochs", "2", "--batch_size", "8", "--lr", "1e-3", "--report_to", "none",
+        "--eval_strategy", "no", "--save_strategy", "steps", "--save_steps", "3", "--save_total_limit", "2",
+    ]  # fmt: skip
+    whole = recipe.main([*common, "--output_dir", str(tmp_path / "full")])
+    part = tmp_path / "part"
+    first = recipe.main([*common, "--output_dir", str(part), "--stop_after_steps", "5"])
+    assert sorted(p.name for p in part.glob("checkpoint-*")) == ["checkpoint-3", "checkpoint-5"]
+    interrupted = load_file(part / "model.safetensors")
+    rest = recipe.main([*common, "--output_dir", str(part), "--resume_from_checkpoint", "last"])
+    full, resumed = load_file(tmp_path / "full" / "model.safetensors"), load_file(part / "model.safetensors")
+    assert any(not torch.equal(interrupted[k], full[k]) for k in full)  # the resumed run trained on
+    for k in full:
+        torch.testing.assert_close(resumed[k], full[k], rtol=0, atol=0)
+    # train_loss is the mean over the steps each call ran: 5 + the rest = the whole run (a run that
+    # ignored the checkpoint and started again would have run all steps and match `whole` instead)
+    steps = json.loads(next(part.glob("checkpoint-*/trainer_state.json")).read_text())["max_steps"]
+    assert steps == 28 and rest["train_loss"] != pytest.approx(whole["train_loss"])
+    assert 5 * first["train_loss"] + (steps - 5) * rest["train_loss"] == pytest.approx(
+        steps * whole["train_loss"], rel=1e-5
+    )
 
 
 def test_zero_shot_quora_picks_the_threshold_on_train_and_scores_dev(tmp_path, backbone_dir):

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import HfArgumentParser, TrainerCallback, TrainingArguments, set_seed
+from transformers import HfArgumentParser, TrainingArguments, set_seed
 
 import hfmodels  # noqa: F401  (registers the Auto classes)
 from hfmodels.char_gpt import CharGPTConfig, CharGPTForCausalLM, CharTokenizer
@@ -51,7 +51,12 @@ from hfmodels.training.reporting import (
     update_metrics_file,
     write_summary,
 )
-from hfmodels.training.resume import EpochCallback, ResumableSpanCorruptionCollator
+from hfmodels.training.resume import (
+    EpochCallback,
+    ResumableSpanCorruptionCollator,
+    StopAfterStepsCallback,
+    resolve_resume_checkpoint,
+)
 from hfmodels.training.schedules import (
     WARMUP_TOKENS,
     TokenScheduleTrainer,
@@ -122,19 +127,6 @@ class StudyArguments:
     stop_after_steps: int | None = field(
         default=None, metadata={"help": "stop (as if interrupted) after this many steps; resume later"}
     )
-
-
-class StopAfterStepsCallback(TrainerCallback):
-    """Ends training after `steps` optimizer steps, leaving `max_steps` and the schedule untouched:
-    an interruption on purpose (used to prove that resuming gives the uninterrupted result)."""
-
-    def __init__(self, steps: int):
-        self.steps = steps
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step >= self.steps:
-            control.should_save = True
-            control.should_training_stop = True
 
 
 def _world_size() -> int:
@@ -223,6 +215,10 @@ def parse_args(argv: list[str]) -> tuple[StudyArguments, TrainingArguments]:
         training.learning_rate = study.pretrain_lr if function == "pretrain" else study.finetune_lr
     if study.torch_compile_model:
         training.torch_compile = True
+    # "last" -> the newest complete checkpoint of --output_dir; a half-written one is refused.
+    training.resume_from_checkpoint = resolve_resume_checkpoint(
+        training.resume_from_checkpoint, training.output_dir
+    )
     return study, training
 
 

@@ -25,7 +25,9 @@ COMMON="--data_dir $DATA --save_steps 250 --save_total_limit 2 --logging_steps 5
 mkdir -p "$OUT"
 log() { echo "$(date +%F' '%T) $*" | tee -a "$OUT/progress.txt"; }
 done_model() { [ -f "$1/model.safetensors" ]; }
-newest_checkpoint() { { ls -d "$1"/checkpoint-* 2>/dev/null || true; } | sort -t- -k2 -n | tail -1; }
+# the newest checkpoint of a folder that can be resumed (highest step with weights and trainer_state.json;
+# one half-written by a run killed while saving is skipped)
+newest_checkpoint() { $PYTHON -m hfmodels.training.resume "$1"; }
 
 for v in $VARIANTS; do
   extra=""

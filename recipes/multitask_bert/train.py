@@ -13,7 +13,9 @@ The original's options are kept (`--option pretrain|finetune`, `--lr`, `--epochs
 `--batch_size`, `--hidden_dropout_prob`, `--task`, `--backbone`, `--data_dir`); every
 `TrainingArguments` flag works too (`--bf16`, `--seed`, `--logging_steps`, ...); new here:
 `--layerwise_lr_decay 0.9` (layer-wise learning-rate decay of the encoder) and
-`--task_loss_weights sentiment=2,paraphrase=1,similarity=1` (per-task loss multipliers). Writes to
+`--task_loss_weights sentiment=2,paraphrase=1,similarity=1` (per-task loss multipliers). With
+checkpoints (`--save_strategy epoch` or `steps`) a stopped run continues with
+`--resume_from_checkpoint last` (the newest complete checkpoint of `--output_dir`) or a path. Writes to
 `--output_dir`: the model and tokenizer (`from_pretrained`-ready), `metrics.json`, `report.md`,
 the model card `README.md`, and course-format prediction files for the dev and test-student sets
 under `predictions/`.
@@ -46,6 +48,7 @@ from hfmodels.multitask_bert.reporting import (
 )
 from hfmodels.multitask_bert.trainer import MultitaskTrainer
 from hfmodels.training.precision import describe_cpu, native_bf16
+from hfmodels.training.resume import StopAfterStepsCallback, resolve_resume_checkpoint
 
 logger = logging.getLogger("multitask_bert")
 
@@ -111,6 +114,10 @@ class MultitaskBertArguments:
         metadata={
             "help": "per-task loss multipliers, e.g. sentiment=2,paraphrase=1,similarity=1 (default 1)"
         },
+    )
+    stop_after_steps: int | None = field(
+        default=None,
+        metadata={"help": "stop (as if interrupted) after this many steps, with a checkpoint; resume later"},
     )
     max_train_examples: int | None = field(
         default=None, metadata={"help": "cap each training set (smoke tests)"}
@@ -187,6 +194,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     tasks = ["sentiment", "paraphrase", "similarity"] if args.task == "multitask" else [TASK_OF[args.task]]
     check_layerwise_lr_decay(args.layerwise_lr_decay)
     loss_weights = parse_task_loss_weights(args.task_loss_weights, tasks)
+    # "last" -> the newest complete checkpoint of --output_dir; a half-written one is refused.
+    resume = resolve_resume_checkpoint(targs.resume_from_checkpoint, targs.output_dir)
 
     backbone = args.backbone or default_backbone_path()
     tokenizer = AutoTokenizer.from_pretrained(backbone)
@@ -221,9 +230,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         group_by_length=args.group_by_length,
         layerwise_lr_decay=args.layerwise_lr_decay,
         task_loss_weights=loss_weights,
+        callbacks=[StopAfterStepsCallback(args.stop_after_steps)] if args.stop_after_steps else None,
     )
     start = time.perf_counter()
-    train_result = trainer.train()
+    train_result = trainer.train(resume_from_checkpoint=resume)
     train_seconds = time.perf_counter() - start
     metrics = trainer.evaluate()
     metrics.update({k: v for k, v in train_result.metrics.items() if isinstance(v, (int, float))})
