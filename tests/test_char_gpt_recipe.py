@@ -8,6 +8,8 @@ import pytest
 from huggingface_hub import ModelCard
 from scripts import load_script, write_birthplace_data
 
+from hfmodels.char_gpt import CharGPTConfig, CharGPTForCausalLM
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 run = load_script("recipes/char_gpt/run.py", "char_gpt_run")
 TINY = ["--n_layer", "2", "--n_embd", "16", "--n_head", "2", "--report_to", "none", "--logging_steps", "1"]
@@ -57,6 +59,26 @@ def test_course_command_lines_parse_with_spec_defaults(monkeypatch):
         run.parse_args(["train", "vanilla", "wiki.txt"])
     with pytest.raises(SystemExit):
         run.parse_args(["pretrain", "transformer", "wiki.txt"])
+
+
+def test_optimizer_flags_choose_the_kernel_and_ignored_schedule_flags_are_refused(monkeypatch):
+    """minGPT's AdamW (decay groups, the run's betas and epsilon) is fused by default and per tensor
+    with --optim adamw_torch; flags the token schedule would ignore stop the run with the reason."""
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    model = CharGPTForCausalLM(CharGPTConfig(vocab_size=10, block_size=8, n_layer=1, n_head=1, n_embd=8))
+    for extra, fused in (("", True), ("--optim adamw_torch --adam_epsilon 1e-6", False)):
+        _, args = run.parse_args(f"pretrain vanilla wiki.txt {extra}".split())
+        opt = run.build_optimizer(model, args)
+        assert [g["fused"] for g in opt.param_groups] == [fused, fused]
+        assert opt.defaults["eps"] == (1e-6 if extra else 1e-8) and opt.defaults["betas"] == (0.9, 0.95)
+        assert [g["weight_decay"] for g in opt.param_groups] == [0.1, 0.0]
+    for flag, message in (
+        ("--warmup_steps 10", "--warmup_steps is not used: training follows minGPT's token schedule"),
+        ("--lr_scheduler_type constant", "--lr_scheduler_type is not used"),
+        ("--optim sgd", "--optim sgd is not available"),
+    ):
+        with pytest.raises(SystemExit, match=message):
+            run.parse_args(f"finetune vanilla wiki.txt {flag}".split())
 
 
 @pytest.mark.parametrize("native", [True, False])

@@ -68,6 +68,10 @@ logger = logging.getLogger("char_gpt.run")
 FUNCTIONS = ("pretrain", "finetune", "evaluate", "london_baseline", "analyze", "quickstart")
 VARIANTS = ("vanilla", "perceiver", "synthesizer")
 DATA_SUBDIR = "cs224n-a5"
+# Training always runs minGPT's AdamW and token schedule; these Trainer flags would be ignored, so they are refused.
+SCHEDULE_FLAGS = ("--lr_scheduler_type", "--lr_scheduler_kwargs", "--warmup_steps", "--warmup_ratio")
+# --optim: the AdamW kernels the recipe can run (fused where every parameter allows it, else per tensor)
+OPTIMIZERS = {"adamw_torch_fused": None, "adamw_torch": False}
 
 
 @dataclass
@@ -177,6 +181,7 @@ def spec_defaults(function: str, reading: bool, world_size: int) -> dict[str, st
         # Trainer copies this into model.config; the saved model must keep its KV cache for
         # decoding (training never builds a cache, so this costs nothing there).
         "--use_cache": "True",
+        "--optim": "adamw_torch_fused",  # minGPT's AdamW through the fused kernel; adamw_torch turns it off
     }
     if not torch.cuda.is_available():
         defaults["--use_cpu"] = "True"  # lets --bf16 mean CPU bf16 autocast (AMX) instead of failing
@@ -201,6 +206,13 @@ def parse_args(argv: list[str]) -> tuple[StudyArguments, TrainingArguments]:
     function = positionals[0] if positionals else "quickstart"
     if function not in FUNCTIONS:
         raise SystemExit(f"run.py: unknown function {function!r}; expected one of {', '.join(FUNCTIONS)}.")
+    for flag in SCHEDULE_FLAGS:
+        if flag in given:
+            raise SystemExit(
+                f"run.py: {flag} is not used: training follows minGPT's token schedule (linear warm-up over "
+                f"the first {WARMUP_TOKENS:,} tokens, then cosine to 10 % at final_tokens); set its peak with "
+                "--pretrain_lr / --finetune_lr."
+            )
     defaults = spec_defaults(function, "--reading_params_path" in given, _world_size())
     tag = positionals[1] if len(positionals) > 1 else "vanilla"
     defaults["--output_dir"] = os.path.join("runs", "char_gpt", f"{function}-{tag}")
@@ -211,6 +223,11 @@ def parse_args(argv: list[str]) -> tuple[StudyArguments, TrainingArguments]:
     study, training = parser.parse_args_into_dataclasses(args=argv)
     if study.variant not in VARIANTS:
         raise SystemExit(f"run.py: unknown variant {study.variant!r}; expected one of {', '.join(VARIANTS)}.")
+    if _optim_name(training) not in OPTIMIZERS:
+        raise SystemExit(
+            f"run.py: --optim {_optim_name(training)} is not available: training runs minGPT's AdamW "
+            f"(decay groups of the spec); choose {' or '.join(OPTIMIZERS)}."
+        )
     if "--learning_rate" not in given:
         training.learning_rate = study.pretrain_lr if function == "pretrain" else study.finetune_lr
     if study.torch_compile_model:
@@ -275,11 +292,25 @@ def load_tokenizer(study: StudyArguments, data_dir: Path) -> CharTokenizer:
     return build_char_tokenizer(corpus_path=_resolve(study.pretrain_corpus_path, data_dir))
 
 
+def _optim_name(training: TrainingArguments) -> str:
+    return str(getattr(training.optim, "value", training.optim))
+
+
+def build_optimizer(model, training: TrainingArguments) -> torch.optim.AdamW:
+    """minGPT's AdamW with the run's rate, decay, betas and epsilon; fused unless `--optim adamw_torch`."""
+    return create_mingpt_adamw(
+        model,
+        training.learning_rate,
+        training.weight_decay,
+        (training.adam_beta1, training.adam_beta2),
+        eps=training.adam_epsilon,
+        fused=OPTIMIZERS[_optim_name(training)],
+    )
+
+
 def _train(study, training, model, tokenizer, train_dataset, collator, final_tokens, callbacks=()):
     """Run `TokenScheduleTrainer` with minGPT's optimizer and token schedule; returns (trainer, result, wall s)."""
-    optimizer = create_mingpt_adamw(
-        model, training.learning_rate, training.weight_decay, (training.adam_beta1, training.adam_beta2)
-    )
+    optimizer = build_optimizer(model, training)
     scheduler = mingpt_lr_scheduler(optimizer, WARMUP_TOKENS, final_tokens)
     callbacks = list(callbacks)
     if study.stop_after_steps:
