@@ -287,7 +287,10 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
             if run["omp_passive"]
             else []
         ),
-        f"- Every figure is the median of {run['repeats']} timed runs after one warm-up run{' (QUICK smoke run)' if run['quick'] else ''}.",
+        f"- Every figure is the median of timed runs after one warm-up run{' (QUICK smoke run)' if run['quick'] else ''}: "
+        f"{run['repeats']} for training and BERT throughput and for the perceiver table up to length 1024, "
+        f"{max(2, run['repeats'] // 2)} beyond it, {max(1, run['repeats'] // 2 + 1)} for decoding (each run decodes "
+        f"every question), {max(5, 4 * run['repeats'])} for the collator.",
         "",
     ]
     lines += [

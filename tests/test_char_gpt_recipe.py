@@ -81,6 +81,46 @@ def test_optimizer_flags_choose_the_kernel_and_ignored_schedule_flags_are_refuse
             run.parse_args(f"finetune vanilla wiki.txt {flag}".split())
 
 
+def test_flags_keep_their_value_in_every_spelling_and_contradictions_are_refused(monkeypatch):
+    """Defaults never overwrite an option the user gave, whatever its spelling; options that set the
+    same thing twice, abbreviations and flags the recipe would ignore stop the run."""
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    _, args = run.parse_args(
+        "pretrain vanilla wiki.txt --num-train-epochs 5 --learning-rate 1e-3 --per-device-train-batch-size 8 "
+        "--output-dir /tmp/x --weight_decay=0".split()
+    )
+    assert (args.num_train_epochs, args.learning_rate, args.per_device_train_batch_size) == (5, 1e-3, 8)
+    assert (args.output_dir, args.weight_decay) == ("/tmp/x", 0.0)
+    _, args = run.parse_args("finetune vanilla wiki.txt --reading-params-path v.params".split())
+    assert (
+        args.num_train_epochs == 10
+    )  # the finetune-after-pretraining default, as with --reading_params_path
+    with pytest.raises(ValueError, match=r"not used by the HfArgumentParser: \['--num_train_epoch'"):
+        run.parse_args(
+            "pretrain vanilla wiki.txt --num_train_epoch 5".split()
+        )  # abbreviations are not guessed
+    for command, message in (
+        (
+            "--function pretrain --variant perceiver",
+            "give the function and the variant as the first two words",
+        ),
+        ("quickstart perceiver", "quickstart trains the vanilla model only"),
+        (
+            "pretrain vanilla wiki.txt --learning_rate 1e-3 --pretrain_lr 6e-4",
+            "--learning_rate and --pretrain_lr",
+        ),
+        (
+            "finetune vanilla wiki.txt --finetune-lr 1e-4 --learning_rate 1e-3",
+            "--learning_rate and --finetune_lr",
+        ),
+        ("evaluate vanilla wiki.txt --per_device_eval_batch_size 4", "--eval_batch_size"),
+        ("pretrain vanilla wiki.txt --fit_schedule_to_run --final_tokens 100", "cannot be combined"),
+        ("pretrain vanilla wiki.txt --warmup-steps 10", "--warmup_steps is not used"),
+    ):
+        with pytest.raises(SystemExit, match=message):
+            run.parse_args(command.split())
+
+
 @pytest.mark.parametrize("native", [True, False])
 def test_bf16_is_the_default_only_where_the_hardware_multiplies_bf16(monkeypatch, native):
     """Emulated bf16 (an AVX2 CPU) is slower than fp32, so no command, the quickstart included,
@@ -94,7 +134,7 @@ def test_bf16_is_the_default_only_where_the_hardware_multiplies_bf16(monkeypatch
     assert args.bf16 is True
 
 
-def test_pretrain_finetune_evaluate_analyze_end_to_end(data_dir, tmp_path, capsys):
+def test_pretrain_finetune_evaluate_analyze_end_to_end(data_dir, tmp_path, capsys, monkeypatch):
     out = tmp_path / "out"
     base = ["--data_dir", str(data_dir)] + TINY
     pre = run.main(
@@ -149,6 +189,45 @@ def test_pretrain_finetune_evaluate_analyze_end_to_end(data_dir, tmp_path, capsy
     assert "Correct:" in capsys.readouterr().out
     metrics = json.loads((out / "ft" / "metrics.json").read_text())
     assert metrics["finetune_steps"] == 2 and metrics["dev_total"] == 4
+    # Without the architecture flags the folder's config describes the model (card included), and
+    # --bf16 False reaches the decoder (it used to fall back to the hardware default).
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["bf16"])
+        return evaluate_birthplaces(*args, **kwargs)
+
+    evaluate_birthplaces = run.evaluate_birthplaces
+    monkeypatch.setattr(run, "evaluate_birthplaces", spy)
+    again = run.main(
+        [
+            "evaluate",
+            "vanilla",
+            "wiki.txt",
+            "--data_dir",
+            str(data_dir),
+            "--reading_params_path",
+            str(out / "ft"),
+        ]
+        + ["--outputs_path", str(out / "dev2.predictions"), "--bf16", "False"]
+    )
+    assert seen == [False] and again["dev_accuracy"] == ft["dev_accuracy"]
+    text = ModelCard.load(out / "ft" / "README.md").text
+    assert "2 layers, 2 heads,\nwidth 16, block size 128" in text, text[:600]
+    with pytest.raises(ValueError, match=r"saved model has n_layer=2 but --n_layer 3 was given"):
+        run.main(
+            [
+                "evaluate",
+                "vanilla",
+                "wiki.txt",
+                *base,
+                "--n_layer",
+                "3",
+                "--reading_params_path",
+                str(out / "ft"),
+            ]
+            + ["--outputs_path", str(out / "x")]
+        )
     with pytest.raises(ValueError, match="perceiver"):
         run.main(
             ["evaluate", "perceiver", "wiki.txt", *base, "--reading_params_path", str(out / "ft")]

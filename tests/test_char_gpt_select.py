@@ -66,7 +66,7 @@ def test_choice_prefers_accuracy_then_recall_then_grid_order():
     )
 
 
-def test_grid_then_final_finetune_on_all_training_questions(data_dir, tmp_path, monkeypatch):
+def test_grid_then_final_finetune_on_all_training_questions(data_dir, tmp_path, monkeypatch, capsys):
     run = select._run_module()
     pre = tmp_path / "pre"
     run.main(
@@ -134,6 +134,11 @@ def test_grid_then_final_finetune_on_all_training_questions(data_dir, tmp_path, 
     pair.write_text(json.dumps(dict(json.loads(pair.read_text()), pretrained_sha256="0" * 64)))
     with pytest.raises(ValueError, match=r"lr0.001_ep1/pair.json: scored with pretrained_sha256='000"):
         select.main(argv)
+    # Flags the grid sets itself would override it for every pair: refused before any work.
+    for flag in ("--num-train-epochs", "--finetune_lr=1e-4"):
+        with pytest.raises(SystemExit):
+            select.main([*argv, flag, "3"] if "=" not in flag else [*argv, flag])
+        assert "is set by the grid" in capsys.readouterr().err
 
 
 def _study_env(**overrides: str) -> dict[str, str]:

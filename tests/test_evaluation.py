@@ -133,6 +133,20 @@ def test_exact_match_metric_and_file_errors(tmp_path):
     bad.write_text("Where was A born?\tX\nWhere was B born?\tY\tZ\n")
     with pytest.raises(ValueError, match=r"bad.tsv:2"):
         read_birthplace_file(bad)
+    # One prediction per input line: nothing may be skipped or half-labelled.
+    for text, message in (
+        ("Where was A born?\tX\n\nWhere was B born?\tY\n", r"bad.tsv:2: empty line"),
+        ("Where was A born?\tX\nWhere was B born?\n", r"bad.tsv:2: no place on this line, but line 1 has"),
+        ("Where was A born?\n\tY\n", r"bad.tsv:2: empty question"),
+    ):
+        bad.write_text(text)
+        with pytest.raises(ValueError, match=message):
+            read_birthplace_file(bad)
+    bad.write_text("Where was A born?\r\nWhere was B born?\r\n\n\n")  # CRLF and trailing empty lines
+    assert [(e.question, e.place, e.line) for e in read_birthplace_file(bad)] == [
+        ("Where was A born?", None, 1),
+        ("Where was B born?", None, 2),
+    ]
     write_lines_atomic(tmp_path / "p.txt", ["a", "b"])
     assert (tmp_path / "p.txt").read_text() == "a\nb\n"
     assert not list(tmp_path.glob(".p.txt*"))
@@ -212,9 +226,12 @@ def test_document_recall_checks_every_place_character_teacher_forced():
 def test_document_recall_needs_gold_places(tmp_path):
     from hfmodels.char_gpt.analysis import write_document_recall
 
-    path = tmp_path / "mixed.tsv"
-    path.write_text("Where was Ann born?\tParis\nWhere was Bob born?\n", encoding="utf-8")
+    path = tmp_path / "questions.tsv"  # test inputs: questions without places
+    path.write_text("Where was Ann born?\nWhere was Bob born?\n", encoding="utf-8")
     corpus = tmp_path / "wiki.txt"
     corpus.write_text("Ann. Ann was born in Paris.\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"mixed.tsv: document recall needs gold places .*line 2"):
+    with pytest.raises(ValueError, match=r"questions.tsv: document recall needs gold places .*line 1"):
+        write_document_recall(None, None, path, corpus, tmp_path / "out")
+    path.write_text("Where was Ann born?\tParis\nWhere was Bob born?\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"questions.tsv:2: no place on this line"):
         write_document_recall(None, None, path, corpus, tmp_path / "out")

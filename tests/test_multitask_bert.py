@@ -718,6 +718,10 @@ def load_recipe(name: str):
         (["--task", "sst", "--task_loss_weights", "similarity=2"], "unknown task 'similarity'"),
         (["--task_loss_weights", "sentiment=x"], "'x' is not a number"),
         (["--layerwise_lr_decay", "0"], "layerwise_lr_decay=0.0"),
+        (["--lr", "1e-4", "--learning-rate", "1e-3"], "--lr and --learning_rate set the same thing"),
+        (["--epochs=2", "--num_train_epochs", "3"], "--epochs and --num_train_epochs"),
+        (["--batch_size", "8", "--per_device_train_batch_size", "8"], "--batch_size and --per_device_train"),
+        (["--label_smoothing_factor", "0.1"], "--label_smoothing_factor is not used"),
     ],
 )
 def test_recipe_rejects_bad_options_before_reading_data(tmp_path, flags, message):

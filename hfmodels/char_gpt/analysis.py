@@ -281,13 +281,15 @@ def analyze(
     corpus_path: str | os.PathLike,
     output_dir: str | os.PathLike,
     batch_size: int = 128,
+    bf16: bool | None = None,
 ) -> dict:
-    """Decode `eval_path`, compute [`confidence_report`] and write the report files."""
+    """Decode `eval_path`, compute [`confidence_report`] and write the report files. `bf16` as in
+    [`greedy_decode`] (None: bf16 autocast where the hardware runs it natively)."""
     from ..training.reporting import write_text_atomic
 
     examples = _labelled_examples(eval_path, "the analysis")
     questions = [e.question for e in examples]
-    predictions = greedy_decode(model, tokenizer, questions, batch_size=batch_size)
+    predictions = greedy_decode(model, tokenizer, questions, batch_size=batch_size, bf16=bf16)
     corpus_text = Path(corpus_path).read_text(encoding="utf-8")
     report = confidence_report(questions, predictions, [e.place for e in examples], corpus_text)
     out = Path(output_dir)

@@ -60,20 +60,37 @@ class Prediction:
 
 def read_birthplace_file(path: str | os.PathLike) -> list[BirthplaceExample]:
     """Read `Where was NAME born?<TAB>PLACE` lines (the place may be absent, as in
-    `birth_test_inputs.tsv`). Empty lines are skipped; a line with more than one tab raises a
-    `ValueError` naming the file and line."""
-    examples = []
+    `birth_test_inputs.tsv`, but then on every line). Predictions are written one per input line,
+    so nothing is skipped: an empty line (other than at the end of the file), an empty question,
+    more than one tab, or a file that mixes lines with and without a place raises a `ValueError`
+    naming the file, the line and the problem. A Windows line end (`\\r\\n`) is accepted."""
+    examples: list[BirthplaceExample] = []
+    blank = None
     with open(path, encoding="utf-8") as f:
         for i, raw in enumerate(f, start=1):
             line = raw.rstrip("\n").rstrip("\r")
             if not line.strip():
+                blank = blank or i
                 continue
+            if blank is not None:
+                raise ValueError(
+                    f"{path}:{blank}: empty line; every line must be a question (predictions are written one per "
+                    "line, in the same order)"
+                )
             parts = line.split("\t")
             if len(parts) > 2:
                 raise ValueError(
                     f"{path}:{i}: expected 'question<TAB>place' (or a question alone), found {len(parts)} fields: {line!r}"
                 )
+            if not parts[0].strip():
+                raise ValueError(f"{path}:{i}: empty question: {line!r}")
             place = parts[1] if len(parts) == 2 else None
+            if examples and (place is None) != (examples[0].place is None):
+                first = "has" if examples[0].place is not None else "has no"
+                raise ValueError(
+                    f"{path}:{i}: {'no' if place is None else 'a'} place on this line, but line "
+                    f"{examples[0].line} {first} place; a file is either all labelled or all questions: {line!r}"
+                )
             examples.append(BirthplaceExample(parts[0], place, i))
     return examples
 

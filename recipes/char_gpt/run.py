@@ -44,6 +44,7 @@ from hfmodels.data.char_gpt import (
 from hfmodels.data.char_gpt import read_birthplace_file as read_birthplace_dataset
 from hfmodels.data.paths import resolve_data_dir
 from hfmodels.metrics.exact_match import ExactMatch
+from hfmodels.training.cli import explicit_options, refuse_together
 from hfmodels.training.optim import create_mingpt_adamw
 from hfmodels.training.precision import native_bf16
 from hfmodels.training.reporting import (
@@ -69,7 +70,12 @@ FUNCTIONS = ("pretrain", "finetune", "evaluate", "london_baseline", "analyze", "
 VARIANTS = ("vanilla", "perceiver", "synthesizer")
 DATA_SUBDIR = "cs224n-a5"
 # Training always runs minGPT's AdamW and token schedule; these Trainer flags would be ignored, so they are refused.
-SCHEDULE_FLAGS = ("--lr_scheduler_type", "--lr_scheduler_kwargs", "--warmup_steps", "--warmup_ratio")
+SCHEDULE_FLAGS = ("lr_scheduler_type", "lr_scheduler_kwargs", "warmup_steps", "warmup_ratio")
+# Options that set the same thing: giving both is refused rather than letting one silently win.
+SAME_SETTING = (
+    ("learning_rate", "pretrain_lr"),
+    ("learning_rate", "finetune_lr"),
+)
 # --optim: the AdamW kernels the recipe can run (fused where every parameter allows it, else per tensor)
 OPTIMIZERS = {"adamw_torch_fused": None, "adamw_torch": False}
 
@@ -194,33 +200,48 @@ def parse_args(argv: list[str]) -> tuple[StudyArguments, TrainingArguments]:
     """Parse `function variant corpus` positionals, the course flags and `TrainingArguments`,
     filling in the spec's defaults for the flags that were not given."""
     argv = list(argv)
+    parser = HfArgumentParser((StudyArguments, TrainingArguments), allow_abbrev=False)
     positionals = []
     while argv and not argv[0].startswith("-") and len(positionals) < 3:
         positionals.append(argv.pop(0))
+    if {"function", "variant"} & explicit_options(parser, argv):
+        raise SystemExit(
+            "run.py: give the function and the variant as the first two words, as the course does: "
+            "run.py pretrain vanilla wiki.txt ..."
+        )
     for name, value in zip(("--function", "--variant", "--pretrain_corpus_path"), positionals):
         argv += [name, value]
     for i, arg in enumerate(argv):  # a bare `--pack` (optional bool, default per variant) means True
         if arg == "--pack" and (i + 1 == len(argv) or argv[i + 1].startswith("--")):
             argv.insert(i + 1, "True")
-    given = {a.split("=", 1)[0] for a in argv if a.startswith("--")}
+    given = explicit_options(parser, argv)  # dests, whatever the spelling (--num-train-epochs, --x=1)
     function = positionals[0] if positionals else "quickstart"
     if function not in FUNCTIONS:
         raise SystemExit(f"run.py: unknown function {function!r}; expected one of {', '.join(FUNCTIONS)}.")
     for flag in SCHEDULE_FLAGS:
         if flag in given:
             raise SystemExit(
-                f"run.py: {flag} is not used: training follows minGPT's token schedule (linear warm-up over "
+                f"run.py: --{flag} is not used: training follows minGPT's token schedule (linear warm-up over "
                 f"the first {WARMUP_TOKENS:,} tokens, then cosine to 10 % at final_tokens); set its peak with "
                 "--pretrain_lr / --finetune_lr."
             )
-    defaults = spec_defaults(function, "--reading_params_path" in given, _world_size())
+    refuse_together(given, SAME_SETTING, "run.py")
+    if "per_device_eval_batch_size" in given:
+        raise SystemExit(
+            "run.py: questions are decoded in batches of --eval_batch_size (not --per_device_eval_batch_size)."
+        )
+    defaults = spec_defaults(function, "reading_params_path" in given, _world_size())
     tag = positionals[1] if len(positionals) > 1 else "vanilla"
+    if function == "quickstart" and tag != "vanilla":
+        raise SystemExit(f"run.py: quickstart trains the vanilla model only (got {tag!r}).")
     defaults["--output_dir"] = os.path.join("runs", "char_gpt", f"{function}-{tag}")
     for flag, value in defaults.items():
-        if flag not in given:
+        if flag[2:] not in given:
             argv += [flag, value]
-    parser = HfArgumentParser((StudyArguments, TrainingArguments))
     study, training = parser.parse_args_into_dataclasses(args=argv)
+    study.explicit_options = (
+        given  # what the user set, e.g. to refuse architecture flags a saved model contradicts
+    )
     if study.variant not in VARIANTS:
         raise SystemExit(f"run.py: unknown variant {study.variant!r}; expected one of {', '.join(VARIANTS)}.")
     if _optim_name(training) not in OPTIMIZERS:
@@ -228,7 +249,12 @@ def parse_args(argv: list[str]) -> tuple[StudyArguments, TrainingArguments]:
             f"run.py: --optim {_optim_name(training)} is not available: training runs minGPT's AdamW "
             f"(decay groups of the spec); choose {' or '.join(OPTIMIZERS)}."
         )
-    if "--learning_rate" not in given:
+    if study.fit_schedule_to_run and (study.final_tokens or study.token_count != "examples"):
+        raise SystemExit(
+            "run.py: --fit_schedule_to_run sets the cosine's end from this run's examples; it cannot be combined "
+            "with --final_tokens or with --token_count targets."
+        )
+    if "learning_rate" not in given:
         training.learning_rate = study.pretrain_lr if function == "pretrain" else study.finetune_lr
     if study.torch_compile_model:
         training.torch_compile = True
@@ -258,6 +284,29 @@ def build_config(study: StudyArguments, vocab_size: int) -> CharGPTConfig:
     )
 
 
+ARCHITECTURE_FIELDS = ("block_size", "n_layer", "n_head", "n_embd", "bottleneck_dim", "synthesizer_per_head")
+
+
+def _adopt_saved_architecture(path: str, config: CharGPTConfig, study: StudyArguments) -> None:
+    """A saved model keeps its architecture: `study` takes the folder's values (the data pipeline and
+    the card then match the model), and a flag given on the command line that disagrees is refused."""
+    given = getattr(study, "explicit_options", set())
+    for name in ARCHITECTURE_FIELDS:
+        saved = getattr(config, name)
+        if name in given and getattr(study, name) != saved:
+            raise ValueError(
+                f"{path}: the saved model has {name}={saved!r} but --{name} {getattr(study, name)!r} was given; "
+                "a saved model keeps its architecture (drop the flag)."
+            )
+        setattr(study, name, saved)
+    saved_dropout = {config.embd_pdrop, config.attn_pdrop, config.resid_pdrop}
+    if "dropout" in given and study.dropout is not None and saved_dropout != {study.dropout}:
+        raise ValueError(
+            f"{path}: the saved model's dropouts are {sorted(saved_dropout)} but --dropout {study.dropout} was "
+            "given; a saved model keeps its dropout (drop the flag)."
+        )
+
+
 def load_model(path: str, study: StudyArguments, tokenizer: CharTokenizer) -> CharGPTForCausalLM:
     """A model folder (or a course `.params` state dict, read into the spec's model for `variant`)."""
     if os.path.isdir(path):
@@ -267,6 +316,7 @@ def load_model(path: str, study: StudyArguments, tokenizer: CharTokenizer) -> Ch
                 f"{path}: the saved model is a {model.config.attention_type!r} model but the command asks for "
                 f"{study.variant!r}; pass the matching variant."
             )
+        _adopt_saved_architecture(path, model.config, study)
         if study.attention_backend != model.config.attention_backend:
             model.config.attention_backend = study.attention_backend
             for module in model.modules():
@@ -360,6 +410,13 @@ def _train_metrics(trainer, result, wall: float, prefix: str) -> dict:
     }
 
 
+def _card_architecture(folder: str) -> dict:
+    """The card's description of the model, from the folder's own config.json (not the flags)."""
+    config = CharGPTConfig.from_pretrained(folder)
+    keys = ("n_layer", "n_head", "n_embd", "block_size", "bottleneck_dim", "vocab_size")
+    return {"variant": config.attention_type, **{k: getattr(config, k) for k in keys}}
+
+
 def _finish_model_folder(folder: str, study: StudyArguments, metrics: dict, command: str) -> None:
     """metrics.json, summary.md and the model card (README.md) of a model folder."""
     all_metrics = update_metrics_file(folder, metrics)
@@ -369,11 +426,7 @@ def _finish_model_folder(folder: str, study: StudyArguments, metrics: dict, comm
         model_name=Path(folder).name,
         metrics=all_metrics,
         accuracy=all_metrics.get("dev_accuracy"),
-        template_kwargs={
-            "variant": study.variant,
-            "bottleneck_dim": study.bottleneck_dim,
-            "command": command,
-        },
+        template_kwargs={**_card_architecture(folder), "command": command},
     )
     card.save(os.path.join(folder, "README.md"))
 
@@ -455,7 +508,7 @@ def _score(
 ) -> dict:
     start = time.time()
     scores, examples, preds = evaluate_birthplaces(
-        model, tokenizer, eval_path, outputs_path, batch_size=study.eval_batch_size, bf16=bf16 or None
+        model, tokenizer, eval_path, outputs_path, batch_size=study.eval_batch_size, bf16=bool(bf16)
     )
     seconds = time.time() - start
     split = "dev" if "dev" in Path(eval_path).name else Path(eval_path).stem
@@ -580,6 +633,7 @@ def _dispatch(argv: list[str]) -> dict:
             corpus_path=_resolve(study.pretrain_corpus_path, data_dir),
             output_dir=training.output_dir,
             batch_size=study.eval_batch_size,
+            bf16=bool(training.bf16),
         )
     return quickstart(study, training, data_dir, command)
 

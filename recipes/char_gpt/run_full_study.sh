@@ -55,7 +55,7 @@ for v in $VARIANTS; do
     [ "$split" = dev ] && [ -f "$OUT/${v}_evaluate_dev.done" ] && continue
     [ "$split" = test ] && [ -f "$pred" ] && continue
     log "$v evaluate $split"
-    $RUN evaluate "$v" wiki.txt --data_dir "$DATA" $extra --reading_params_path "$fin" \
+    $RUN evaluate "$v" wiki.txt --data_dir "$DATA" $extra ${EXTRA:-} --reading_params_path "$fin" \
       --eval_corpus_path "$corpus" --outputs_path "$pred" >> "$OUT/${v}_evaluate.log" 2>&1
     [ "$split" = dev ] && touch "$OUT/${v}_evaluate_dev.done"
   done
@@ -73,7 +73,7 @@ for v in $VARIANTS; do  # "retrieved or invented?": accuracy by exposure, confid
   done_model "$OUT/$v.finetune.params" || continue
   [ -f "$OUT/${v}_analysis/analysis.json" ] && continue
   log "$v analyze"
-  $RUN analyze "$v" wiki.txt --data_dir "$DATA" $extra --reading_params_path "$OUT/$v.finetune.params" \
+  $RUN analyze "$v" wiki.txt --data_dir "$DATA" $extra ${EXTRA:-} --reading_params_path "$OUT/$v.finetune.params" \
     --eval_corpus_path birth_dev.tsv --output_dir "$OUT/${v}_analysis" >> "$OUT/${v}_analysis.log" 2>&1
 done
 # the table, the segments of resumed pretrainings and the plot: OUT/study.md, study.json, study_pretraining.png

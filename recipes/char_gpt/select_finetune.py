@@ -21,8 +21,10 @@ optimistic, so this script holds out part of the *training* questions instead:
 Outputs: `selection.json`, `selection.md`, `selection.png` and one folder per pair (its model
 folder with metrics and predictions, and its Trainer/TensorBoard folder). Rerun, it keeps the
 pairs already scored (and the final model, if the choice is unchanged); a pair scored from other
-weights, another held-out split or other extra flags is an error, not reused. Any further flag
-is passed to every `run.py finetune` command.
+weights, another held-out split (`--holdout`, `--holdout_seed`), other training or pretraining
+files or other extra flags is an error, not reused. Any further flag (`--seed`, `--bf16`, ...) is
+passed to every `run.py finetune` command, except those the grid sets itself (`--finetune_lr`,
+`--learning_rate`, `--num_train_epochs`, `--max_steps`), which are refused.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -37,6 +40,8 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+# run.py flags each grid pair sets itself (rate and length of the finetuning)
+GRID_FLAGS = ("finetune_lr", "learning_rate", "num_train_epochs", "max_steps")
 
 
 def _run_module():
@@ -112,7 +117,7 @@ def _finetune(
         args.variant,
         args.pretrain_corpus_path,
         "--data_dir",
-        args.data_dir,
+        str(args.data_dir),
         "--reading_params_path",
         args.reading_params_path,
         "--writing_params_path",
@@ -225,34 +230,49 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("variant", help="vanilla | perceiver | synthesizer")
     parser.add_argument("--reading_params_path", required=True, help="pretrained model folder")
     parser.add_argument("--output_dir", required=True)
-    parser.add_argument("--data_dir", default="../shared/data")
+    parser.add_argument("--data_dir", default=None, help="data directory (default: $HFMODELS_DATA_DIR, ...)")
     parser.add_argument("--pretrain_corpus_path", default="wiki.txt")
     parser.add_argument("--finetune_corpus_path", default="birth_places_train.tsv")
     parser.add_argument("--lrs", type=float, nargs="+", default=[3e-5, 1e-4, 2e-4, 6e-4])
     parser.add_argument("--epochs", type=float, nargs="+", default=[10.0])
     parser.add_argument("--holdout", type=int, default=400, help="training questions held out for the choice")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the held-out split")
+    parser.add_argument(
+        "--holdout_seed",
+        type=int,
+        default=0,
+        help="seed of the held-out split (--seed goes to the finetuning)",
+    )
     parser.add_argument(
         "--recall", action="store_true", help="also measure document recall on the held-out people"
     )
     parser.add_argument("--no_final", action="store_true", help="stop after the grid (no dev scoring)")
     args, extra = parser.parse_known_args(argv)
+    for token in extra:  # run.py flags; the grid's own would be overridden by them without a word
+        name = token.split("=", 1)[0].lstrip("-").replace("-", "_")
+        if token.startswith("--") and name in GRID_FLAGS:
+            parser.error(
+                f"{token.split('=', 1)[0]} is set by the grid (--lrs, --epochs); it cannot be passed on"
+            )
 
     from hfmodels.training.reporting import write_text_atomic
 
     run = _run_module()
     out = Path(args.output_dir)
-    data_dir = Path(args.data_dir)
+    from hfmodels.data.paths import resolve_data_dir
+
+    data_dir = args.data_dir = Path(args.data_dir) if args.data_dir else resolve_data_dir(None)
     train_path = run._resolve(args.finetune_corpus_path, data_dir)
     corpus = run._resolve(args.pretrain_corpus_path, data_dir)
-    fit_path, held_path = split_training_file(train_path, args.holdout, args.seed, out)
+    fit_path, held_path = split_training_file(train_path, args.holdout, args.holdout_seed, out)
     n_fit = len(fit_path.read_text(encoding="utf-8").splitlines())
 
     # what a scored pair must share with this run to be reused
     setup = {
         "pretrained_sha256": model_fingerprint(args.reading_params_path),
         "holdout": args.holdout,
-        "seed": args.seed,
+        "seed": args.holdout_seed,
+        "finetune_corpus": os.path.abspath(train_path),
+        "pretrain_corpus": os.path.abspath(corpus),
         "extra_flags": extra,
     }
     grid = []
@@ -287,7 +307,7 @@ def main(argv: list[str] | None = None) -> dict:
         "variant": args.variant,
         "holdout": args.holdout,
         "fit": n_fit,
-        "seed": args.seed,
+        "seed": args.holdout_seed,
         "grid": grid,
         "chosen": chosen,
     }

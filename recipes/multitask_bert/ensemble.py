@@ -41,6 +41,7 @@ from hfmodels.multitask_bert.reporting import (
     write_metrics_json,
     write_prediction_files,
 )
+from hfmodels.training.cli import explicit_options
 from hfmodels.training.precision import native_bf16
 
 logger = logging.getLogger("multitask_bert.ensemble")
@@ -63,7 +64,7 @@ class EnsembleArguments:
 
 def main(argv: list[str] | None = None) -> dict:
     """Parse arguments, predict with every member, average, write the outputs; returns the metrics."""
-    parser = HfArgumentParser((EnsembleArguments, TrainingArguments))
+    parser = HfArgumentParser((EnsembleArguments, TrainingArguments), allow_abbrev=False)
     parser.set_defaults(
         bf16=native_bf16(),  # bf16 autocast where the hardware multiplies bf16; emulated bf16 is slower than fp32
         use_cpu=not torch.cuda.is_available(),  # bf16 autocast on CPU needs use_cpu
@@ -71,8 +72,8 @@ def main(argv: list[str] | None = None) -> dict:
         report_to=[],
         remove_unused_columns=False,
     )
-    given = argv if argv is not None else sys.argv[1:]
-    if not any(a == "--output_dir" or a.startswith("--output_dir=") for a in given):
+    given = list(argv if argv is not None else sys.argv[1:])
+    if "output_dir" not in explicit_options(parser, given):
         parser.error("--output_dir is required")
     args, targs = parser.parse_args_into_dataclasses(args=argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)

@@ -47,6 +47,7 @@ from hfmodels.multitask_bert.reporting import (
     write_prediction_files,
 )
 from hfmodels.multitask_bert.trainer import MultitaskTrainer
+from hfmodels.training.cli import explicit_options, refuse_together
 from hfmodels.training.precision import describe_cpu, native_bf16
 from hfmodels.training.resume import StopAfterStepsCallback, resolve_resume_checkpoint
 
@@ -159,7 +160,7 @@ def load_data(args: MultitaskBertArguments, tokenizer) -> tuple[dict, dict, dict
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     """Parse arguments, train, evaluate, write the outputs; returns the dev metrics."""
-    parser = HfArgumentParser((MultitaskBertArguments, TrainingArguments))
+    parser = HfArgumentParser((MultitaskBertArguments, TrainingArguments), allow_abbrev=False)
     parser.set_defaults(
         bf16=native_bf16(),  # bf16 autocast where the hardware multiplies bf16; emulated bf16 is slower than fp32
         use_cpu=not torch.cuda.is_available(),  # bf16 autocast on CPU needs use_cpu
@@ -176,10 +177,26 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         ddp_find_unused_parameters=True,  # each step trains one task's head only
         remove_unused_columns=False,
     )
+    argv = list(argv if argv is not None else sys.argv[1:])
+    given = explicit_options(parser, argv)  # dests, whatever the spelling (--learning-rate, --lr=1e-4)
+    refuse_together(
+        given,
+        [
+            ("lr", "learning_rate"),
+            ("epochs", "num_train_epochs"),
+            ("batch_size", "per_device_train_batch_size"),
+        ],
+        "train.py",
+        ValueError,
+    )
+    if "label_smoothing_factor" in given:
+        raise ValueError(
+            "train.py: --label_smoothing_factor is not used: each task head computes its own loss."
+        )
     args, targs = parser.parse_args_into_dataclasses(args=argv)
     if args.lr is not None:
         targs.learning_rate = args.lr
-    elif "--learning_rate" not in (argv if argv is not None else sys.argv):
+    elif "learning_rate" not in given:
         targs.learning_rate = 1e-3 if args.option == "pretrain" else 5e-5
     if args.epochs is not None:
         targs.num_train_epochs = args.epochs
@@ -249,9 +266,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         trainer.save_model(out)
         write_prediction_files(os.path.join(out, "predictions"), predictions)
         write_metrics_json(os.path.join(out, "metrics.json"), metrics)
-        command = "python recipes/multitask_bert/train.py " + " ".join(
-            argv if argv is not None else sys.argv[1:]
-        )
+        command = "python recipes/multitask_bert/train.py " + " ".join(argv)
         gpu = f"GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "no GPU"
         machine = f"{describe_cpu()}, {gpu}"
         details = {
