@@ -132,3 +132,9 @@ def test_summary_errors_name_the_folder(tmp_path):
         summarize_study.main([str(tmp_path / "missing")])
     with pytest.raises(FileNotFoundError, match="no study runs found"):
         summarize_study.main([str(tmp_path)])
+
+
+def test_summary_refuses_a_data_dir_without_the_dev_set(study, tmp_path):
+    out, _ = study  # a wrong --data_dir must not silently drop the London row
+    with pytest.raises(FileNotFoundError, match=r"--data_dir .*elsewhere: no birth_dev.tsv"):
+        summarize_study.main([str(out), "--data_dir", str(tmp_path / "elsewhere")])

@@ -102,7 +102,8 @@ def newest_checkpoint_state(run_dir: Path) -> dict | None:
 
 
 def london_row(data_dir: str | None) -> dict | None:
-    """The London baseline, rescored on `birth_dev.tsv` of `data_dir`; None if no such file."""
+    """The London baseline, rescored on `birth_dev.tsv` of `data_dir` (None without a `data_dir`);
+    a `FileNotFoundError` if `data_dir` holds no `birth_dev.tsv`, rather than a table without it."""
     if data_dir is None:
         return None
     from hfmodels.char_gpt.evaluation import evaluate_places, read_birthplace_file
@@ -117,7 +118,9 @@ def london_row(data_dir: str | None) -> dict | None:
                 "dev_correct": scores["correct"],
                 "dev_total": scores["total"],
             }
-    return None
+    raise FileNotFoundError(
+        f"--data_dir {data_dir}: no birth_dev.tsv in it or in its cs224n-a5/ folder (needed for the London row)."
+    )
 
 
 def variant_row(study_dir: Path, variant: str) -> dict | None:
