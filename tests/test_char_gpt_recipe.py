@@ -177,6 +177,30 @@ def test_pretrain_finetune_evaluate_analyze_end_to_end(data_dir, tmp_path, capsy
         ]
     )
     assert ft["dev_total"] == 4 and 0.0 <= ft["dev_accuracy"] <= 1.0
+    # Rehearsal: one corpus document replayed beside every 2 questions (3 rows of 127 tokens a step).
+    rehearsed = run.main(
+        [
+            "finetune",
+            "vanilla",
+            "wiki.txt",
+            *base,
+            "--reading_params_path",
+            str(out / "pre"),
+            "--max_steps",
+            "2",
+        ]
+        + [
+            "--per_device_train_batch_size",
+            "2",
+            "--finetune_replay_ratio",
+            "0.5",
+            "--eval_after_finetune",
+            "False",
+        ]
+        + ["--writing_params_path", str(out / "replay"), "--output_dir", str(out / "r3")]
+    )
+    assert rehearsed["finetune_replay_ratio"] == 0.5 and ft["finetune_replay_ratio"] == 0.0
+    assert rehearsed["finetune_tokens"] == 2 * 3 * 127 and ft["finetune_tokens"] == 2 * 2 * 127
     assert len((out / "ft" / "dev.predictions").read_text().splitlines()) == 4
     card = ModelCard.load(out / "ft" / "README.md")
     assert card.data.eval_results[0].metric_value == ft["dev_accuracy"]

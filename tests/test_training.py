@@ -11,6 +11,7 @@ from transformers import TrainingArguments
 from hfmodels.char_gpt import CharGPTConfig, CharGPTForCausalLM, CharTokenizer
 from hfmodels.data.char_gpt import BirthplaceCollator, SpanCorruptionCollator, birthplace_example
 from hfmodels.training.optim import create_mingpt_adamw, decay_parameter_names
+from hfmodels.training.replay import ReplayCollator
 from hfmodels.training.resume import (
     EpochCallback,
     ResumableSpanCorruptionCollator,
@@ -207,3 +208,46 @@ def test_resuming_a_half_written_or_missing_checkpoint_is_refused_with_the_reaso
     assert f"the newest complete checkpoint next to it is {complete}" in str(err.value)
     with pytest.raises(ValueError, match=r"checkpoint-9: cannot resume, no such folder"):
         resolve_resume_checkpoint(str(tmp_path / "checkpoint-9"), tmp_path)
+
+
+def test_replay_collator_stacks_questions_and_corrupted_documents():
+    tok = _tokenizer()
+    questions = [
+        {"question": f"Where was {n} born?", "place": p}
+        for n, p in [("Wan", "paris"), ("Xo", "rome"), ("Yi", "oslo"), ("Zed", "lima")]
+    ]
+    docs = [
+        {"text": f"doc {c} " + "the quick brown fox jumps over the lazy dog " * 2, "line": i}
+        for i, c in enumerate("abcdefgh")
+    ]
+    plain = BirthplaceCollator(tok, block_size=32)
+    span = ResumableSpanCorruptionCollator(tok, block_size=32, seed=5)
+    replay = ReplayCollator(plain, span, docs, ratio=0.5, seed=5)
+    batch, alone = replay(questions), plain(questions)
+    chosen = replay.draw(questions)
+    assert (
+        len(chosen) == 2 and len(set(chosen)) == 2 and chosen == replay.draw(questions)
+    )  # seeded by the batch
+    assert batch["input_ids"].shape[0] == 6 and batch["labels"].shape == batch["input_ids"].shape
+    width = alone["input_ids"].shape[1]
+    # the question rows are the plain collator's, right-padded to the wider document rows
+    assert torch.equal(batch["input_ids"][:4, :width], alone["input_ids"])
+    assert torch.equal(batch["labels"][:4, :width], alone["labels"])
+    assert (batch["labels"][:4, width:] == -100).all() and (
+        batch["input_ids"][:4, width:] == tok.pad_token_id
+    ).all()
+    # the replayed rows are the span-corruption collator's for the drawn documents
+    docs_batch = ResumableSpanCorruptionCollator(tok, block_size=32, seed=5)([docs[i] for i in chosen])
+    w = docs_batch["input_ids"].shape[1]
+    assert torch.equal(batch["input_ids"][4:, :w], docs_batch["input_ids"])
+    assert torch.equal(batch["labels"][4:, :w], docs_batch["labels"])
+    assert (
+        replay.draw(questions[:2]) != chosen or len(replay.draw(questions[:2])) == 1
+    )  # another batch, another draw
+    # ratio 0 is the plain finetuning batch; bad settings are refused
+    none = ReplayCollator(plain, span, docs, ratio=0.0)(questions)
+    assert all(torch.equal(none[k], alone[k]) for k in alone)
+    with pytest.raises(ValueError, match="ratio=-1"):
+        ReplayCollator(plain, span, docs, ratio=-1)
+    with pytest.raises(ValueError, match="must not pack"):
+        ReplayCollator(plain, ResumableSpanCorruptionCollator(tok, block_size=32, pack=True), docs, ratio=1)

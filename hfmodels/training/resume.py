@@ -43,7 +43,7 @@ _WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.
 class ResumableSpanCorruptionCollator(SpanCorruptionCollator):
     """[`SpanCorruptionCollator`] whose random draws depend only on the seed, the epoch, the
     process rank and which documents form the batch (their `line` numbers, or a checksum of
-    their text/ids when there is no `line` column). Same arguments as the parent; `seed` defaults
+    their text, question or ids when there is no `line` column). Same arguments as the parent; `seed` defaults
     to 0. Register [`EpochCallback`] with the `Trainer` so the epoch is known."""
 
     def __init__(self, *args, **kwargs):
@@ -64,7 +64,12 @@ class ResumableSpanCorruptionCollator(SpanCorruptionCollator):
     def _example_key(example: dict[str, Any]) -> int:
         if example.get("line") is not None:
             return int(example["line"])
-        content = example["text"] if "text" in example else example["input_ids"]
+        if "text" in example:
+            content = example["text"]
+        elif "question" in example:  # a raw birthplace row
+            content = f"{example['question']}\t{example.get('place') or ''}"
+        else:
+            content = example["input_ids"]
         data = (
             content.encode("utf-8") if isinstance(content, str) else np.asarray(content, np.int64).tobytes()
         )

@@ -47,6 +47,7 @@ from hfmodels.metrics.exact_match import ExactMatch
 from hfmodels.training.cli import explicit_options, refuse_together
 from hfmodels.training.optim import create_mingpt_adamw
 from hfmodels.training.precision import native_bf16
+from hfmodels.training.replay import ReplayCollator
 from hfmodels.training.reporting import (
     build_model_card,
     update_metrics_file,
@@ -136,6 +137,13 @@ class StudyArguments:
     eval_after_finetune: bool = field(default=True, metadata={"help": "score birth_dev.tsv after finetuning"})
     stop_after_steps: int | None = field(
         default=None, metadata={"help": "stop (as if interrupted) after this many steps; resume later"}
+    )
+    finetune_replay_ratio: float = field(
+        default=0.0,
+        metadata={
+            "help": "finetuning only: pretraining documents (span corruption) replayed per question in each "
+            "batch, against forgetting (0 = the original finetuning)"
+        },
     )
 
 
@@ -486,10 +494,23 @@ def finetune(study: StudyArguments, training: TrainingArguments, data_dir: Path,
     )
     dataset = encode_birthplaces(rows, tokenizer, model.config.block_size)
     collator = BirthplaceCollator(tokenizer, block_size=model.config.block_size)
+    callbacks = []
+    if study.finetune_replay_ratio:
+        # rehearsal: corpus documents under the pretraining objective beside every question batch
+        documents = ResumableSpanCorruptionCollator(
+            tokenizer, block_size=model.config.block_size, pack=False, seed=training.seed
+        )
+        collator = ReplayCollator(
+            collator, documents, read_wiki_file(corpus, tokenizer), study.finetune_replay_ratio, training.seed
+        )
+        callbacks.append(EpochCallback(documents))
     final_tokens = study.final_tokens or original_final_tokens(n_docs, model.config.block_size)
-    trainer, result, wall = _train(study, training, model, tokenizer, dataset, collator, final_tokens)
+    trainer, result, wall = _train(
+        study, training, model, tokenizer, dataset, collator, final_tokens, callbacks
+    )
     metrics = _train_metrics(trainer, result, wall, "finetune")
     metrics["finetune_from"] = study.reading_params_path or "scratch"
+    metrics["finetune_replay_ratio"] = study.finetune_replay_ratio
     if _is_main():
         out = study.writing_params_path or os.path.join(training.output_dir, "model")
         trainer.save_model(out)
