@@ -220,8 +220,8 @@ def test_replay_collator_stacks_questions_and_corrupted_documents():
         {"text": f"doc {c} " + "the quick brown fox jumps over the lazy dog " * 2, "line": i}
         for i, c in enumerate("abcdefgh")
     ]
-    plain = BirthplaceCollator(tok, block_size=32)
-    span = ResumableSpanCorruptionCollator(tok, block_size=32, seed=5)
+    plain = BirthplaceCollator(tok, block_size=64)
+    span = ResumableSpanCorruptionCollator(tok, block_size=64, seed=5)
     replay = ReplayCollator(plain, span, docs, ratio=0.5, seed=5)
     batch, alone = replay(questions), plain(questions)
     chosen = replay.draw(questions)
@@ -237,17 +237,26 @@ def test_replay_collator_stacks_questions_and_corrupted_documents():
         batch["input_ids"][:4, width:] == tok.pad_token_id
     ).all()
     # the replayed rows are the span-corruption collator's for the drawn documents
-    docs_batch = ResumableSpanCorruptionCollator(tok, block_size=32, seed=5)([docs[i] for i in chosen])
+    docs_batch = ResumableSpanCorruptionCollator(tok, block_size=64, seed=5)([docs[i] for i in chosen])
     w = docs_batch["input_ids"].shape[1]
     assert torch.equal(batch["input_ids"][4:, :w], docs_batch["input_ids"])
     assert torch.equal(batch["labels"][4:, :w], docs_batch["labels"])
     assert (
         replay.draw(questions[:2]) != chosen or len(replay.draw(questions[:2])) == 1
     )  # another batch, another draw
+    # Packed: the same (input, label) tokens in fewer rows, positions restarting at every example.
+    packed = ReplayCollator(plain, span, docs, ratio=0.5, seed=5, pack=True)(questions)
+    assert packed["input_ids"].shape[0] < 6 and "position_ids" in packed
+    for key in ("input_ids", "labels"):
+        fill = tok.pad_token_id if key == "input_ids" else -100
+        assert sorted(packed[key][packed[key] != fill].tolist()) == sorted(
+            batch[key][batch[key] != fill].tolist()
+        )
+    assert int((packed["position_ids"] == 0).sum()) == 6
     # ratio 0 is the plain finetuning batch; bad settings are refused
     none = ReplayCollator(plain, span, docs, ratio=0.0)(questions)
     assert all(torch.equal(none[k], alone[k]) for k in alone)
     with pytest.raises(ValueError, match="ratio=-1"):
         ReplayCollator(plain, span, docs, ratio=-1)
-    with pytest.raises(ValueError, match="must not pack"):
-        ReplayCollator(plain, ResumableSpanCorruptionCollator(tok, block_size=32, pack=True), docs, ratio=1)
+    with pytest.raises(ValueError, match="block sizes differ"):
+        ReplayCollator(plain, ResumableSpanCorruptionCollator(tok, block_size=128), docs, ratio=1)

@@ -647,7 +647,9 @@ class BirthplaceCollator:
         self.block_size = block_size
         self.pad_to_block = pad_to_block
 
-    def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
+    def rows(self, examples: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`(tokens, labels, sizes)`: the examples' ids and labels left-aligned in (batch, longest)
+        arrays (PAD / -100 beyond each example's `sizes[i]` tokens), before any layout."""
         if not examples:
             raise ValueError("BirthplaceCollator got an empty batch.")
         if "input_ids" in examples[0]:
@@ -664,7 +666,11 @@ class BirthplaceCollator:
         for i, (ids, lab) in enumerate(rows):
             tokens[i, : len(ids)] = ids
             labels[i, : len(lab)] = lab
-        valid = np.arange(width)[None, :] < sizes[:, None]
+        return tokens, labels, sizes
+
+    def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
+        tokens, labels, sizes = self.rows(examples)
+        valid = np.arange(tokens.shape[1])[None, :] < sizes[:, None]
         return _layout_batch(
             tokens,
             valid,

@@ -15,49 +15,57 @@ the cosine's `final_tokens`, so the rate stays at its peak either way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..data.char_gpt import IGNORE_INDEX
+from ..data.char_gpt import IGNORE_INDEX, BirthplaceCollator, _layout_batch
 from .resume import ResumableSpanCorruptionCollator
 
 
 class ReplayCollator:
-    """Question batch + replayed pretraining documents, stacked into one right-padded batch.
+    """Question batch + replayed pretraining documents, laid out together: one right-padded row
+    per example (questions first), or, with `pack=True`, packed rows with `position_ids` and no
+    compute spent on padding (documents are ~127 tokens, questions ~40).
 
     Args:
-        question_collator (`Callable`): builds the question rows (e.g. [`BirthplaceCollator`]);
-            must return right-padded `input_ids` / `labels`.
-        document_collator ([`ResumableSpanCorruptionCollator`]): corrupts the replayed documents;
-            `pack=False` (one document per row).
+        question_collator ([`BirthplaceCollator`]): builds the question rows.
+        document_collator ([`ResumableSpanCorruptionCollator`]): corrupts the replayed documents
+            (its `pack` setting is not used; `pack` here decides the layout of the whole batch).
         documents (`Sequence[dict]`): the corpus rows (`text`, `line`) to draw from.
         ratio (`float`): replayed documents per question (0 = no replay).
         seed (`int`, *optional*, defaults to 0): with the batch's content, seeds which documents
             are drawn.
+        pack (`bool`, *optional*, defaults to `False`): pack all rows (models with packed-row
+            support: vanilla, synthesizer; not the perceiver).
     """
 
     def __init__(
         self,
-        question_collator: Callable[[list[dict]], dict[str, torch.Tensor]],
+        question_collator: BirthplaceCollator,
         document_collator: ResumableSpanCorruptionCollator,
         documents: Sequence[dict[str, Any]],
         ratio: float,
         seed: int = 0,
+        pack: bool = False,
     ):
         if not ratio >= 0:
             raise ValueError(f"ReplayCollator: ratio={ratio!r}; must be >= 0.")
         if ratio > 0 and len(documents) == 0:
             raise ValueError("ReplayCollator: ratio > 0 needs at least one document to replay.")
-        if getattr(document_collator, "pack", False):
-            raise ValueError("ReplayCollator: the document collator must not pack (one document per row).")
+        if question_collator.block_size != document_collator.block_size:
+            raise ValueError(
+                f"ReplayCollator: block sizes differ ({question_collator.block_size} for the questions, "
+                f"{document_collator.block_size} for the documents)."
+            )
         self.question_collator = question_collator
         self.document_collator = document_collator
         self.documents = documents
         self.ratio = float(ratio)
         self.seed = seed
+        self.pack = pack
 
     def draw(self, examples: list[dict]) -> list[int]:
         """Indices of the documents replayed beside `examples` (distinct, deterministic)."""
@@ -69,21 +77,32 @@ class ReplayCollator:
         return sorted(rng.choice(len(self.documents), size=k, replace=False).tolist())
 
     def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
-        batch = self.question_collator(examples)
         chosen = self.draw(examples)
-        if not chosen:
-            return batch
-        replay = self.document_collator([self.documents[i] for i in chosen])
-        width = max(batch["input_ids"].shape[1], replay["input_ids"].shape[1])
-        pad_id = self.document_collator.tokenizer.pad_token_id
-        out = {}
-        for key, fill in (("input_ids", pad_id), ("labels", IGNORE_INDEX)):
-            parts = [
-                torch.nn.functional.pad(t[key], (0, width - t[key].shape[1]), value=fill)
-                for t in (batch, replay)
-            ]
-            out[key] = torch.cat(parts)
-        return out
+        if not chosen and not self.pack:
+            return self.question_collator(examples)
+        q_tokens, q_labels, q_sizes = self.question_collator.rows(examples)
+        pad_id = self.document_collator.pad_id
+        tokens, labels, sizes = [q_tokens], [q_labels], [q_sizes]
+        if chosen:
+            d_tokens, d_valid, d_lengths = self.document_collator.corrupt_rows(
+                [self.documents[i] for i in chosen]
+            )
+            tokens.append(d_tokens)
+            labels.append(np.where(d_valid, d_tokens, IGNORE_INDEX))
+            sizes.append(d_lengths + 2)
+        width = max(t.shape[1] for t in tokens)
+        tokens = np.concatenate(
+            [np.pad(t, ((0, 0), (0, width - t.shape[1])), constant_values=pad_id) for t in tokens]
+        )
+        labels = np.concatenate(
+            [np.pad(t, ((0, 0), (0, width - t.shape[1])), constant_values=IGNORE_INDEX) for t in labels]
+        )
+        sizes = np.concatenate(sizes)
+        valid = np.arange(width)[None, :] < sizes[:, None]
+        return _layout_batch(
+            tokens, valid, sizes, self.document_collator.block_size - 1, pad_id, pack=self.pack,
+            pad_to_block=False, labels=labels,
+        )  # fmt: skip
 
 
 __all__ = ["ReplayCollator"]

@@ -75,15 +75,23 @@ class ResumableSpanCorruptionCollator(SpanCorruptionCollator):
         )
         return zlib.crc32(data)
 
-    def __call__(self, examples: list[dict]):
+    def _seeded(self, examples: list[dict], make):
         keys = [self._example_key(ex) for ex in examples]
         self._batch_rng = np.random.default_rng(
             np.random.SeedSequence([self.seed, self.epoch, process_rank(), *keys])
         )
         try:
-            return super().__call__(examples)
+            return make(examples)
         finally:
             self._batch_rng = None
+
+    def __call__(self, examples: list[dict]):
+        return self._seeded(examples, super().__call__)
+
+    def corrupt_rows(self, examples: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`(tokens, valid, lengths)` of the batch's corruption before any layout (what `__call__`
+        lays out; the same draws), for collators that combine it with other rows."""
+        return self._seeded(examples, self._corrupt_batch)
 
 
 class EpochCallback(TrainerCallback):

@@ -500,8 +500,14 @@ def finetune(study: StudyArguments, training: TrainingArguments, data_dir: Path,
         documents = ResumableSpanCorruptionCollator(
             tokenizer, block_size=model.config.block_size, pack=False, seed=training.seed
         )
+        pack = study.pack if study.pack is not None else study.variant != "perceiver"  # as in pretraining
         collator = ReplayCollator(
-            collator, documents, read_wiki_file(corpus, tokenizer), study.finetune_replay_ratio, training.seed
+            collator,
+            documents,
+            read_wiki_file(corpus, tokenizer),
+            study.finetune_replay_ratio,
+            training.seed,
+            pack,
         )
         callbacks.append(EpochCallback(documents))
     final_tokens = study.final_tokens or original_final_tokens(n_docs, model.config.block_size)
