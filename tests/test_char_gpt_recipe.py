@@ -156,47 +156,14 @@ def test_pretrain_finetune_evaluate_analyze_end_to_end(data_dir, tmp_path, capsy
     )
     assert (out / "pre" / "model.safetensors").exists() and (out / "pre" / "vocab.json").exists()
     assert "not been scored" in ModelCard.load(out / "pre" / "README.md").text
-    ft = run.main(
-        [
-            "finetune",
-            "vanilla",
-            "wiki.txt",
-            *base,
-            "--reading_params_path",
-            str(out / "pre"),
-            "--max_steps",
-            "2",
-        ]
-        + [
-            "--writing_params_path",
-            str(out / "ft"),
-            "--output_dir",
-            str(out / "r2"),
-            "--per_device_train_batch_size",
-            "2",
-        ]
-    )
+    # finetune the tiny pretrained model for 2 steps of 2 questions
+    finetune = ["finetune", "vanilla", "wiki.txt", *base, "--reading_params_path", str(out / "pre")]
+    finetune += ["--max_steps", "2", "--per_device_train_batch_size", "2"]
+    ft = run.main([*finetune, "--writing_params_path", str(out / "ft"), "--output_dir", str(out / "r2")])
     assert ft["dev_total"] == 4 and 0.0 <= ft["dev_accuracy"] <= 1.0
     # Rehearsal: one corpus document replayed beside every 2 questions (3 rows of 127 tokens a step).
     rehearsed = run.main(
-        [
-            "finetune",
-            "vanilla",
-            "wiki.txt",
-            *base,
-            "--reading_params_path",
-            str(out / "pre"),
-            "--max_steps",
-            "2",
-        ]
-        + [
-            "--per_device_train_batch_size",
-            "2",
-            "--finetune_replay_ratio",
-            "0.5",
-            "--eval_after_finetune",
-            "False",
-        ]
+        [*finetune, "--finetune_replay_ratio", "0.5", "--eval_after_finetune", "False"]
         + ["--writing_params_path", str(out / "replay"), "--output_dir", str(out / "r3")]
     )
     assert rehearsed["finetune_replay_ratio"] == 0.5 and ft["finetune_replay_ratio"] == 0.0

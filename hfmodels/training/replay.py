@@ -25,6 +25,11 @@ from ..data.char_gpt import IGNORE_INDEX, BirthplaceCollator, _layout_batch
 from .resume import ResumableSpanCorruptionCollator
 
 
+def _stack(parts: list[np.ndarray], width: int, fill: int) -> np.ndarray:
+    """(rows, w_i) arrays right-padded with `fill` to `width` and stacked."""
+    return np.concatenate([np.pad(p, ((0, 0), (0, width - p.shape[1])), constant_values=fill) for p in parts])
+
+
 class ReplayCollator:
     """Question batch + replayed pretraining documents, laid out together: one right-padded row
     per example (questions first), or, with `pack=True`, packed rows with `position_ids` and no
@@ -91,12 +96,7 @@ class ReplayCollator:
             labels.append(np.where(d_valid, d_tokens, IGNORE_INDEX))
             sizes.append(d_lengths + 2)
         width = max(t.shape[1] for t in tokens)
-        tokens = np.concatenate(
-            [np.pad(t, ((0, 0), (0, width - t.shape[1])), constant_values=pad_id) for t in tokens]
-        )
-        labels = np.concatenate(
-            [np.pad(t, ((0, 0), (0, width - t.shape[1])), constant_values=IGNORE_INDEX) for t in labels]
-        )
+        tokens, labels = _stack(tokens, width, pad_id), _stack(labels, width, IGNORE_INDEX)
         sizes = np.concatenate(sizes)
         valid = np.arange(width)[None, :] < sizes[:, None]
         return _layout_batch(

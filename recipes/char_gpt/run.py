@@ -247,9 +247,8 @@ def parse_args(argv: list[str]) -> tuple[StudyArguments, TrainingArguments]:
         if flag[2:] not in given:
             argv += [flag, value]
     study, training = parser.parse_args_into_dataclasses(args=argv)
-    study.explicit_options = (
-        given  # what the user set, e.g. to refuse architecture flags a saved model contradicts
-    )
+    # what the user set, e.g. to refuse architecture flags a saved model contradicts
+    study.explicit_options = given
     if study.variant not in VARIANTS:
         raise SystemExit(f"run.py: unknown variant {study.variant!r}; expected one of {', '.join(VARIANTS)}.")
     if _optim_name(training) not in OPTIMIZERS:
