@@ -113,6 +113,13 @@ def test_config_rejects_invalid_values_naming_field_and_value(field, value):
         MultitaskBertConfig(bert_config=tiny_bert_config(), **{field: value})
 
 
+@pytest.mark.parametrize("other", [{"similarity_head": "mlp"}, {"cross_encoder_tasks": ["similarity"]}])
+def test_config_rejects_a_similarity_projection_that_no_head_would_use(other):
+    with pytest.raises(ValueError, match="invalid similarity_projection=True; it applies to the cosine"):
+        MultitaskBertConfig(bert_config=tiny_bert_config(), similarity_projection=True, **other)
+    MultitaskBertConfig(bert_config=tiny_bert_config(), similarity_projection=True)  # the cosine head: fine
+
+
 # ---- heads and losses ------------------------------------------------------------------------
 
 
@@ -722,11 +729,53 @@ def load_recipe(name: str):
         (["--epochs=2", "--num_train_epochs", "3"], "--epochs and --num_train_epochs"),
         (["--batch_size", "8", "--per_device_train_batch_size", "8"], "--batch_size and --per_device_train"),
         (["--label_smoothing_factor", "0.1"], "--label_smoothing_factor is not used"),
+        # options that no head of the chosen model would use (they were ignored without a word)
+        (["--task", "sst", "--pair_features", "u,v"], "--pair_features has no effect on --task sst"),
+        (
+            ["--cross_encoder_tasks", "paraphrase,similarity", "--pair-features=u,v"],
+            "--pair_features has no effect on --task multitask",
+        ),
+        (["--cross_encoder_tasks", "similarity", "--similarity_head", "mlp"], "--similarity_head has no"),
+        (["--similarity_head", "mlp", "--similarity_projection", "true"], "--similarity_projection has no"),
+        (["--task", "quora", "--similarity_projection", "true"], "--similarity_projection has no"),
+        (["--cross_encoder_bi_features", "true"], "--cross_encoder_bi_features has no effect"),
+        (["--task", "sst", "--cross_encoder_tasks", "paraphrase"], "--cross_encoder_tasks has no effect"),
+        (["--task", "sts", "--pair_hidden_size", "0"], "--pair_hidden_size has no effect on --task sts"),
+        (["--task", "quora", "--schedule", "round_robin"], "--schedule has no effect"),
+        (["--task", "cfimdb", "--max_length", "64"], "--max_length has no effect"),
+        (["--task", "sst", "--cfimdb_max_length", "64"], "--cfimdb_max_length has no effect"),
     ],
 )
 def test_recipe_rejects_bad_options_before_reading_data(tmp_path, flags, message):
     recipe = load_recipe("train")
     with pytest.raises(ValueError, match=message):  # the data folder does not even exist
+        recipe.main(["--data_dir", str(tmp_path / "missing"), "--output_dir", str(tmp_path), *flags])
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--task", "quora", "--pair_features", "u,v", "--pair_hidden_size", "0"],
+        ["--task", "sts", "--similarity_head", "mlp", "--pair_features", "|u-v|", "--pair_hidden_size", "8"],
+        ["--task", "sts", "--similarity_head", "cosine", "--similarity_projection", "true"],
+        [
+            "--cross_encoder_tasks",
+            "paraphrase",
+            "--cross_encoder_bi_features",
+            "true",
+            "--pair_features",
+            "u,v",
+        ],
+        ["--task", "sts", "--cross_encoder_tasks", "similarity", "--pair_hidden_size", "0"],
+        ["--schedule", "round_robin", "--max_length", "64"],
+        ["--task", "cfimdb", "--cfimdb_max_length", "64"],
+    ],
+)
+def test_recipe_accepts_options_that_a_head_uses(tmp_path, flags):
+    """The other side of the refusals above: each option here changes the model, so the recipe goes
+    on to read the data (and fails only because the data folder does not exist)."""
+    recipe = load_recipe("train")
+    with pytest.raises(FileNotFoundError, match="missing"):
         recipe.main(["--data_dir", str(tmp_path / "missing"), "--output_dir", str(tmp_path), *flags])
 
 

@@ -161,6 +161,13 @@ class MultitaskBertConfig(PretrainedConfig):
             raise bad("similarity_projection", self.similarity_projection, "expected True or False")
         if not isinstance(self.cross_encoder_bi_features, bool):
             raise bad("cross_encoder_bi_features", self.cross_encoder_bi_features, "expected True or False")
+        if self.similarity_projection and (self.similarity_head != "cosine" or "similarity" in cross):
+            raise bad(
+                "similarity_projection",
+                self.similarity_projection,
+                "it applies to the cosine similarity head only (not to similarity_head='mlp' or a "
+                "cross-encoded similarity task)",
+            )
 
 
 __all__ = [
