@@ -262,3 +262,29 @@ def test_london_baseline_and_quickstart(data_dir, tmp_path):
 def test_missing_file_names_the_places_looked(tmp_path):
     with pytest.raises(FileNotFoundError, match="cs224n-a5"):
         run.main(["london_baseline", "--data_dir", str(tmp_path), "--eval_corpus_path", "nope.tsv"])
+
+
+def test_a_bare_file_name_in_both_the_working_and_the_data_directory_must_agree(tmp_path, monkeypatch):
+    data = tmp_path / "data" / "cs224n-a5"
+    data.mkdir(parents=True)
+    (data / "birth_dev.tsv").write_text("Where was Ann born?\tParis\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    data_dir = tmp_path / "data"
+    # only in the data directory: found there
+    assert run._resolve("birth_dev.tsv", data_dir) == str(data / "birth_dev.tsv")
+    # the same bytes in the working directory: no doubt which contents are meant
+    (work / "birth_dev.tsv").write_text("Where was Ann born?\tParis\n")
+    assert run._resolve("birth_dev.tsv", data_dir) == "birth_dev.tsv"
+    # different contents: refused, naming both; the course's london_baseline command included
+    (work / "birth_dev.tsv").write_text("Where was Ann born?\tLondon\n")
+    with pytest.raises(
+        ValueError, match=r"birth_dev.tsv and .*cs224n-a5/birth_dev.tsv differ; pass \./birth_dev"
+    ):
+        run._resolve("birth_dev.tsv", data_dir)
+    with pytest.raises(ValueError, match="differ"):
+        run.main(["london_baseline", "--data_dir", str(data_dir)])
+    # saying which one settles it
+    assert run._resolve("./birth_dev.tsv", data_dir) == "birth_dev.tsv"
+    assert run._resolve(str(data / "birth_dev.tsv"), data_dir) == str(data / "birth_dev.tsv")

@@ -155,12 +155,31 @@ def _is_main() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def _same_contents(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    if a.stat().st_size != b.stat().st_size:
+        return False
+    return a.read_bytes() == b.read_bytes()
+
+
 def _resolve(name: str | None, data_dir: Path) -> str | None:
-    """A path as given if it exists, else inside `data_dir` (or `data_dir/cs224n-a5`)."""
+    """A path as given if it exists, else inside `data_dir` (or `data_dir/cs224n-a5`).
+
+    A bare file name (`wiki.txt`, as in the course's commands) that exists both in the working
+    directory and in the data directory with different contents is refused: either choice could be
+    the wrong one. `./wiki.txt` or an absolute path picks the working directory's file."""
     if name is None:
         return None
     p = Path(name)
+    in_data = [base / name for base in (data_dir / DATA_SUBDIR, data_dir) if (base / name).is_file()]
     if p.exists() or p.is_absolute():
+        bare = not p.is_absolute() and os.sep not in name and "/" not in name
+        if bare and p.is_file() and in_data and not _same_contents(p, in_data[0]):
+            raise ValueError(
+                f"{name}: the working directory's {name} and {in_data[0]} differ; pass ./{name} (the "
+                f"working directory's) or {in_data[0]} (the data directory's) to say which one."
+            )
         return str(p)
     for base in (data_dir / DATA_SUBDIR, data_dir):
         if (base / name).exists():
