@@ -91,9 +91,9 @@ class CharGPTData:
             batches.append(collator(rows))
         return batches
 
-    def birth_batches(self, n: int, batch_size: int, pad_to_block: bool):
+    def birth_batches(self, n: int, batch_size: int, pad_to_block: bool, pack: bool = False):
         """`n` finetuning batches of [`BirthplaceCollator`] from the training split."""
-        collator = BirthplaceCollator(self.tokenizer, 128, pad_to_block=pad_to_block)
+        collator = BirthplaceCollator(self.tokenizer, 128, pad_to_block=pad_to_block, pack=pack)
         train = self.birth["train"]
         batches = []
         for i in range(n):
@@ -304,16 +304,19 @@ def finetuning_throughput(
 ) -> list[dict]:
     """Birthplace finetuning steps (batch 256): original-style padded fp32 vs the fast path, rows
     padded to the longest question (questions are short, so padding to the block wastes most
-    compute), in bf16 where this CPU has it natively and fp32 elsewhere."""
+    compute) or packed (the recipe's default for vanilla and synthesizer), in bf16 where this CPU
+    has it natively and fp32 elsewhere."""
     results = []
     batch_size = 32 if quick else 256
     native = native_bf16(device)
-    for name, bf16, pad_to_block, fast in (
-        ("original-style (fp32, 127 columns)", False, True, False),
-        (f"fast path ({'bf16' if native else 'fp32'}, padded to longest)", native, False, True),
+    precision = "bf16" if native else "fp32"
+    for name, bf16, pad_to_block, fast, pack in (
+        ("original-style (fp32, 127 columns)", False, True, False, False),
+        (f"fast path ({precision}, padded to longest)", native, False, True, False),
+        (f"fast path ({precision}, packed rows)", native, False, True, True),
     ):
         torch.manual_seed(0)
-        batches = to_device(data.birth_batches(repeats + 1, batch_size, pad_to_block), device)
+        batches = to_device(data.birth_batches(repeats + 1, batch_size, pad_to_block, pack), device)
         cfg = CharGPTConfig(vocab_size=data.vocab_size, attention_backend="matmul", fast_dropout=fast)
         model = CharGPTForCausalLM(cfg)
         times = timed(model_step_fn(model, batches, bf16, fast, device=device), repeats, device=device)

@@ -310,7 +310,7 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
         "round(0.9·2^16) (P(keep) = 0.899994; `bernoulli_` is 4x slower) | `CharGPTConfig(fast_dropout=True)` "
         "| on (CPU) | `fast_dropout=False` |",
         "| padding-free packed rows, block-diagonal masks built once per batch from `position_ids` "
-        "| `SpanCorruptionCollator(pack=True)` | recipe choice | `pack=False` (perceiver must be padded) |",
+        "| `SpanCorruptionCollator(pack=True)`, `BirthplaceCollator(pack=True)` | recipe choice (pretraining and finetuning) | `pack=False` (perceiver must be padded) |",
         "| rows padded to the longest example, not to the block | collators (`pad_to_block=False`) | on "
         "| `pad_to_block=True` |",
         "| fused AdamW (`torch.optim.AdamW(fused=True)`, supported on CPU) | benchmarks; proposed for "

@@ -288,3 +288,27 @@ def test_a_bare_file_name_in_both_the_working_and_the_data_directory_must_agree(
     # saying which one settles it
     assert run._resolve("./birth_dev.tsv", data_dir) == "birth_dev.tsv"
     assert run._resolve(str(data / "birth_dev.tsv"), data_dir) == str(data / "birth_dev.tsv")
+
+
+def test_finetuning_packs_the_questions_by_default_with_the_padded_loss(data_dir, tmp_path, monkeypatch):
+    layouts = []
+    collate = run.BirthplaceCollator.__call__
+
+    def spy(self, examples):
+        batch = collate(self, examples)
+        layouts.append((self.pack, tuple(batch["input_ids"].shape)))
+        return batch
+
+    monkeypatch.setattr(run.BirthplaceCollator, "__call__", spy)
+    common = ["finetune", "vanilla", "wiki.txt", "--data_dir", str(data_dir), *TINY, "--dropout", "0"]
+    common += ["--bf16", "False", "--max_steps", "2", "--per_device_train_batch_size", "4"]
+    common += ["--eval_after_finetune", "False"]
+    packed = run.main([*common, "--output_dir", str(tmp_path / "packed")])
+    assert layouts and all(pack and rows == 1 for pack, (rows, _) in layouts)  # 4 short questions, one row
+    layouts.clear()
+    padded = run.main([*common, "--pack", "False", "--output_dir", str(tmp_path / "padded")])
+    assert layouts and all(not pack and rows == 4 for pack, (rows, _) in layouts)
+    assert packed["finetune_mean_loss"] == pytest.approx(padded["finetune_mean_loss"], rel=1e-5)
+    assert packed["finetune_tokens"] == padded["finetune_tokens"] == 2 * 4 * 127
+    with pytest.raises(ValueError, match="--pack is not possible for the perceiver"):
+        run.main(["finetune", "perceiver", "wiki.txt", "--data_dir", str(data_dir), *TINY, "--pack"])

@@ -3,7 +3,8 @@
 - bf16 autocast vs fp32: same loss within 1 % on fixed inputs (every variant);
 - `attention_backend` "matmul" vs "sdpa" (and "auto"): same logits and gradients within 1e-5;
 - packed (padding-free) rows vs padded rows: the same per-example logits and the same loss
-  (vanilla, synthesizer); the perceiver refuses packed rows;
+  (vanilla, synthesizer), for span-corrupted documents and for birthplace questions; the
+  perceiver refuses packed rows;
 - the cheap dropout masks: Bernoulli(0.9) keep rate, unbiased scaling, seeded, independent;
 - batched KV-cache greedy decoding equals one-question-at-a-time decoding and the original
   no-cache loop of `benchmarks/reference_mingpt.py`;
@@ -30,7 +31,7 @@ from scripts import load_script  # noqa: E402
 from hfmodels.char_gpt import CharGPTConfig, CharGPTForCausalLM, CharTokenizer  # noqa: E402
 from hfmodels.char_gpt.evaluation import greedy_decode  # noqa: E402
 from hfmodels.char_gpt.modeling_char_gpt import dropout, keep_mask  # noqa: E402
-from hfmodels.data.char_gpt import SpanCorruptionCollator  # noqa: E402
+from hfmodels.data.char_gpt import BirthplaceCollator, SpanCorruptionCollator  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -169,6 +170,38 @@ def test_collator_packed_batches_give_the_padded_loss(variant):
     model = model_for(variant, vocab_size=len(tokenizer), block_size=block).eval()
     if variant == "synthesizer":  # its B has block_size - 1 columns; the collator's rows fit
         assert padded["input_ids"].shape[1] <= model.config.max_input_length
+    with torch.no_grad():
+        loss_padded = model(**padded).loss
+        loss_packed = model(**packed).loss
+    torch.testing.assert_close(loss_packed, loss_padded, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("variant", ("vanilla", "synthesizer"))
+def test_packed_question_batches_give_the_padded_loss(variant):
+    """Birthplace finetuning batches: packing the questions keeps every labelled target (none in the
+    question) and the loss."""
+    tokenizer = CharTokenizer.from_corpus(CORPUS)
+    people = [
+        ("Ada Lovelace", "London"),
+        ("Alan Turing", "Maida Vale"),
+        ("Grace Hopper", "New York City"),
+        ("Marie Curie", "Warsaw"),
+        ("Al", "London"),
+        ("Niels Bohr", "Warsaw"),
+        ("Emmy Noether", "New York"),
+        ("Ada Lovelace, Alan Turing and Grace Hopper", "New York City"),  # one long row: packing pays
+    ]
+    questions = [{"question": f"Where was {name} born?", "place": place} for name, place in people]
+    block = 128
+    padded = BirthplaceCollator(tokenizer, block)(questions)
+    packed = BirthplaceCollator(tokenizer, block, pack=True)(questions)
+    assert "position_ids" in packed and packed["input_ids"].numel() < padded["input_ids"].numel()
+    assert int((packed["position_ids"] == 0).sum()) == len(questions)  # no example is lost or split
+    targets = sorted(padded["labels"][padded["labels"] != -100].tolist())
+    assert sorted(packed["labels"][packed["labels"] != -100].tolist()) == targets
+    # the original's targets: the ⁇ that ends the question, the place and the closing ⁇
+    assert len(targets) == sum(len(place) + 2 for _, place in people)
+    model = model_for(variant, vocab_size=len(tokenizer), block_size=block).eval()
     with torch.no_grad():
         loss_padded = model(**padded).loss
         loss_packed = model(**packed).loss

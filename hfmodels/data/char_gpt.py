@@ -634,18 +634,26 @@ class BirthplaceCollator:
     """`Trainer` data collator for birthplace finetuning: examples with `question` and `place`
     (raw rows of [`load_birthplaces`]) or with `input_ids` and `labels` ([`encode_birthplaces`]),
     right-padded with PAD / -100 to the longest example, or to `block_size - 1` with
-    `pad_to_block=True`.
+    `pad_to_block=True`. With `pack=True` the questions are packed into rows of at most
+    `block_size - 1` tokens with `position_ids` restarting at every question (first-fit
+    decreasing, as [`SpanCorruptionCollator`] packs), for the models that support packed rows
+    (vanilla, synthesizer): the same labelled targets, hence the same loss, with no compute spent
+    on padding.
 
     Args:
         tokenizer ([`CharTokenizer`]): the study's vocabulary.
         block_size (`int`, *optional*, defaults to 128): the model's block size.
         pad_to_block (`bool`, *optional*, defaults to `False`): the original's shapes.
+        pack (`bool`, *optional*, defaults to `False`): packed rows with `position_ids`.
     """
 
-    def __init__(self, tokenizer: CharTokenizer, block_size: int = 128, pad_to_block: bool = False):
+    def __init__(
+        self, tokenizer: CharTokenizer, block_size: int = 128, pad_to_block: bool = False, pack: bool = False
+    ):
         self.tokenizer = tokenizer
         self.block_size = block_size
         self.pad_to_block = pad_to_block
+        self.pack = pack
 
     def rows(self, examples: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """`(tokens, labels, sizes)`: the examples' ids and labels left-aligned in (batch, longest)
@@ -677,7 +685,7 @@ class BirthplaceCollator:
             sizes,
             self.block_size - 1,
             self.tokenizer.pad_token_id,
-            pack=False,
+            pack=self.pack,
             pad_to_block=self.pad_to_block,
             labels=labels,
         )

@@ -122,7 +122,8 @@ class StudyArguments:
     pack: bool | None = field(
         default=None,
         metadata={
-            "help": "pack span-corruption examples (default: on for vanilla/synthesizer, off for the perceiver)"
+            "help": "pack the training examples (span-corrupted documents, questions) into padding-free rows "
+            "(default: on for vanilla/synthesizer, off for the perceiver)"
         },
     )
     token_count: str = field(default="examples", metadata={"help": "schedule tokens: examples | targets"})
@@ -457,6 +458,18 @@ def _finish_model_folder(folder: str, study: StudyArguments, metrics: dict, comm
     card.save(os.path.join(folder, "README.md"))
 
 
+def _packing(study: StudyArguments) -> bool:
+    """`--pack`, defaulting to padding-free rows where the model supports them (not the perceiver,
+    whose bottleneck needs one example per row)."""
+    if study.pack is None:
+        return study.variant != "perceiver"
+    if study.pack and study.variant == "perceiver":
+        raise ValueError(
+            "--pack is not possible for the perceiver (its bottleneck needs one example per row)."
+        )
+    return study.pack
+
+
 def pretrain(study: StudyArguments, training: TrainingArguments, data_dir: Path, command: str) -> dict:
     """Span-corruption pretraining on the corpus (SPEC §1 "Span corruption")."""
     corpus = _resolve(study.pretrain_corpus_path, data_dir)
@@ -465,19 +478,13 @@ def pretrain(study: StudyArguments, training: TrainingArguments, data_dir: Path,
     n_docs = len(dataset)
     if study.max_pretrain_documents:
         dataset = dataset.select(range(min(study.max_pretrain_documents, n_docs)))
-    if study.pack is None:  # padding-free rows by default where the model supports them
-        study.pack = study.variant != "perceiver"
-    if study.pack and study.variant == "perceiver":
-        raise ValueError(
-            "--pack is not possible for the perceiver (its bottleneck needs one example per row)."
-        )
     model = (
         load_model(study.reading_params_path, study, tokenizer)
         if study.reading_params_path
         else CharGPTForCausalLM(build_config(study, tokenizer.vocab_size))
     )
     collator = ResumableSpanCorruptionCollator(
-        tokenizer, block_size=study.block_size, pack=study.pack, seed=training.seed
+        tokenizer, block_size=study.block_size, pack=_packing(study), seed=training.seed
     )
     final_tokens = study.final_tokens or original_final_tokens(n_docs, study.block_size)
     if study.fit_schedule_to_run:
@@ -511,14 +518,14 @@ def finetune(study: StudyArguments, training: TrainingArguments, data_dir: Path,
         block_size=model.config.block_size,
     )
     dataset = encode_birthplaces(rows, tokenizer, model.config.block_size)
-    collator = BirthplaceCollator(tokenizer, block_size=model.config.block_size)
+    pack = _packing(study)
+    collator = BirthplaceCollator(tokenizer, block_size=model.config.block_size, pack=pack)
     callbacks = []
     if study.finetune_replay_ratio:
         # rehearsal: corpus documents under the pretraining objective beside every question batch
         documents = ResumableSpanCorruptionCollator(
             tokenizer, block_size=model.config.block_size, pack=False, seed=training.seed
         )
-        pack = study.pack if study.pack is not None else study.variant != "perceiver"  # as in pretraining
         collator = ReplayCollator(
             collator,
             documents,
