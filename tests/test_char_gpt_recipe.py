@@ -9,6 +9,7 @@ from huggingface_hub import ModelCard
 from scripts import load_script, write_birthplace_data
 
 from hfmodels.char_gpt import CharGPTConfig, CharGPTForCausalLM
+from hfmodels.training import precision
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 run = load_script("recipes/char_gpt/run.py", "char_gpt_run")
@@ -126,12 +127,21 @@ def test_bf16_is_the_default_only_where_the_hardware_multiplies_bf16(monkeypatch
     """Emulated bf16 (an AVX2 CPU) is slower than fp32, so no command, the quickstart included,
     turns bf16 autocast on there unless asked; `--bf16` still forces it."""
     monkeypatch.delenv("WORLD_SIZE", raising=False)
-    monkeypatch.setattr(run, "native_bf16", lambda *a: native)
+    monkeypatch.delenv("ACCELERATE_MIXED_PRECISION", raising=False)
+    monkeypatch.setattr(precision, "native_bf16", lambda *a: native)
     for command in ("pretrain vanilla wiki.txt", "quickstart vanilla wiki.txt"):
         _, args = run.parse_args(command.split())
         assert args.bf16 is native, command
     _, args = run.parse_args("pretrain vanilla wiki.txt --bf16 true".split())
     assert args.bf16 is True
+    # Under `accelerate launch` the launcher's precision is the default (a "no" config trained in
+    # bf16 on an AVX512-BF16 CPU before), and an explicit --bf16 still decides.
+    for launched in ("no", "bf16", "fp16"):
+        monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", launched)
+        _, args = run.parse_args("pretrain vanilla wiki.txt".split())
+        assert args.bf16 is (launched == "bf16"), launched
+    _, args = run.parse_args("pretrain vanilla wiki.txt --bf16 false".split())
+    assert args.bf16 is False
 
 
 def test_pretrain_finetune_evaluate_analyze_end_to_end(data_dir, tmp_path, capsys, monkeypatch):

@@ -17,6 +17,17 @@ def test_native_bf16_follows_the_cpu_and_rejects_other_devices(monkeypatch):
     assert precision.native_bf16("meta") is False
 
 
+def test_default_bf16_is_the_launchers_precision_else_the_hardwares(monkeypatch):
+    monkeypatch.delenv("ACCELERATE_MIXED_PRECISION", raising=False)
+    for native in (False, True):
+        monkeypatch.setattr(precision, "native_bf16", lambda device=None, n=native: n)
+        assert precision.default_bf16() is native
+        for launched, expected in (("no", False), ("fp16", False), ("bf16", True), ("BF16", True)):
+            monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", launched)
+            assert precision.default_bf16() is expected, (native, launched)
+        monkeypatch.delenv("ACCELERATE_MIXED_PRECISION")
+
+
 def test_greedy_decode_uses_bf16_autocast_only_where_native(monkeypatch, tmp_path):
     tokenizer = CharTokenizer.from_corpus("Where was Ann born? Paris", save_directory=str(tmp_path))
     config = CharGPTConfig(vocab_size=tokenizer.vocab_size, block_size=32, n_layer=1, n_embd=8, n_head=2)

@@ -37,6 +37,18 @@ def native_bf16(device: torch.device | str | None = None) -> bool:
         return False
 
 
+def default_bf16(device: torch.device | str | None = None) -> bool:
+    """The recipes' default for bf16 autocast: the precision `accelerate launch` was given (its
+    config file's `mixed_precision` or `--mixed_precision`, which it passes on in
+    `$ACCELERATE_MIXED_PRECISION`), else [`native_bf16`]. Without this a `mixed_precision: "no"`
+    config would still train in bf16 on a CPU with AVX512-BF16, because `TrainingArguments(bf16=True)`
+    overrides what the launcher says; an explicit `--bf16` still decides over both."""
+    launched = os.environ.get("ACCELERATE_MIXED_PRECISION", "").strip().lower()
+    if launched:
+        return launched == "bf16"
+    return native_bf16(device)
+
+
 def cpu_capability(cpuinfo: str | None = None) -> str:
     """The CPU's vector extensions in words, e.g. "AVX512-BF16, no AMX" or "AVX2, no bf16", from
     `cpuinfo` (default: /proc/cpuinfo where it exists) and PyTorch's own CPU dispatch level."""

@@ -46,7 +46,7 @@ from hfmodels.data.paths import resolve_data_dir
 from hfmodels.metrics.exact_match import ExactMatch
 from hfmodels.training.cli import explicit_options, refuse_together
 from hfmodels.training.optim import create_mingpt_adamw
-from hfmodels.training.precision import native_bf16
+from hfmodels.training.precision import default_bf16
 from hfmodels.training.replay import ReplayCollator
 from hfmodels.training.reporting import (
     build_model_card,
@@ -219,7 +219,8 @@ def spec_defaults(function: str, reading: bool, world_size: int) -> dict[str, st
     }
     if not torch.cuda.is_available():
         defaults["--use_cpu"] = "True"  # lets --bf16 mean CPU bf16 autocast (AMX) instead of failing
-    if native_bf16():  # bf16 autocast by default where the hardware runs it natively
+    # bf16 autocast by default where the hardware runs it natively, unless `accelerate launch` said otherwise
+    if default_bf16():
         defaults["--bf16"] = "True"
     return {**defaults, **quick}
 

@@ -42,7 +42,7 @@ from hfmodels.multitask_bert.reporting import (
     write_prediction_files,
 )
 from hfmodels.training.cli import explicit_options
-from hfmodels.training.precision import native_bf16
+from hfmodels.training.precision import default_bf16
 
 logger = logging.getLogger("multitask_bert.ensemble")
 
@@ -66,7 +66,9 @@ def main(argv: list[str] | None = None) -> dict:
     """Parse arguments, predict with every member, average, write the outputs; returns the metrics."""
     parser = HfArgumentParser((EnsembleArguments, TrainingArguments), allow_abbrev=False)
     parser.set_defaults(
-        bf16=native_bf16(),  # bf16 autocast where the hardware multiplies bf16; emulated bf16 is slower than fp32
+        # bf16 autocast where the hardware multiplies bf16 (emulated bf16 is slower than fp32), unless
+        # `accelerate launch` was given another precision
+        bf16=default_bf16(),
         use_cpu=not torch.cuda.is_available(),  # bf16 autocast on CPU needs use_cpu
         per_device_eval_batch_size=128,
         report_to=[],

@@ -48,7 +48,7 @@ from hfmodels.multitask_bert.reporting import (
 )
 from hfmodels.multitask_bert.trainer import MultitaskTrainer
 from hfmodels.training.cli import explicit_options, refuse_together
-from hfmodels.training.precision import describe_cpu, native_bf16
+from hfmodels.training.precision import default_bf16, describe_cpu
 from hfmodels.training.resume import StopAfterStepsCallback, resolve_resume_checkpoint
 
 logger = logging.getLogger("multitask_bert")
@@ -204,7 +204,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     """Parse arguments, train, evaluate, write the outputs; returns the dev metrics."""
     parser = HfArgumentParser((MultitaskBertArguments, TrainingArguments), allow_abbrev=False)
     parser.set_defaults(
-        bf16=native_bf16(),  # bf16 autocast where the hardware multiplies bf16; emulated bf16 is slower than fp32
+        # bf16 autocast where the hardware multiplies bf16 (emulated bf16 is slower than fp32), unless
+        # `accelerate launch` was given another precision
+        bf16=default_bf16(),
         use_cpu=not torch.cuda.is_available(),  # bf16 autocast on CPU needs use_cpu
         eval_strategy="epoch",
         save_strategy="no",
