@@ -742,6 +742,7 @@ def load_recipe(name: str):
         (["--task", "sst", "--cross_encoder_tasks", "paraphrase"], "--cross_encoder_tasks has no effect"),
         (["--task", "sts", "--pair_hidden_size", "0"], "--pair_hidden_size has no effect on --task sts"),
         (["--task", "quora", "--schedule", "round_robin"], "--schedule has no effect"),
+        (["--option", "pretrain", "--layerwise_lr_decay", "0.9"], "--layerwise_lr_decay has no effect"),
         (["--task", "cfimdb", "--max_length", "64"], "--max_length has no effect"),
         (["--task", "sst", "--cfimdb_max_length", "64"], "--cfimdb_max_length has no effect"),
     ],
@@ -769,6 +770,7 @@ def test_recipe_rejects_bad_options_before_reading_data(tmp_path, flags, message
         ["--task", "sts", "--cross_encoder_tasks", "similarity", "--pair_hidden_size", "0"],
         ["--schedule", "round_robin", "--max_length", "64"],
         ["--task", "cfimdb", "--cfimdb_max_length", "64"],
+        ["--option", "finetune", "--layerwise_lr_decay", "0.9"],
     ],
 )
 def test_recipe_accepts_options_that_a_head_uses(tmp_path, flags):

@@ -188,6 +188,10 @@ def inapplicable_option(args: MultitaskBertArguments, tasks: list[str], given: s
             "the cosine similarity head (bi-encoded, --similarity_head cosine)",
         ),
         "schedule": (len(tasks) > 1, "--task multitask (it orders the tasks' batches)"),
+        "layerwise_lr_decay": (
+            args.option == "finetune",
+            "--option finetune (with --option pretrain the encoder's layers are frozen)",
+        ),
         "max_length": (args.task != "cfimdb", "SST, Quora and STS (CFIMDB uses --cfimdb_max_length)"),
         "cfimdb_max_length": (args.task == "cfimdb", "--task cfimdb"),
     }
