@@ -117,6 +117,10 @@ def test_flags_keep_their_value_in_every_spelling_and_contradictions_are_refused
         ("evaluate vanilla wiki.txt --per_device_eval_batch_size 4", "--eval_batch_size"),
         ("pretrain vanilla wiki.txt --fit_schedule_to_run --final_tokens 100", "cannot be combined"),
         ("pretrain vanilla wiki.txt --warmup-steps 10", "--warmup_steps is not used"),
+        # options of another variant or function would be ignored
+        ("pretrain vanilla wiki.txt --bottleneck_dim 64", "--bottleneck_dim sets the perceiver's"),
+        ("finetune perceiver wiki.txt --synthesizer-per-head", "--synthesizer_per_head sets the synth"),
+        ("pretrain vanilla wiki.txt --finetune_replay_ratio 0.25", "--finetune_replay_ratio sets finetuning"),
     ):
         with pytest.raises(SystemExit, match=message):
             run.parse_args(command.split())

@@ -272,6 +272,15 @@ def parse_args(argv: list[str]) -> tuple[StudyArguments, TrainingArguments]:
     study.explicit_options = given
     if study.variant not in VARIANTS:
         raise SystemExit(f"run.py: unknown variant {study.variant!r}; expected one of {', '.join(VARIANTS)}.")
+    for flag, applies, what in (
+        ("bottleneck_dim", study.variant == "perceiver", "the perceiver's basis rows"),
+        ("synthesizer_per_head", study.variant == "synthesizer", "the synthesizer's attention"),
+        ("finetune_replay_ratio", study.function == "finetune", "finetuning"),
+    ):
+        if flag in given and not applies:
+            raise SystemExit(
+                f"run.py: --{flag} sets {what}; it has no effect on `{study.function} {study.variant}`. Leave it out."
+            )
     if _optim_name(training) not in OPTIMIZERS:
         raise SystemExit(
             f"run.py: --optim {_optim_name(training)} is not available: training runs minGPT's AdamW "
