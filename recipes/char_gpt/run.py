@@ -19,6 +19,7 @@ state-dict file is accepted for reading. See recipes/char_gpt/README.md.
 
 from __future__ import annotations
 
+import filecmp
 import json
 import logging
 import math
@@ -156,14 +157,6 @@ def _is_main() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def _same_contents(a: Path, b: Path) -> bool:
-    if a.resolve() == b.resolve():
-        return True
-    if a.stat().st_size != b.stat().st_size:
-        return False
-    return a.read_bytes() == b.read_bytes()
-
-
 def _resolve(name: str | None, data_dir: Path) -> str | None:
     """A path as given if it exists, else inside `data_dir` (or `data_dir/cs224n-a5`).
 
@@ -175,16 +168,15 @@ def _resolve(name: str | None, data_dir: Path) -> str | None:
     p = Path(name)
     in_data = [base / name for base in (data_dir / DATA_SUBDIR, data_dir) if (base / name).is_file()]
     if p.exists() or p.is_absolute():
-        bare = not p.is_absolute() and os.sep not in name and "/" not in name
-        if bare and p.is_file() and in_data and not _same_contents(p, in_data[0]):
+        bare = p.name == name  # no directory part, not absolute
+        if bare and p.is_file() and in_data and not filecmp.cmp(p, in_data[0], shallow=False):
             raise ValueError(
                 f"{name}: the working directory's {name} and {in_data[0]} differ; pass ./{name} (the "
                 f"working directory's) or {in_data[0]} (the data directory's) to say which one."
             )
         return str(p)
-    for base in (data_dir / DATA_SUBDIR, data_dir):
-        if (base / name).exists():
-            return str(base / name)
+    if in_data:
+        return str(in_data[0])
     raise FileNotFoundError(
         f"{name}: not found as given nor in {data_dir / DATA_SUBDIR} or {data_dir} (set --data_dir or $HFMODELS_DATA_DIR)."
     )
