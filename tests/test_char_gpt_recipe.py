@@ -118,9 +118,18 @@ def test_flags_keep_their_value_in_every_spelling_and_contradictions_are_refused
         ("pretrain vanilla wiki.txt --fit_schedule_to_run --final_tokens 100", "cannot be combined"),
         ("pretrain vanilla wiki.txt --warmup-steps 10", "--warmup_steps is not used"),
         # options of another variant or function would be ignored
-        ("pretrain vanilla wiki.txt --bottleneck_dim 64", "--bottleneck_dim sets the perceiver's"),
-        ("finetune perceiver wiki.txt --synthesizer-per-head", "--synthesizer_per_head sets the synth"),
-        ("pretrain vanilla wiki.txt --finetune_replay_ratio 0.25", "--finetune_replay_ratio sets finetuning"),
+        (
+            "pretrain vanilla wiki.txt --bottleneck_dim 64",
+            "--bottleneck_dim has no effect on `pretrain vanilla`: it applies to the perceiver's",
+        ),
+        (
+            "finetune perceiver wiki.txt --synthesizer-per-head",
+            "--synthesizer_per_head has no effect on `finetune perceiver`: it applies to the synth",
+        ),
+        (
+            "pretrain vanilla wiki.txt --finetune_replay_ratio 0.25",
+            "--finetune_replay_ratio has no effect on `pretrain vanilla`: it applies to finetuning",
+        ),
     ):
         with pytest.raises(SystemExit, match=message):
             run.parse_args(command.split())

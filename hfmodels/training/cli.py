@@ -33,4 +33,23 @@ def refuse_together(
             raise error(f"{prog}: --{a} and --{b} set the same thing; give only one of them.")
 
 
-__all__ = ["explicit_options", "refuse_together"]
+def refuse_inapplicable(
+    given: set[str],
+    rules: Iterable[tuple[str, bool, str]],
+    prog: str,
+    context: str,
+    error: type[Exception] = SystemExit,
+) -> None:
+    """Raise `error` for the first option the user gave (`given`) that would have no effect here.
+
+    `rules` holds `(option, used, applies_to)`: `used` says whether this run uses the option,
+    `applies_to` what it is for. An option that would be ignored without a word is refused instead,
+    naming what it applies to and the run (`context`) it has no effect on."""
+    for option, used, applies_to in rules:
+        if option in given and not used:
+            raise error(
+                f"{prog}: --{option} has no effect on {context}: it applies to {applies_to}. Leave it out."
+            )
+
+
+__all__ = ["explicit_options", "refuse_inapplicable", "refuse_together"]

@@ -45,7 +45,7 @@ from hfmodels.data.char_gpt import (
 from hfmodels.data.char_gpt import read_birthplace_file as read_birthplace_dataset
 from hfmodels.data.paths import resolve_data_dir
 from hfmodels.metrics.exact_match import ExactMatch
-from hfmodels.training.cli import explicit_options, refuse_together
+from hfmodels.training.cli import explicit_options, refuse_inapplicable, refuse_together
 from hfmodels.training.optim import create_mingpt_adamw
 from hfmodels.training.precision import default_bf16
 from hfmodels.training.replay import ReplayCollator
@@ -264,15 +264,16 @@ def parse_args(argv: list[str]) -> tuple[StudyArguments, TrainingArguments]:
     study.explicit_options = given
     if study.variant not in VARIANTS:
         raise SystemExit(f"run.py: unknown variant {study.variant!r}; expected one of {', '.join(VARIANTS)}.")
-    for flag, applies, what in (
-        ("bottleneck_dim", study.variant == "perceiver", "the perceiver's basis rows"),
-        ("synthesizer_per_head", study.variant == "synthesizer", "the synthesizer's attention"),
-        ("finetune_replay_ratio", study.function == "finetune", "finetuning"),
-    ):
-        if flag in given and not applies:
-            raise SystemExit(
-                f"run.py: --{flag} sets {what}; it has no effect on `{study.function} {study.variant}`. Leave it out."
-            )
+    refuse_inapplicable(
+        given,
+        [
+            ("bottleneck_dim", study.variant == "perceiver", "the perceiver's basis rows"),
+            ("synthesizer_per_head", study.variant == "synthesizer", "the synthesizer's attention"),
+            ("finetune_replay_ratio", study.function == "finetune", "finetuning"),
+        ],
+        "run.py",
+        f"`{study.function} {study.variant}`",
+    )
     if _optim_name(training) not in OPTIMIZERS:
         raise SystemExit(
             f"run.py: --optim {_optim_name(training)} is not available: training runs minGPT's AdamW "

@@ -47,7 +47,7 @@ from hfmodels.multitask_bert.reporting import (
     write_prediction_files,
 )
 from hfmodels.multitask_bert.trainer import MultitaskTrainer
-from hfmodels.training.cli import explicit_options, refuse_together
+from hfmodels.training.cli import explicit_options, refuse_inapplicable, refuse_together
 from hfmodels.training.precision import default_bf16, describe_cpu
 from hfmodels.training.resume import StopAfterStepsCallback, resolve_resume_checkpoint
 
@@ -158,50 +158,48 @@ def load_data(args: MultitaskBertArguments, tokenizer) -> tuple[dict, dict, dict
     return train, dev, test
 
 
-def inapplicable_option(args: MultitaskBertArguments, tasks: list[str], given: set[str]) -> str | None:
-    """Why an option the user wrote (`given`) would have no effect on the model `tasks` and the other
-    options describe, or None. Such an option would be ignored without a word, so it is refused."""
+def option_rules(args: MultitaskBertArguments, tasks: list[str]) -> list[tuple[str, bool, str]]:
+    """`(option, used, applies_to)` for the head and data options: whether the model `tasks` and the
+    other options describe would use each one. One it would not use is refused when given
+    (`refuse_inapplicable`), rather than ignored without a word."""
     cross = {t.strip() for t in args.cross_encoder_tasks.split(",") if t.strip()}
     bi_pairs = {t for t in ("paraphrase", "similarity") if t in tasks and t not in cross}
     cosine = "similarity" in bi_pairs and args.similarity_head == "cosine"
     cross_heads = cross & set(tasks)
-    uses = {
-        # option: (does a head of this model use it, what it applies to)
-        "cross_encoder_tasks": (
+    return [
+        (
+            "cross_encoder_tasks",
             not (cross & {"paraphrase", "similarity"}) - set(tasks),
             "the pair tasks of this model",
         ),
-        "cross_encoder_bi_features": (bool(cross_heads), "a cross-encoded pair task (--cross_encoder_tasks)"),
-        "pair_features": (
+        ("cross_encoder_bi_features", bool(cross_heads), "a cross-encoded pair task (--cross_encoder_tasks)"),
+        (
+            "pair_features",
             "paraphrase" in bi_pairs
             or ("similarity" in bi_pairs and args.similarity_head == "mlp")
             or (bool(cross_heads) and args.cross_encoder_bi_features),
             "the bi-encoder paraphrase head, --similarity_head mlp, or --cross_encoder_bi_features",
         ),
-        "pair_hidden_size": (
+        (
+            "pair_hidden_size",
             "paraphrase" in tasks or bool(cross_heads) or ("similarity" in bi_pairs and not cosine),
             "the paraphrase head, --similarity_head mlp, or a cross-encoded pair task",
         ),
-        "similarity_head": ("similarity" in bi_pairs, "the bi-encoded similarity task"),
-        "similarity_projection": (
+        ("similarity_head", "similarity" in bi_pairs, "the bi-encoded similarity task"),
+        (
+            "similarity_projection",
             cosine,
             "the cosine similarity head (bi-encoded, --similarity_head cosine)",
         ),
-        "schedule": (len(tasks) > 1, "--task multitask (it orders the tasks' batches)"),
-        "layerwise_lr_decay": (
+        ("schedule", len(tasks) > 1, "--task multitask (it orders the tasks' batches)"),
+        (
+            "layerwise_lr_decay",
             args.option == "finetune",
             "--option finetune (with --option pretrain the encoder's layers are frozen)",
         ),
-        "max_length": (args.task != "cfimdb", "SST, Quora and STS (CFIMDB uses --cfimdb_max_length)"),
-        "cfimdb_max_length": (args.task == "cfimdb", "--task cfimdb"),
-    }
-    for option, (used, applies_to) in uses.items():
-        if option in given and not used:
-            return (
-                f"--{option} has no effect on --task {args.task} with these options: it applies to "
-                f"{applies_to}. Leave it out."
-            )
-    return None
+        ("max_length", args.task != "cfimdb", "SST, Quora and STS (CFIMDB uses --cfimdb_max_length)"),
+        ("cfimdb_max_length", args.task == "cfimdb", "--task cfimdb"),
+    ]
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -257,9 +255,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if args.task != "multitask" and args.task not in SINGLE_TASK_LOADERS:
         raise ValueError(f"--task {args.task!r}; allowed: multitask, {', '.join(SINGLE_TASK_LOADERS)}")
     tasks = ["sentiment", "paraphrase", "similarity"] if args.task == "multitask" else [TASK_OF[args.task]]
-    problem = inapplicable_option(args, tasks, given)
-    if problem:
-        raise ValueError(f"train.py: {problem}")
+    refuse_inapplicable(
+        given, option_rules(args, tasks), "train.py", f"--task {args.task} with these options", ValueError
+    )
     check_layerwise_lr_decay(args.layerwise_lr_decay)
     loss_weights = parse_task_loss_weights(args.task_loss_weights, tasks)
     # "last" -> the newest complete checkpoint of --output_dir; a half-written one is refused.
