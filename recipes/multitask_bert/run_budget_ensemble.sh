@@ -5,6 +5,7 @@
 # folder holds a model is skipped. Training wall times (train_runtime) go to $OUT/walltimes.txt.
 #   bash recipes/multitask_bert/run_budget_ensemble.sh [DATA_DIR] [OUT]
 #   SST_SEEDS="1 2 3" QUORA_SEEDS="1 2" STS_SEEDS="1" bash ...   # other member counts
+#   QUORA_CROSS_SEEDS="1" bash ...   # add cross-encoder Quora members ([CLS] q1 [SEP] q2 [SEP]; none by default)
 set -euo pipefail
 # The body is one { ... } group: bash parses it whole before running it, so editing this file
 # while a run is going cannot change what that run does.
@@ -26,6 +27,9 @@ member() {  # name, extra train.py flags
 }
 for seed in ${SST_SEEDS:-1 2 3 4 5}; do member "sst-seed$seed" --task sst --epochs 3 --pooling cls --seed "$seed"; done
 for seed in ${QUORA_SEEDS:-1 2}; do member "quora-seed$seed" --task quora --epochs 2 --seed "$seed"; done
+for seed in ${QUORA_CROSS_SEEDS:-}; do
+  member "quora-cross-seed$seed" --task quora --epochs 2 --cross_encoder_tasks paraphrase --seed "$seed"
+done
 for seed in ${STS_SEEDS:-1}; do member "sts-seed$seed" --task sts --epochs 3 --seed "$seed"; done
 python recipes/multitask_bert/ensemble.py --data_dir "$DATA" --output_dir "$OUT/ensemble" \
   --models "${MEMBERS[@]}" > "$OUT/ensemble.log" 2>&1
