@@ -1,11 +1,16 @@
 """Multitask BERT ensembles: averaging arithmetic, one-member identity, two members, the recipe."""
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from scripts import ROOT
 from test_multitask_bert import load_recipe, make_tokenizer, tiny_bert_config, write_minbert_dir
 from transformers import BertModel, TrainingArguments
 
@@ -275,3 +280,57 @@ def test_ensemble_recipe_end_to_end(tmp_path, data_dir):
         assert (alone / "predictions" / path.name).read_text() == path.read_text(), path.name
     with pytest.raises(SystemExit):
         ensemble.main(["--models", str(members[0])])  # --output_dir is required
+
+
+def test_budget_script_trains_each_member_once_and_averages_them(tmp_path, data_dir):
+    """run_budget_ensemble.sh: the member kinds and counts its variables ask for, each member's training
+    time recorded, the ensemble over all of them; a rerun keeps the trained members and trains the missing."""
+    backbone = tmp_path / "backbone"
+    torch.manual_seed(0)
+    BertModel(tiny_bert_config()).save_pretrained(backbone)
+    make_tokenizer().save_pretrained(backbone)
+    out = tmp_path / "budget"
+    env = {
+        **os.environ,
+        "PYTHON": sys.executable,
+        "SST_SEEDS": "1 2",
+        "QUORA_SEEDS": "1",
+        "QUORA_CROSS_SEEDS": "1",
+        "STS_SEEDS": "1",
+        "EXTRA": f"--backbone {backbone} --epochs 1 --batch_size 8 --report_to none",
+    }
+
+    def run_script():
+        script = ROOT / "recipes/multitask_bert/run_budget_ensemble.sh"
+        done = subprocess.run(
+            ["bash", str(script), str(data_dir), str(out)], cwd=ROOT, env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    def trained():
+        return [line.split()[0] for line in (out / "walltimes.txt").read_text().splitlines()]
+
+    run_script()
+    names = ["sst-seed1", "sst-seed2", "quora-seed1", "quora-cross-seed1", "sts-seed1"]
+    assert trained() == names
+    config = {n: json.loads((out / n / "config.json").read_text()) for n in names}
+    assert config["quora-cross-seed1"]["cross_encoder_tasks"] == ["paraphrase"]
+    assert config["quora-seed1"]["cross_encoder_tasks"] == []
+    assert config["sst-seed1"]["pooling"] == "cls" and config["quora-seed1"]["pooling"] == "mean"
+    assert config["sts-seed1"]["tasks"] == ["similarity"]
+    metrics = json.loads((out / "ensemble" / "metrics.json").read_text())
+    assert [m["model"] for m in metrics["members"]] == [str(out / n) for n in names]
+    assert metrics["members_per_data_set"] == {
+        "sst-dev": 2,
+        "sst-test": 2,
+        "quora-dev": 2,
+        "sts-dev": 1,
+        "sts-test": 1,
+    }
+    assert (out / "budget.txt").read_text().startswith("members: 5, training: ")
+
+    stamp = (out / "sst-seed1" / "model.safetensors").stat().st_mtime_ns
+    shutil.rmtree(out / "sts-seed1")
+    run_script()
+    assert trained() == [*names, "sts-seed1"]  # only the missing member was trained again
+    assert (out / "sst-seed1" / "model.safetensors").stat().st_mtime_ns == stamp

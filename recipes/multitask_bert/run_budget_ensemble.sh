@@ -6,13 +6,15 @@
 #   bash recipes/multitask_bert/run_budget_ensemble.sh [DATA_DIR] [OUT]
 #   SST_SEEDS="1 2 3" QUORA_SEEDS="1 2" STS_SEEDS="1" bash ...   # other member counts
 #   QUORA_CROSS_SEEDS="1" bash ...   # add cross-encoder Quora members ([CLS] q1 [SEP] q2 [SEP]; none by default)
+#   PYTHON=.venv/bin/python EXTRA="--backbone DIR --batch_size 8" bash ...   # interpreter; flags added to every member
 set -euo pipefail
 # The body is one { ... } group: bash parses it whole before running it, so editing this file
 # while a run is going cannot change what that run does.
 {
 DATA=${1:-../shared/data}
 OUT=${2:-runs/multitask_bert/budget}
-RUN="python recipes/multitask_bert/train.py --option finetune --data_dir $DATA --lr 1e-4 --eval_strategy epoch --save_strategy no --report_to tensorboard"
+PYTHON=${PYTHON:-python}  # the interpreter that has hfmodels installed (e.g. .venv/bin/python)
+RUN="$PYTHON recipes/multitask_bert/train.py --option finetune --data_dir $DATA --lr 1e-4 --eval_strategy epoch --save_strategy no --report_to tensorboard"
 mkdir -p "$OUT"
 MEMBERS=()
 member() {  # name, extra train.py flags
@@ -20,8 +22,9 @@ member() {  # name, extra train.py flags
   shift
   MEMBERS+=("$OUT/$name")
   if [ ! -f "$OUT/$name/model.safetensors" ]; then
-    $RUN --output_dir "$OUT/$name" "$@" > "$OUT/$name.log" 2>&1
-    python -c "import json,sys; m=json.load(open(sys.argv[1])); print(sys.argv[2], m['train_runtime'])" \
+    # shellcheck disable=SC2086  # EXTRA is a list of flags
+    $RUN --output_dir "$OUT/$name" "$@" ${EXTRA:-} > "$OUT/$name.log" 2>&1
+    $PYTHON -c "import json,sys; m=json.load(open(sys.argv[1])); print(sys.argv[2], m['train_runtime'])" \
       "$OUT/$name/metrics.json" "$name" >> "$OUT/walltimes.txt"
   fi
 }
@@ -31,9 +34,9 @@ for seed in ${QUORA_CROSS_SEEDS:-}; do
   member "quora-cross-seed$seed" --task quora --epochs 2 --cross_encoder_tasks paraphrase --seed "$seed"
 done
 for seed in ${STS_SEEDS:-1}; do member "sts-seed$seed" --task sts --epochs 3 --seed "$seed"; done
-python recipes/multitask_bert/ensemble.py --data_dir "$DATA" --output_dir "$OUT/ensemble" \
+$PYTHON recipes/multitask_bert/ensemble.py --data_dir "$DATA" --output_dir "$OUT/ensemble" \
   --models "${MEMBERS[@]}" > "$OUT/ensemble.log" 2>&1
-python - "$OUT/walltimes.txt" "${MEMBERS[@]}" <<'PY' | tee "$OUT/budget.txt"
+$PYTHON - "$OUT/walltimes.txt" "${MEMBERS[@]}" <<'PY' | tee "$OUT/budget.txt"
 import sys
 times = dict(line.split()[:2] for line in open(sys.argv[1]) if len(line.split()) == 2)
 names = [m.rstrip("/").split("/")[-1] for m in sys.argv[2:]]
