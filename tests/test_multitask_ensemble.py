@@ -49,6 +49,16 @@ def data_dir(tmp_path_factory) -> Path:
     return write_minbert_dir(tmp_path_factory.mktemp("data"))
 
 
+@pytest.fixture(scope="module")
+def backbone(tmp_path_factory) -> Path:
+    """A tiny random BERT folder with its tokenizer, the recipes' `--backbone`."""
+    folder = tmp_path_factory.mktemp("backbone")
+    torch.manual_seed(0)
+    BertModel(tiny_bert_config()).save_pretrained(folder)
+    make_tokenizer().save_pretrained(folder)
+    return folder
+
+
 def raw_data(data_dir: Path) -> dict:
     """`{(name, split): Dataset}` for the tiny sst/quora/sts dev and test sets."""
     out = {}
@@ -215,11 +225,7 @@ def test_members_may_cover_different_tasks(tmp_path):
 # ---- the recipe ------------------------------------------------------------------------------
 
 
-def test_ensemble_recipe_end_to_end(tmp_path, data_dir):
-    backbone = tmp_path / "backbone"
-    torch.manual_seed(0)
-    BertModel(tiny_bert_config()).save_pretrained(backbone)
-    make_tokenizer().save_pretrained(backbone)
+def test_ensemble_recipe_end_to_end(tmp_path, data_dir, backbone):
     train = load_recipe("train")
     common = ["--backbone", str(backbone), "--data_dir", str(data_dir), "--epochs", "1", "--batch_size", "8"]
     common += ["--lr", "1e-3", "--report_to", "none", "--pooling", "cls", "--eval_strategy", "no"]
@@ -282,13 +288,9 @@ def test_ensemble_recipe_end_to_end(tmp_path, data_dir):
         ensemble.main(["--models", str(members[0])])  # --output_dir is required
 
 
-def test_budget_script_trains_each_member_once_and_averages_them(tmp_path, data_dir):
+def test_budget_script_trains_each_member_once_and_averages_them(tmp_path, data_dir, backbone):
     """run_budget_ensemble.sh: the member kinds and counts its variables ask for, each member's training
     time recorded, the ensemble over all of them; a rerun keeps the trained members and trains the missing."""
-    backbone = tmp_path / "backbone"
-    torch.manual_seed(0)
-    BertModel(tiny_bert_config()).save_pretrained(backbone)
-    make_tokenizer().save_pretrained(backbone)
     out = tmp_path / "budget"
     env = {
         **os.environ,
