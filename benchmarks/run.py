@@ -298,7 +298,8 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
         "",
         "| optimisation | where | default | switch off |",
         "| --- | --- | --- | --- |",
-        "| bf16 autocast (matmuls in bf16, softmax/LayerNorm/loss in fp32) | training recipe / "
+        "| bf16 autocast (matmuls in bf16; residual stream, LayerNorm and loss in fp32; the attention "
+        "softmax in bf16 on CPU and fp32 on CUDA, as autocast's op lists have it) | training recipe / "
         "`greedy_decode(bf16=None)` | on where the hardware multiplies bf16 (CUDA with bf16, CPUs with "
         "AVX512-BF16 or AMX: `hfmodels.training.precision.native_bf16`); off elsewhere, where bf16 is "
         "emulated and slower than fp32 | `--bf16 false`, `greedy_decode(bf16=False)` |",
@@ -306,9 +307,14 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
         'SDPA on CUDA | `CharGPTConfig(attention_backend="auto")` | auto | `attention_backend="sdpa"` |',
         "| queries scaled before `QK^T` (one pass fewer over the T x T scores) | `attend()` | always | — "
         "(same function) |",
-        "| cheap dropout masks: four 16-bit uniforms per 64-bit random word, keep iff below "
-        "round(0.9·2^16) (P(keep) = 0.899994; `bernoulli_` is 4x slower) | `CharGPTConfig(fast_dropout=True)` "
+        "| cheap dropout masks: four int16 uniforms per 64-bit random word, keep iff `r >> 1` is below "
+        "round(0.9·2^15) - 2^14 (P(keep) = 0.899994; `bernoulli_` is 4x slower); the multiplier 0 or "
+        "1/(1-p) built from the sign bit with integer operations, never through a bool tensor (converting "
+        "one is several times slower than a pass of arithmetic on CPU) | `CharGPTConfig(fast_dropout=True)` "
         "| on (CPU) | `fast_dropout=False` |",
+        "| attention masks added as a 0/-inf bias in place (one pass forward, identity gradient) instead of "
+        "`masked_fill` (a copy of the T x T scores forward and of their gradient backward) | `attend()` "
+        "| always | — (same function) |",
         "| padding-free packed rows, block-diagonal masks built once per batch from `position_ids` "
         "| `SpanCorruptionCollator(pack=True)`, `BirthplaceCollator(pack=True)` | recipe choice (pretraining and finetuning) | `pack=False` (perceiver must be padded) |",
         "| rows padded to the longest example, not to the block | collators (`pad_to_block=False`) | on "

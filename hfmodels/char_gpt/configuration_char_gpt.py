@@ -52,7 +52,7 @@ class CharGPTConfig(PretrainedConfig):
             Draw dropout masks on CPU from 16-bit slices of 64-bit random words (4 masks per
             random number) instead of `torch.bernoulli_` (about 4x cheaper on CPU, where mask
             generation was ~15 % of a training step). The keep probability is
-            `round((1 - p) * 2**16) / 2**16` (0.899994 for p = 0.1, off by < 8e-6), masks are
+            `round((1 - p) * 2**15) / 2**15` (0.899994 for p = 0.1, off by < 2e-5), masks are
             independent across elements and follow torch's global seed. `False` uses
             `torch.nn.functional.dropout`. Ignored on other devices, which use the native kernel.
         initializer_range (`float`, defaults to 0.02):

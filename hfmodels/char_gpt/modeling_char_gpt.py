@@ -55,29 +55,54 @@ def _one_cache(cache: Cache | None, past_key_values: Cache | None) -> Cache | No
     return cache if cache is not None else past_key_values
 
 
-def keep_mask(shape: torch.Size | tuple[int, ...], p: float, device: torch.device) -> torch.Tensor:
-    """Boolean dropout keep-mask with `P(keep) = round((1 - p) * 2**16) / 2**16`, drawn cheaply.
-
-    One 64-bit random word gives four independent 16-bit uniforms, so this needs a quarter of
-    the random numbers of `torch.bernoulli_` and no float conversion (about 4x faster on CPU).
-    It uses torch's default generator, so `torch.manual_seed` makes it reproducible.
-    """
-    n = math.prod(shape)
+def _random_int16(n: int, device: torch.device) -> torch.Tensor:
+    """`n` independent int16 uniforms: four per 64-bit random word of torch's default generator."""
     words = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(-(2**63), None)
-    threshold = round((1.0 - p) * 65536) - 32768  # int16 slices are uniform on [-32768, 32767]
-    return (words.view(torch.int16)[:n] < threshold).view(shape)
+    return words.view(torch.int16)[:n]
+
+
+def _keep_threshold(p: float) -> int:
+    """`r >> 1` of an int16 uniform `r` is uniform on [-2**14, 2**14); keep iff it is below this."""
+    return round((1.0 - p) * 32768) - 16384
+
+
+def keep_mask(shape: torch.Size | tuple[int, ...], p: float, device: torch.device) -> torch.Tensor:
+    """Boolean dropout keep-mask with `P(keep) = round((1 - p) * 2**15) / 2**15`, drawn cheaply.
+
+    One 64-bit random word gives four independent 16-bit uniforms (15 bits of each are used), so
+    this needs a quarter of the random numbers of `torch.bernoulli_` and no float conversion
+    (about 4x faster on CPU). It uses torch's default generator, so `torch.manual_seed` makes it
+    reproducible. [`dropout_scale`] draws the same mask as numbers.
+    """
+    return ((_random_int16(math.prod(shape), device) >> 1) < _keep_threshold(p)).view(shape)
+
+
+def dropout_scale(
+    shape: torch.Size | tuple[int, ...], p: float, device: torch.device, dtype: torch.dtype
+) -> torch.Tensor:
+    """The inverted-dropout multiplier `keep / (1 - p)` in `dtype`: [`keep_mask`] (the same draw for
+    the same seed) as numbers. For 16-bit floats it is built with integer operations on the bit
+    patterns, because converting a bool tensor is several times slower on CPU than a pass of
+    arithmetic: `(r >> 1) - threshold` is negative iff kept (no int16 overflow), its sign spread
+    by `>> 15` selects the bits of `1 / (1 - p)` in `dtype`."""
+    scale = 1.0 / (1.0 - p)
+    if dtype not in (torch.bfloat16, torch.float16):
+        return keep_mask(shape, p, device).to(dtype).mul_(scale)
+    bits = torch.tensor(scale, dtype=dtype).view(torch.int16).item()
+    r = _random_int16(math.prod(shape), device)
+    d = (r >> 1).sub_(_keep_threshold(p))
+    return d.bitwise_right_shift_(15).bitwise_and_(bits).view(dtype).view(shape)
 
 
 def dropout(x: torch.Tensor, p: float, training: bool, fast: bool) -> torch.Tensor:
-    """Inverted dropout `x * Bernoulli(1 - p) / (1 - p)`; `fast` draws the mask with [`keep_mask`]
+    """Inverted dropout `x * Bernoulli(1 - p) / (1 - p)`; `fast` draws the mask with [`dropout_scale`]
     on CPU (same Bernoulli distribution up to 2**-16 in the keep probability)."""
     if not training or p == 0.0:
         return x
     if not fast or x.device.type != "cpu" or torch.compiler.is_compiling():
         # Other devices have fast native RNG; under torch.compile `random_` breaks the graph.
         return F.dropout(x, p=p, training=True)
-    scale = keep_mask(x.shape, p, x.device).to(x.dtype).mul_(1.0 / (1.0 - p))
-    return x * scale
+    return x * dropout_scale(x.shape, p, x.device, x.dtype)
 
 
 class CharGPTDropout(nn.Dropout):
@@ -122,10 +147,17 @@ def attend(
         tq, tk = att.shape[-2:]
         mask = torch.ones(tq, tk, dtype=torch.bool, device=att.device).tril(tk - tq)
     if mask is not None:
-        att = att.masked_fill(~mask, float("-inf"))
+        # The mask as a 0 / -inf bias added in place: one pass, and an identity gradient, where
+        # `masked_fill` copies the scores forward and the gradient backward (reading a bool mask).
+        att = att.add_(attention_bias(mask, att.dtype))
     att = torch.softmax(att, dim=-1)
     att = dropout(att, dropout_p, dropout_p > 0.0, fast_dropout)
     return torch.matmul(att.to(v.dtype), v)
+
+
+def attention_bias(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The boolean mask (True = may attend) as an additive bias: 0 where allowed, -inf elsewhere."""
+    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, float("-inf"))
 
 
 class CharGPTAttention(nn.Module):
