@@ -315,6 +315,9 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
         "| attention masks added as a 0/-inf bias in place (one pass forward, identity gradient) instead of "
         "`masked_fill` (a copy of the T x T scores forward and of their gradient backward) | `attend()` "
         "| always | — (same function) |",
+        "| keys padded to a multiple of 16 on CPU with masked-out zero rows (bf16 softmax over rows of 127 "
+        "runs a scalar tail: 2.3x the time of rows of 128) | `attend()`, `KEY_MULTIPLE` | CPU, more than one "
+        "query row | — (same function up to the softmax's summation order) |",
         "| padding-free packed rows, block-diagonal masks built once per batch from `position_ids` "
         "| `SpanCorruptionCollator(pack=True)`, `BirthplaceCollator(pack=True)` | recipe choice (pretraining and finetuning) | `pack=False` (perceiver must be padded) |",
         "| rows padded to the longest example, not to the block | collators (`pad_to_block=False`) | on "

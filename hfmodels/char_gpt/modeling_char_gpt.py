@@ -116,6 +116,10 @@ class CharGPTDropout(nn.Dropout):
         return dropout(x, self.p, self.training, self.fast)
 
 
+# Keys are padded to a multiple of this on CPU (see `attend`).
+KEY_MULTIPLE = 16
+
+
 def attend(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -141,11 +145,19 @@ def attend(
         return F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal and mask is None, scale=scale
         )
+    tq, tk = q.shape[-2], k.shape[-2]
+    if mask is None and is_causal:
+        mask = torch.ones(tq, tk, dtype=torch.bool, device=q.device).tril(tk - tq)
+    pad = (-tk) % KEY_MULTIPLE if q.device.type == "cpu" and tq > 1 else 0
+    if pad:
+        # CPU softmax runs a scalar tail on rows whose length is not a multiple of the vector
+        # width: bf16 rows of 127 take 2.3x as long as rows of 128. `pad` extra keys, masked out,
+        # with zero values, leave every weight and output as they were.
+        k, v = F.pad(k, (0, 0, 0, pad)), F.pad(v, (0, 0, 0, pad))
+        mask = torch.ones(tq, tk, dtype=torch.bool, device=q.device) if mask is None else mask
+        mask = F.pad(mask, (0, pad), value=False)
     # Scale the (T x d/h) queries rather than the (T x T) scores: one pass fewer over the big tensor.
     att = torch.matmul(q * scale if scale != 1.0 else q, k.transpose(-2, -1))
-    if mask is None and is_causal:
-        tq, tk = att.shape[-2:]
-        mask = torch.ones(tq, tk, dtype=torch.bool, device=att.device).tril(tk - tq)
     if mask is not None:
         # The mask as a 0 / -inf bias added in place: one pass, and an identity gradient, where
         # `masked_fill` copies the scores forward and the gradient backward (reading a bool mask).
