@@ -320,7 +320,8 @@ def plot(rows: list[dict], path: Path) -> None:
         width=0.4,
         label="original (SPEC)",
     )
-    bx.set_xticks(list(xs), [r["system"].replace("_", "\n") for r in scored], fontsize=7)
+    labels = [r["system"].replace("_", "\n") for r in scored]
+    bx.set_xticks(list(xs), labels, fontsize=7, rotation=30, ha="right", rotation_mode="anchor")
     bx.set_ylabel("dev accuracy (%)")
     bx.set_title("Birthplace dev accuracy")
     bx.legend(fontsize=7)
