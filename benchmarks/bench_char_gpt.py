@@ -288,6 +288,62 @@ def pretraining_throughput(
     return results
 
 
+def interleaved_times(steps: dict[str, Callable[[int], object]], rounds: int, device: torch.device = CPU):
+    """Seconds per call of each of `steps`, called one after the other for `rounds` rounds (the order
+    reversed every other round) after one warm-up call each. On a shared machine whose speed drifts
+    over minutes, every step is slowed alike, so their ratio is steadier than that of figures
+    measured one after the other."""
+    names = list(steps)
+    for name in names:
+        steps[name](0)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else names[::-1]:
+            synchronize(device)
+            start = time.perf_counter()
+            steps[name](r + 1)
+            synchronize(device)
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def pretraining_headline(data: CharGPTData, rounds: int, quick: bool, device: torch.device = CPU) -> dict:
+    """The vanilla target's ratio measured interleaved: a step of the original course code, then
+    one of the fast path, and so on (`interleaved_times`), on the same batches as the ladder."""
+    batch_size = 16 if quick else 128
+    padded = to_device(data.wiki_batches(rounds + 1, batch_size, pack=False, pad_to_block=True), device)
+    packed = to_device(data.wiki_batches(rounds + 1, batch_size, pack=True, pad_to_block=False), device)
+    torch.manual_seed(0)
+    ref = ReferenceGPT(vocab_size=data.vocab_size).to(device)
+    ref_opt = ref.configure_optimizers()
+    pairs = [reference_pair(b["input_ids"]) for b in padded]
+    ref.train()
+    p = PATHS["+ packed rows (fast path)"]
+    bf16 = p["bf16"] and native_bf16(device)
+    torch.manual_seed(0)
+    cfg = CharGPTConfig(
+        vocab_size=data.vocab_size, attention_backend=p["backend"], fast_dropout=p["fast_dropout"]
+    )
+    fast_step = model_step_fn(CharGPTForCausalLM(cfg), packed, bf16, p["fused"], device=device)
+    times = interleaved_times(
+        {"original": lambda i: train_step(ref, ref_opt, *pairs[i % len(pairs)]), "fast": fast_step},
+        rounds,
+        device,
+    )
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return dict(
+        rounds=rounds,
+        batch_size=batch_size,
+        precision="bf16" if bf16 else "fp32",
+        original_ms=med["original"] * 1000,
+        fast_ms=med["fast"] * 1000,
+        original_examples_per_s=batch_size / med["original"],
+        fast_examples_per_s=batch_size / med["fast"],
+        ratio=med["original"] / med["fast"],
+        times=times,
+    )
+
+
 def collator_speed(data: CharGPTData, repeats: int) -> dict:
     """Milliseconds for `SpanCorruptionCollator` to build one batch of 128 (padded / packed)."""
     rows = [data.wiki[i] for i in range(128)]

@@ -35,6 +35,7 @@ from bench_char_gpt import (  # noqa: E402
     decoding_speed,
     finetuning_throughput,
     perceiver_scaling,
+    pretraining_headline,
     pretraining_throughput,
 )
 from plots import plot_perceiver_scaling, plot_pretraining  # noqa: E402
@@ -215,7 +216,13 @@ def headline(res: dict) -> dict[str, str]:
         fast = next(
             (r for r in rows if r["variant"] == "vanilla" and r["path"] == "+ packed rows (fast path)"), None
         )
-        if fast:
+        head = res.get("pretrain_headline")
+        if head:
+            out["pretrain"] = (
+                f"{head['original_examples_per_s']:.1f} → {head['fast_examples_per_s']:.1f} ex/s "
+                f"({head['precision']}, {head['ratio']:.2f}× interleaved)"
+            )
+        elif fast:
             out["pretrain"] = (
                 f"{rows[0]['examples_per_s']:.1f} → {fast['examples_per_s']:.1f} ex/s "
                 f"({fast['precision']}, {ratio(fast['examples_per_s'], rows[0]['examples_per_s'])})"
@@ -400,14 +407,38 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
                 f"{r['examples_per_s']:.1f} | {r['tokens_per_s']:.0f} | {ratio(r['examples_per_s'], base)} |"
             )
         target = 6 * base
-        verdict = "reached" if fast["examples_per_s"] >= target else "NOT reached"
         hours = 650 * 2937 / 128 * fast["ms_per_step"] / 1000 / 3600
+        head = res.get("pretrain_headline")
+        if head:
+            # The verdict rests on the interleaved measurement: the table's rows are measured one
+            # after the other, minutes apart, on a machine whose speed drifts.
+            target = 6 * head["original_examples_per_s"]
+            verdict = "reached" if head["ratio"] >= 6 else "NOT reached"
+            rest = ", ".join(f"{t * 1000:.0f}" for t in head["times"]["fast"])
+            lines += [
+                "",
+                f"Interleaved (the target's measurement): a step of the original course code, then one of the fast "
+                f"path ({head['precision']}, packed rows), and so on for {head['rounds']} rounds, the order reversed "
+                f"every other round, so that drift in the machine's speed slows both alike: "
+                f"{head['original_ms']:.0f} ms against {head['fast_ms']:.0f} ms per step (medians; fast path steps "
+                f"{rest} ms), {head['original_examples_per_s']:.1f} against {head['fast_examples_per_s']:.1f} ex/s: "
+                f"**{head['ratio']:.2f}×**.",
+                "",
+                f"Target (vanilla ≥ 6× the original): **{verdict}** ({head['ratio']:.2f}× interleaved; "
+                f"{ratio(fast['examples_per_s'], base)} between the table's rows, measured minutes apart). "
+                f"At the table's speed the 650-epoch pretraining (650 × 2,937 / 128 ≈ 14.9k steps) takes ≈ {hours:.1f} h.",
+                "",
+            ]
+        else:
+            verdict = "reached" if fast["examples_per_s"] >= target else "NOT reached"
+            lines += [
+                "",
+                f"Target (vanilla ≥ 6× the original): fast path {fast['examples_per_s']:.1f} ex/s = "
+                f"{ratio(fast['examples_per_s'], base)} the original's {base:.1f} ex/s in this run: **{verdict}**. "
+                f"At this speed the 650-epoch pretraining (650 × 2,937 / 128 ≈ 14.9k steps) takes ≈ {hours:.1f} h.",
+                "",
+            ]
         lines += [
-            "",
-            f"Target (vanilla ≥ 6× the original): fast path {fast['examples_per_s']:.1f} ex/s = "
-            f"{ratio(fast['examples_per_s'], base)} the original's {base:.1f} ex/s in this run: **{verdict}**. "
-            f"At this speed the 650-epoch pretraining (650 × 2,937 / 128 ≈ 14.9k steps) takes ≈ {hours:.1f} h.",
-            "",
             *(
                 roofline_lines(fast, max(target, 235.0))
                 if res.get("device", "cpu") == "cpu" and "AVX512-BF16, no AMX" in res["machine"]
@@ -571,6 +602,7 @@ def main(argv: list[str] | None = None) -> int:
     if "pretrain" in sections:
         print("pretraining throughput", flush=True)
         res["pretrain"] = pretraining_throughput(data, args.repeats, args.quick, device)
+        res["pretrain_headline"] = pretraining_headline(data, 2 if args.quick else 8, args.quick, device)
         plot_pretraining(res["pretrain"], plot_dir / "pretraining.png")
         res["collator_ms"] = collator_speed(data, args.repeats)
     if "finetune" in sections:

@@ -367,6 +367,7 @@ def test_benchmark_quick_run_writes_report(tmp_path):
     assert (tmp_path / "bench_results" / "perceiver_scaling.png").stat().st_size > 1000
     if "pretrain" in sections:
         assert "original course code (minGPT)" in text
+        assert "Interleaved (the target's measurement)" in text and "× interleaved" in text
         assert (tmp_path / "bench_results" / "pretraining.png").exists()
     # --report_only rewrites the same report from the saved results.json, measuring nothing
     measured = text
@@ -406,6 +407,17 @@ def test_benchmark_quick_run_writes_report(tmp_path):
     assert "ms (MiB / peak MiB)" in text and " / 1000)" in text
     if "pretrain" in sections:
         assert "What the target asks of the hardware" not in text
+
+
+def test_interleaved_times_alternate_the_steps_and_reverse_the_order():
+    bench = _load_benchmark("bench_char_gpt")
+    calls = []
+    steps = {"a": lambda i: calls.append(("a", i)), "b": lambda i: calls.append(("b", i))}
+    times = bench.interleaved_times(steps, rounds=3)
+    # one warm-up call each, then a b / b a / a b
+    assert [name for name, _ in calls] == ["a", "b", "a", "b", "b", "a", "a", "b"]
+    assert [i for _, i in calls] == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert sorted(times) == ["a", "b"] and all(len(t) == 3 and min(t) >= 0 for t in times.values())
 
 
 def test_benchmark_device_argument():
