@@ -288,22 +288,31 @@ def pretraining_throughput(
     return results
 
 
-def interleaved_times(steps: dict[str, Callable[[int], object]], rounds: int, device: torch.device = CPU):
-    """Seconds per call of each of `steps`, called one after the other for `rounds` rounds (the order
-    reversed every other round) after one warm-up call each. On a shared machine whose speed drifts
-    over minutes, every step is slowed alike, so their ratio is steadier than that of figures
-    measured one after the other."""
+def interleaved_times(
+    steps: dict[str, Callable[[int], object]], rounds: int, per_turn: int = 2, device: torch.device = CPU
+):
+    """Seconds per call of each of `steps`, taking turns for `rounds` rounds (the order reversed
+    every other round) after one warm-up call each. A turn makes `per_turn` calls and times only
+    the last: the first call after the other step has run pays for the memory that step freed
+    (page faults, cold caches), which a training run, doing one kind of step, never pays. On a
+    shared machine whose speed drifts over minutes, both steps are slowed alike, so their ratio
+    is steadier than that of figures measured one after the other."""
     names = list(steps)
     for name in names:
         steps[name](0)
     times: dict[str, list[float]] = {name: [] for name in names}
+    calls = 1
     for r in range(rounds):
         for name in names if r % 2 == 0 else names[::-1]:
+            for _ in range(per_turn - 1):
+                steps[name](calls)
+                calls += 1
             synchronize(device)
             start = time.perf_counter()
-            steps[name](r + 1)
+            steps[name](calls)
             synchronize(device)
             times[name].append(time.perf_counter() - start)
+            calls += 1
     return times
 
 
@@ -328,11 +337,12 @@ def pretraining_headline(data: CharGPTData, rounds: int, quick: bool, device: to
     times = interleaved_times(
         {"original": lambda i: train_step(ref, ref_opt, *pairs[i % len(pairs)]), "fast": fast_step},
         rounds,
-        device,
+        device=device,
     )
     med = {k: statistics.median(v) for k, v in times.items()}
     return dict(
         rounds=rounds,
+        per_turn=2,
         batch_size=batch_size,
         precision="bf16" if bf16 else "fp32",
         original_ms=med["original"] * 1000,

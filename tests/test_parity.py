@@ -413,11 +413,15 @@ def test_interleaved_times_alternate_the_steps_and_reverse_the_order():
     bench = _load_benchmark("bench_char_gpt")
     calls = []
     steps = {"a": lambda i: calls.append(("a", i)), "b": lambda i: calls.append(("b", i))}
-    times = bench.interleaved_times(steps, rounds=3)
+    times = bench.interleaved_times(steps, rounds=3, per_turn=1)
     # one warm-up call each, then a b / b a / a b
     assert [name for name, _ in calls] == ["a", "b", "a", "b", "b", "a", "a", "b"]
-    assert [i for _, i in calls] == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert [i for _, i in calls][:2] == [0, 0]
     assert sorted(times) == ["a", "b"] and all(len(t) == 3 and min(t) >= 0 for t in times.values())
+    calls.clear()
+    times = bench.interleaved_times(steps, rounds=2, per_turn=2)
+    assert [name for name, _ in calls] == ["a", "b", "a", "a", "b", "b", "b", "b", "a", "a"]
+    assert all(len(t) == 2 for t in times.values())  # one timed call per turn
 
 
 def test_benchmark_device_argument():

@@ -1,0 +1,109 @@
+"""Time the vanilla fast-path pretraining step of two git revisions of `hfmodels`, alternating
+(not part of `make bench`).
+
+    python benchmarks/ab_revisions.py --data_dir ../shared/data --old 44e3d8d --new HEAD
+
+Each revision's `hfmodels/` is exported (`git archive`) to a temporary folder; one process per
+(round, revision) imports it and times `--steps` training steps (batch 128, packed rows, bf16 where
+native, after two warm-up steps; the same batches and seed for both) with this checkout's
+`benchmarks/bench_char_gpt.py`. The revisions alternate, the order reversed every other round,
+so that drift in a shared machine's speed slows both alike. Prints every process's median and the
+ratio of the medians of all steps; `--output` writes them as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+STEP_TIMER = """
+import json, statistics, sys, time
+sys.path.insert(1, {bench!r})
+import torch
+import hfmodels
+assert hfmodels.__file__.startswith({src!r}), hfmodels.__file__
+from bench_char_gpt import CharGPTData, model_step_fn
+from hfmodels.char_gpt import CharGPTConfig, CharGPTForCausalLM
+from hfmodels.training.precision import native_bf16
+data = CharGPTData({data_dir!r})
+batches = data.wiki_batches(6, 128, pack=True, pad_to_block=False)
+torch.manual_seed(0)
+model = CharGPTForCausalLM(CharGPTConfig(vocab_size=data.vocab_size, attention_backend="matmul"))
+step = model_step_fn(model, batches, native_bf16(), True)
+step(0), step(1)
+times = []
+for i in range({steps}):
+    start = time.perf_counter()
+    step(i)
+    times.append(time.perf_counter() - start)
+print(json.dumps(times))
+"""
+
+
+def export(rev: str, into: Path) -> Path:
+    """`hfmodels/` of git revision `rev`, extracted under `into`."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", rev, "hfmodels"], cwd=REPO, check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into
+
+
+def time_revision(src: Path, data_dir: str, steps: int) -> list[float]:
+    code = STEP_TIMER.format(bench=str(REPO / "benchmarks"), src=str(src), data_dir=data_dir, steps=steps)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=src,
+        env={**os.environ, "PYTHONPATH": str(src)},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data_dir", default="../shared/data")
+    p.add_argument("--old", required=True, help="git revision, e.g. a commit before a change")
+    p.add_argument("--new", default="HEAD", help="git revision (default HEAD)")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--steps", type=int, default=12, help="timed steps per process")
+    p.add_argument("--output", default=None, help="JSON file for the results")
+    args = p.parse_args(argv)
+    data_dir = str(Path(args.data_dir).resolve())
+    with tempfile.TemporaryDirectory() as tmp:
+        srcs = {name: export(rev, Path(tmp) / name) for name, rev in (("old", args.old), ("new", args.new))}
+        times: dict[str, list[float]] = {"old": [], "new": []}
+        for r in range(args.rounds):
+            for name in ("old", "new") if r % 2 == 0 else ("new", "old"):
+                t = time_revision(srcs[name], data_dir, args.steps)
+                times[name] += t
+                print(f"round {r} {name:3s} median {statistics.median(t) * 1000:.0f} ms/step", flush=True)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    result = {
+        "old": args.old,
+        "new": args.new,
+        "old_ms": med["old"] * 1000,
+        "new_ms": med["new"] * 1000,
+        "speedup": med["old"] / med["new"],
+        "times": times,
+    }
+    print(
+        f"old {args.old}: {result['old_ms']:.0f} ms/step, new {args.new}: {result['new_ms']:.0f} ms/step, "
+        f"speed-up {result['speedup']:.3f}x"
+    )
+    if args.output:
+        Path(args.output).write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()
