@@ -336,3 +336,11 @@ def test_budget_script_trains_each_member_once_and_averages_them(tmp_path, data_
     run_script()
     assert trained() == [*names, "sts-seed1"]  # only the missing member was trained again
     assert (out / "sst-seed1" / "model.safetensors").stat().st_mtime_ns == stamp
+
+    # An empty list means no member of that kind (not the default count).
+    env.update(QUORA_SEEDS="", STS_SEEDS="")
+    run_script()
+    assert trained() == [*names, "sts-seed1"]  # nothing new trained
+    metrics = json.loads((out / "ensemble" / "metrics.json").read_text())
+    kept = ["sst-seed1", "sst-seed2", "quora-cross-seed1"]
+    assert [m["model"] for m in metrics["members"]] == [str(out / n) for n in kept]

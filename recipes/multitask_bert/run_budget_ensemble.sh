@@ -7,6 +7,7 @@
 #   bash recipes/multitask_bert/run_budget_ensemble.sh [DATA_DIR] [OUT]
 #   SST_SEEDS="1 2 3" QUORA_SEEDS="1 2" STS_SEEDS="1" bash ...   # other member counts
 #   QUORA_CROSS_SEEDS="" bash ...   # no cross-encoder Quora member ([CLS] q1 [SEP] q2 [SEP]; seed 1 by default)
+#   (an empty list, set but blank, means no member of that kind for every *_SEEDS variable)
 #   PYTHON=.venv/bin/python EXTRA="--backbone DIR --batch_size 8" bash ...   # interpreter; flags added to every member
 set -euo pipefail
 # The body is one { ... } group: bash parses it whole before running it, so editing this file
@@ -29,12 +30,12 @@ member() {  # name, extra train.py flags
       "$OUT/$name/metrics.json" "$name" >> "$OUT/walltimes.txt"
   fi
 }
-for seed in ${SST_SEEDS:-1 2 3 4 5 6 7}; do member "sst-seed$seed" --task sst --epochs 3 --pooling cls --seed "$seed"; done
-for seed in ${QUORA_SEEDS:-1 2}; do member "quora-seed$seed" --task quora --epochs 2 --seed "$seed"; done
+for seed in ${SST_SEEDS-1 2 3 4 5 6 7}; do member "sst-seed$seed" --task sst --epochs 3 --pooling cls --seed "$seed"; done
+for seed in ${QUORA_SEEDS-1 2}; do member "quora-seed$seed" --task quora --epochs 2 --seed "$seed"; done
 for seed in ${QUORA_CROSS_SEEDS-1}; do
   member "quora-cross-seed$seed" --task quora --epochs 2 --cross_encoder_tasks paraphrase --seed "$seed"
 done
-for seed in ${STS_SEEDS:-1}; do member "sts-seed$seed" --task sts --epochs 3 --seed "$seed"; done
+for seed in ${STS_SEEDS-1}; do member "sts-seed$seed" --task sts --epochs 3 --seed "$seed"; done
 $PYTHON recipes/multitask_bert/ensemble.py --data_dir "$DATA" --output_dir "$OUT/ensemble" \
   --models "${MEMBERS[@]}" > "$OUT/ensemble.log" 2>&1
 $PYTHON - "$OUT/walltimes.txt" "${MEMBERS[@]}" <<'PY' | tee "$OUT/budget.txt"
