@@ -372,7 +372,11 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
         "the dropout keep-mask to bf16 took 4.3 ms against 0.7 ms for copying a bf16 tensor of the same shape, "
         "`masked_fill` with the broadcast causal mask 4.3 ms against 1.1 ms for adding a bf16 bias, and bf16 "
         "softmax over rows of 127 8.7 ms against 3.7 ms over rows of 128. Hence the additive mask, the dropout "
-        "multiplier built from integer bits and the keys padded to 128 (table above). Tried with them and not "
+        "multiplier built from integer bits and the keys padded to 128 (table above): the fast-path step of "
+        "commit 536a461 against that of 44e3d8d, before them, 911 against 1007 ms (1.10x; medians of 36 steps "
+        "each in 3 alternating rounds, per-round medians 959/979, 1126/878, 963/930 ms, the machine busy "
+        "with other work), `python benchmarks/ab_revisions.py --old 44e3d8d --new 536a461 --rounds 3 "
+        "--steps 12`. Tried with them and not "
         "kept, as they showed no gain beyond the machine's noise in alternated measurements: one fused QKV "
         "matmul (a single autocast cast of the LayerNorm output), and glibc `mallopt` thresholds (trim "
         "threshold alone made steps 1.8x slower).",
