@@ -171,6 +171,16 @@ def model_step_fn(
     return step
 
 
+def reference_step_fn(data: CharGPTData, batches: list[dict], device: torch.device = CPU):
+    """A training step of the original course code (`reference_mingpt`, seeded init) on `batches[i % len]`."""
+    torch.manual_seed(0)
+    ref = ReferenceGPT(vocab_size=data.vocab_size).to(device)
+    ref_opt = ref.configure_optimizers()
+    pairs = [reference_pair(b["input_ids"]) for b in batches]
+    ref.train()
+    return lambda i: train_step(ref, ref_opt, *pairs[i % len(pairs)])
+
+
 def pretraining_throughput(
     data: CharGPTData, repeats: int, quick: bool, device: torch.device = CPU
 ) -> list[dict]:
@@ -209,17 +219,8 @@ def pretraining_throughput(
         )
 
     # The course's own code path (vanilla only): the denominator of every ratio.
-    torch.manual_seed(0)
-    ref = ReferenceGPT(vocab_size=data.vocab_size).to(device)
-    ref_opt = ref.configure_optimizers()
-    pairs = [reference_pair(b["input_ids"]) for b in padded]
-    ref.train()
     record(
-        "original course code (minGPT)",
-        "vanilla",
-        "fp32",
-        padded,
-        lambda i: train_step(ref, ref_opt, *pairs[i % len(pairs)]),
+        "original course code (minGPT)", "vanilla", "fp32", padded, reference_step_fn(data, padded, device)
     )
 
     paths = PATHS if not quick else {k: PATHS[k] for k in ("original-style", "+ packed rows (fast path)")}
@@ -316,17 +317,14 @@ def interleaved_times(
     return times
 
 
-def pretraining_headline(data: CharGPTData, rounds: int, quick: bool, device: torch.device = CPU) -> dict:
-    """The vanilla target's ratio measured interleaved: a step of the original course code, then
-    one of the fast path, and so on (`interleaved_times`), on the same batches as the ladder."""
+def pretraining_headline(
+    data: CharGPTData, rounds: int, quick: bool, device: torch.device = CPU, per_turn: int = 2
+) -> dict:
+    """The vanilla target's ratio measured interleaved: the original course code and the fast path
+    take turns (`interleaved_times`), on the same kind of batches as the ladder."""
     batch_size = 16 if quick else 128
     padded = to_device(data.wiki_batches(rounds + 1, batch_size, pack=False, pad_to_block=True), device)
     packed = to_device(data.wiki_batches(rounds + 1, batch_size, pack=True, pad_to_block=False), device)
-    torch.manual_seed(0)
-    ref = ReferenceGPT(vocab_size=data.vocab_size).to(device)
-    ref_opt = ref.configure_optimizers()
-    pairs = [reference_pair(b["input_ids"]) for b in padded]
-    ref.train()
     p = PATHS["+ packed rows (fast path)"]
     bf16 = p["bf16"] and native_bf16(device)
     torch.manual_seed(0)
@@ -335,14 +333,12 @@ def pretraining_headline(data: CharGPTData, rounds: int, quick: bool, device: to
     )
     fast_step = model_step_fn(CharGPTForCausalLM(cfg), packed, bf16, p["fused"], device=device)
     times = interleaved_times(
-        {"original": lambda i: train_step(ref, ref_opt, *pairs[i % len(pairs)]), "fast": fast_step},
-        rounds,
-        device=device,
+        {"original": reference_step_fn(data, padded, device), "fast": fast_step}, rounds, per_turn, device
     )
     med = {k: statistics.median(v) for k, v in times.items()}
     return dict(
         rounds=rounds,
-        per_turn=2,
+        per_turn=per_turn,
         batch_size=batch_size,
         precision="bf16" if bf16 else "fp32",
         original_ms=med["original"] * 1000,

@@ -55,15 +55,14 @@ def _one_cache(cache: Cache | None, past_key_values: Cache | None) -> Cache | No
     return cache if cache is not None else past_key_values
 
 
-def _random_int16(n: int, device: torch.device) -> torch.Tensor:
-    """`n` independent int16 uniforms: four per 64-bit random word of torch's default generator."""
+def _keep_draw(shape: torch.Size | tuple[int, ...], p: float, device: torch.device) -> torch.Tensor:
+    """int16 draws, negative exactly where dropout keeps the element (P = round((1 - p) 2**15) / 2**15).
+
+    Four uniforms per 64-bit random word of torch's default generator; `r >> 1` of an int16 uniform
+    is uniform on [-2**14, 2**14), and subtracting the threshold cannot overflow int16."""
+    n = math.prod(shape)
     words = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(-(2**63), None)
-    return words.view(torch.int16)[:n]
-
-
-def _keep_threshold(p: float) -> int:
-    """`r >> 1` of an int16 uniform `r` is uniform on [-2**14, 2**14); keep iff it is below this."""
-    return round((1.0 - p) * 32768) - 16384
+    return (words.view(torch.int16)[:n] >> 1).sub_(round((1.0 - p) * 32768) - 16384).view(shape)
 
 
 def keep_mask(shape: torch.Size | tuple[int, ...], p: float, device: torch.device) -> torch.Tensor:
@@ -74,7 +73,7 @@ def keep_mask(shape: torch.Size | tuple[int, ...], p: float, device: torch.devic
     (about 4x faster on CPU). It uses torch's default generator, so `torch.manual_seed` makes it
     reproducible. [`dropout_scale`] draws the same mask as numbers.
     """
-    return ((_random_int16(math.prod(shape), device) >> 1) < _keep_threshold(p)).view(shape)
+    return _keep_draw(shape, p, device) < 0
 
 
 def dropout_scale(
@@ -83,15 +82,12 @@ def dropout_scale(
     """The inverted-dropout multiplier `keep / (1 - p)` in `dtype`: [`keep_mask`] (the same draw for
     the same seed) as numbers. For 16-bit floats it is built with integer operations on the bit
     patterns, because converting a bool tensor is several times slower on CPU than a pass of
-    arithmetic: `(r >> 1) - threshold` is negative iff kept (no int16 overflow), its sign spread
-    by `>> 15` selects the bits of `1 / (1 - p)` in `dtype`."""
+    arithmetic: the draw's sign, spread by `>> 15`, selects the bits of `1 / (1 - p)` in `dtype`."""
     scale = 1.0 / (1.0 - p)
     if dtype not in (torch.bfloat16, torch.float16):
         return keep_mask(shape, p, device).to(dtype).mul_(scale)
     bits = torch.tensor(scale, dtype=dtype).view(torch.int16).item()
-    r = _random_int16(math.prod(shape), device)
-    d = (r >> 1).sub_(_keep_threshold(p))
-    return d.bitwise_right_shift_(15).bitwise_and_(bits).view(dtype).view(shape)
+    return _keep_draw(shape, p, device).bitwise_right_shift_(15).bitwise_and_(bits).view(dtype)
 
 
 def dropout(x: torch.Tensor, p: float, training: bool, fast: bool) -> torch.Tensor:
