@@ -439,7 +439,7 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
                 f"Interleaved (the target's measurement): the original course code and the fast path "
                 f"({head['precision']}, packed rows) take turns for {head['rounds']} rounds, the order reversed every "
                 f"other round, so that drift in the machine's speed slows both alike; a turn is "
-                f"{head.get('per_turn', 1)} steps of which the last is timed (the first after a switch pays for the "
+                f"{head['per_turn']} steps of which the last is timed (the first after a switch pays for the "
                 f"memory the other model freed): "
                 f"{head['original_ms']:.0f} ms against {head['fast_ms']:.0f} ms per step (medians; fast path steps "
                 f"{rest} ms), {head['original_examples_per_s']:.1f} against {head['fast_examples_per_s']:.1f} ex/s: "
