@@ -30,7 +30,7 @@ from scripts import load_script  # noqa: E402
 
 from hfmodels.char_gpt import CharGPTConfig, CharGPTForCausalLM, CharTokenizer  # noqa: E402
 from hfmodels.char_gpt.evaluation import greedy_decode  # noqa: E402
-from hfmodels.char_gpt.modeling_char_gpt import attend, dropout, dropout_scale, keep_mask  # noqa: E402
+from hfmodels.char_gpt.modeling_char_gpt import QUERY_CHUNK, attend, dropout, dropout_scale, keep_mask  # noqa: E402
 from hfmodels.data.char_gpt import BirthplaceCollator, SpanCorruptionCollator  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -300,6 +300,52 @@ def test_additive_mask_gives_masked_fill_outputs_and_gradients(dtype, t):
     torch.testing.assert_close(out, ref, **tol)
     for g, r in zip(grads, ref_grads):
         torch.testing.assert_close(g, r, **tol)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("segments", [False, True])
+def test_causal_attention_in_query_chunks_gives_the_full_outputs_and_gradients(dtype, segments):
+    # Causal attention over more than QUERY_CHUNK queries is computed chunk by chunk (150 rows: 64 + 64
+    # + 22), each chunk against the keys up to its last row; outputs and gradients are those of the
+    # whole masked score matrix (causal, and block-diagonal for packed rows).
+    torch.manual_seed(0)
+    b, h, t, d = 2, 2, 150, 8
+    assert t > 2 * QUERY_CHUNK
+    causal = torch.ones(t, t, dtype=torch.bool).tril()
+    mask = None
+    if segments:
+        seg = torch.tensor([[0] * 40 + [1] * 70 + [2] * 40, [0] * 100 + [1] * 50])
+        mask = (causal & (seg[:, :, None] == seg[:, None, :]))[:, None]
+    inputs = [torch.randn(b, h, t, d, dtype=dtype, requires_grad=True) for _ in range(3)]
+    out = attend(*inputs, mask, True, 0.0, 1.0 / math.sqrt(d), "matmul")
+    grads = torch.autograd.grad(out.float().square().sum(), inputs)
+    ref_inputs = [x.detach().clone().requires_grad_() for x in inputs]
+    ref = _attend_with_masked_fill(*ref_inputs, causal if mask is None else mask)
+    ref_grads = torch.autograd.grad(ref.float().square().sum(), ref_inputs)
+    torch.testing.assert_close(out, ref)
+    for g, r in zip(grads, ref_grads):
+        # bf16: the keys' and values' gradients are summed over the chunks in another order.
+        tol = {} if dtype == torch.float32 else dict(atol=2**-8 * r.abs().max().item(), rtol=1.6e-2)
+        torch.testing.assert_close(g, r, **tol)
+
+
+@pytest.mark.parametrize("variant", ["vanilla", "synthesizer"])
+def test_long_rows_give_the_same_outputs_on_the_matmul_and_sdpa_backends(variant):
+    # Rows longer than QUERY_CHUNK take the chunked causal path on CPU (matmul backend); SDPA
+    # computes the whole score matrix. Packed rows (block-diagonal masks) and right-padded rows.
+    block_size = 2 * QUERY_CHUNK + 40
+    t = block_size - 1
+    torch.manual_seed(1)
+    ids = torch.randint(4, 20, (2, t))
+    packed = {"position_ids": torch.cat([torch.arange(90), torch.arange(t - 90)]).expand(2, t)}
+    padded = {"attention_mask": (torch.arange(t)[None, :] < torch.tensor([[t], [t - 30]])).long()}
+    for inputs in (packed, padded):
+        out = {}
+        for backend in ("matmul", "sdpa"):
+            model = model_for(variant, attention_backend=backend, block_size=block_size).eval()
+            out[backend] = model(input_ids=ids, labels=ids, **inputs)
+        torch.testing.assert_close(out["matmul"].logits, out["sdpa"].logits, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(out["matmul"].loss, out["sdpa"].loss, atol=1e-6, rtol=1e-6)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
