@@ -304,17 +304,20 @@ def test_additive_mask_gives_masked_fill_outputs_and_gradients(dtype, t):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("segments", [False, True])
-def test_causal_attention_in_query_chunks_gives_the_full_outputs_and_gradients(dtype, segments):
+@pytest.mark.parametrize("t", [150, 600])
+def test_causal_attention_in_query_chunks_gives_the_full_outputs_and_gradients(dtype, segments, t):
     # Causal attention over more than QUERY_CHUNK queries is computed chunk by chunk (150 rows: 64 + 64
-    # + 22), each chunk against the keys up to its last row; outputs and gradients are those of the
-    # whole masked score matrix (causal, and block-diagonal for packed rows).
+    # + 22; 600 rows: at most QUERY_CHUNKS chunks, 7 x 80 + 40), each chunk against the keys up to its
+    # last row; outputs and gradients are those of the whole masked score matrix (causal, and
+    # block-diagonal for packed rows).
     torch.manual_seed(0)
-    b, h, t, d = 2, 2, 150, 8
+    b, h, d = 2, 2, 8
     assert t > 2 * QUERY_CHUNK
     causal = torch.ones(t, t, dtype=torch.bool).tril()
     mask = None
     if segments:
-        seg = torch.tensor([[0] * 40 + [1] * 70 + [2] * 40, [0] * 100 + [1] * 50])
+        cuts = [[0.25, 0.7], [0.6]]
+        seg = torch.stack([(torch.arange(t)[:, None] >= torch.tensor(c)[None, :] * t).sum(-1) for c in cuts])
         mask = (causal & (seg[:, :, None] == seg[:, None, :]))[:, None]
     inputs = [torch.randn(b, h, t, d, dtype=dtype, requires_grad=True) for _ in range(3)]
     out = attend(*inputs, mask, True, 0.0, 1.0 / math.sqrt(d), "matmul")
