@@ -73,8 +73,8 @@ def roofline_lines(fast: dict, target_examples_per_s: float, peak_gflops: float 
         f"have to shrink to {max(0.0, target_s - matmul_s):.2f} s "
         f"({100 * (1 - max(0.0, target_s - matmul_s) / (step_s - matmul_s)):.0f} % less) with the "
         "products already at peak. Fusing the element-wise work (a compiler), skipping the masked "
-        "attention blocks of packed rows, or a faster matmul unit (AMX, as the brief assumed, or a GPU) "
-        "is what is left."
+        "attention blocks of packed rows beyond the causal triangle (which is skipped), or a faster matmul "
+        "unit (AMX, as the brief assumed, or a GPU) is what is left."
     ]
 
 
@@ -325,6 +325,11 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
         "| keys padded to a multiple of 16 on CPU with masked-out zero rows (bf16 softmax over rows of 127 "
         "runs a scalar tail: 2.3x the time of rows of 128) | `attend()`, `KEY_MULTIPLE` | CPU, more than one "
         "query row | — (same function up to the softmax's summation order) |",
+        "| causal self-attention in query chunks (at least 64 rows, at most 8 chunks), each against the "
+        "keys up to its last row: the masked upper triangle is mostly not computed (25 % fewer scores at 127 "
+        "rows, 44 % in 8 chunks; attention forward and backward about 1.3x as fast at 127 rows, 2.5-3x at "
+        "2048-4096, and about half the activation memory at long rows) | `attend()`, `QUERY_CHUNK`, "
+        "`QUERY_CHUNKS` | CPU, causal, more than 64 query rows | — (same function up to summation order) |",
         "| padding-free packed rows, block-diagonal masks built once per batch from `position_ids` "
         "| `SpanCorruptionCollator(pack=True)`, `BirthplaceCollator(pack=True)` | recipe choice (pretraining and finetuning) | `pack=False` (perceiver must be padded) |",
         "| rows padded to the longest example, not to the block | collators (`pad_to_block=False`) | on "
@@ -386,6 +391,14 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
         "interleaved in turns of two steps, 6.86x, 5.76x and 5.93x (the second of these from `--sections "
         "pretrain`; with turns of one step 5.95x). The fast path is about 6x the original here, but not with "
         "a margin that survives the machine's noise: the target is not claimed.",
+        "- Causal query chunks (commit c8e864d, table above): the fast-path step of c8e864d against that of "
+        "ec70e40, before it, 787 against 836 ms (1.06x; per-round medians 856/817, 792/739, 855/815 ms, the "
+        "machine otherwise quiet), `python benchmarks/ab_revisions.py --data_dir ../shared/data --old ec70e40 "
+        "--new c8e864d --rounds 3 --steps 12` (2026-12-01, 21:38). The next `make bench` (21:43) gave 5.94x "
+        "interleaved (4716 against 793 ms) and 5.5x between the sequential rows: the machine was slower for "
+        "both models than in the runs above, and the ratio did not move beyond its run-to-run spread. Matrix "
+        "products in bf16 run at 375-406 GFLOP/s on the two cores here (8255-row Linear shapes, "
+        "`torch.matmul`), the peak the roofline below assumes.",
         "",
     ]
     prec = default_precision(res)
