@@ -324,12 +324,12 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
         "| always | — (same function) |",
         "| keys padded to a multiple of 16 on CPU with masked-out zero rows (bf16 softmax over rows of 127 "
         "runs a scalar tail: 2.3x the time of rows of 128) | `attend()`, `KEY_MULTIPLE` | CPU, more than one "
-        "query row | — (same function up to the softmax's summation order) |",
+        'query row | `attention_backend="sdpa"` (the whole explicit-matmul path; same function up to the softmax\'s summation order) |',
         "| causal self-attention in query chunks (at least 64 rows, at most 8 chunks), each against the "
         "keys up to its last row: the masked upper triangle is mostly not computed (25 % fewer scores at 127 "
         "rows, 44 % in 8 chunks; attention forward and backward about 1.3x as fast at 127 rows, 2.5-3x at "
         "2048-4096, and about half the activation memory at long rows) | `attend()`, `QUERY_CHUNK`, "
-        "`QUERY_CHUNKS` | CPU, causal, more than 64 query rows | — (same function up to summation order) |",
+        '`QUERY_CHUNKS` | CPU, causal, more than 64 query rows | `attention_backend="sdpa"` (as above; same function up to summation order) |',
         "| padding-free packed rows, block-diagonal masks built once per batch from `position_ids` "
         "| `SpanCorruptionCollator(pack=True)`, `BirthplaceCollator(pack=True)` | recipe choice (pretraining and finetuning) | `pack=False` (perceiver must be padded) |",
         "| rows padded to the longest example, not to the block | collators (`pad_to_block=False`) | on "
