@@ -30,14 +30,12 @@ sys.path.insert(1, {bench!r})
 import torch
 import hfmodels
 assert hfmodels.__file__.startswith({src!r}), hfmodels.__file__
-from bench_char_gpt import CharGPTData, model_step_fn
-from hfmodels.char_gpt import CharGPTConfig, CharGPTForCausalLM
+from bench_char_gpt import PATHS, CharGPTData, path_step_fn
 from hfmodels.training.precision import native_bf16
 data = CharGPTData({data_dir!r})
 batches = data.wiki_batches(6, 128, pack=True, pad_to_block=False)
-torch.manual_seed(0)
-model = CharGPTForCausalLM(CharGPTConfig(vocab_size=data.vocab_size, attention_backend="matmul"))
-step = model_step_fn(model, batches, native_bf16(), True)
+fast = PATHS["+ packed rows (fast path)"]
+step = path_step_fn(data.vocab_size, {{**fast, "bf16": fast["bf16"] and native_bf16()}}, batches)
 step(0), step(1)
 times = []
 for i in range({steps}):

@@ -171,6 +171,16 @@ def model_step_fn(
     return step
 
 
+def path_step_fn(vocab_size: int, path: dict, batches: list[dict], device: torch.device = CPU):
+    """A training step (`model_step_fn`) of a vanilla model built, seeded, for one of `PATHS` (`path["bf16"]`
+    as given: callers turn it off where bf16 is not native)."""
+    torch.manual_seed(0)
+    cfg = CharGPTConfig(
+        vocab_size=vocab_size, attention_backend=path["backend"], fast_dropout=path["fast_dropout"]
+    )
+    return model_step_fn(CharGPTForCausalLM(cfg), batches, path["bf16"], path["fused"], device=device)
+
+
 def reference_step_fn(data: CharGPTData, batches: list[dict], device: torch.device = CPU):
     """A training step of the original course code (`reference_mingpt`, seeded init) on `batches[i % len]`."""
     torch.manual_seed(0)
@@ -235,18 +245,13 @@ def pretraining_throughput(
             if k not in ("+ bf16 autocast", "fast path in fp32")
         }
     for name, p in paths.items():
-        torch.manual_seed(0)
-        cfg = CharGPTConfig(
-            vocab_size=data.vocab_size, attention_backend=p["backend"], fast_dropout=p["fast_dropout"]
-        )
         batches = packed if p["pack"] else padded
-        model = CharGPTForCausalLM(cfg)
         record(
             name,
             "vanilla",
             "bf16" if p["bf16"] else "fp32",
             batches,
-            model_step_fn(model, batches, p["bf16"], p["fused"], device=device),
+            path_step_fn(data.vocab_size, p, batches, device),
         )
 
     # The other variants: original-style (fp32, padded rows) against the fast path. The
@@ -327,11 +332,7 @@ def pretraining_headline(
     packed = to_device(data.wiki_batches(rounds + 1, batch_size, pack=True, pad_to_block=False), device)
     p = PATHS["+ packed rows (fast path)"]
     bf16 = p["bf16"] and native_bf16(device)
-    torch.manual_seed(0)
-    cfg = CharGPTConfig(
-        vocab_size=data.vocab_size, attention_backend=p["backend"], fast_dropout=p["fast_dropout"]
-    )
-    fast_step = model_step_fn(CharGPTForCausalLM(cfg), packed, bf16, p["fused"], device=device)
+    fast_step = path_step_fn(data.vocab_size, {**p, "bf16": bf16}, packed, device)
     times = interleaved_times(
         {"original": reference_step_fn(data, padded, device), "fast": fast_step}, rounds, per_turn, device
     )
