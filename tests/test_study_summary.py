@@ -138,3 +138,17 @@ def test_summary_refuses_a_data_dir_without_the_dev_set(study, tmp_path):
     out, _ = study  # a wrong --data_dir must not silently drop the London row
     with pytest.raises(FileNotFoundError, match=r"--data_dir .*elsewhere: no birth_dev.tsv"):
         summarize_study.main([str(out), "--data_dir", str(tmp_path / "elsewhere")])
+
+
+def test_compare_draws_the_other_studys_curves(study, tmp_path):
+    out, data = study
+    other = tmp_path / "shorter"
+    _events(other / "perceiver_pretrain" / "tb" / "only", [10, 20], 100.0, 3.0, 2.9)
+    summarize_study.main([str(out), "--data_dir", str(data), "--compare", str(other)])
+    assert (out / "study_pretraining.png").read_bytes()[:4] == b"\x89PNG"
+    rows = summarize_study.summarize(out, str(data))
+    labels = summarize_study.plot(rows, tmp_path / "fig.png", {"shorter": summarize_study.summarize(other)})
+    assert "perceiver loss (shorter)" in labels and "vanilla loss (shorter)" not in labels
+    assert {"vanilla loss", "perceiver loss", "original's final perceiver loss"} <= set(labels)
+    with pytest.raises(FileNotFoundError, match="--compare .*missing: no such study folder"):
+        summarize_study.main([str(out), "--compare", str(tmp_path / "missing")])

@@ -13,6 +13,8 @@ Reads what the runs left behind and writes, atomically, into the study folder:
 - `study.json`: the same figures, machine-readable.
 - `study_pretraining.png`: pretraining loss and learning rate against epochs, every variant on
   one figure (the original's final losses marked), and dev accuracy against the reference.
+  `--compare OTHER_STUDY ...` draws other study folders' loss curves beside them (thin,
+  dash-dotted, labelled with the folder's name), e.g. a shorter schedule of the same variants.
 
 Nothing is trained or decoded here: the accuracies are the `metrics.json` figures that the
 finetune runs computed with the `exact_match` metric; the London row is rescored from the dev file.
@@ -279,7 +281,21 @@ def markdown(rows: list[dict], study_dir: Path) -> str:
     return "\n".join(lines)
 
 
-def plot(rows: list[dict], path: Path) -> None:
+def _by_epoch(row: dict, name: str) -> tuple[list[float], list[float]]:
+    """A row's pretraining series `name` against the epoch, over the steps logged with both."""
+    series, epoch = merged_series(row["segments"], name), merged_series(row["segments"], "epoch")
+    steps = [s for s in series if s in epoch]
+    return [epoch[s] for s in steps], [series[s] for s in steps]
+
+
+def _color(system: str, i: int) -> str:
+    """One colour per variant, the same in every study drawn on a figure."""
+    return f"C{VARIANTS.index(system)}" if system in VARIANTS else f"C{i}"
+
+
+def plot(rows: list[dict], path: Path, compare: dict[str, list[dict]] | None = None) -> list[str]:
+    """Draw the study's figure into `path`; `compare` maps another study's name to its rows, whose
+    loss curves are drawn thin and dash-dotted beside this study's. Returns the curves' labels."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -288,13 +304,9 @@ def plot(rows: list[dict], path: Path) -> None:
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4), dpi=120, gridspec_kw={"width_ratios": [3, 2]})
     lx = ax.twinx()
     for i, r in enumerate(x for x in rows if x.get("segments")):
-        color = f"C{i}"
-        loss, epoch = merged_series(r["segments"], "loss"), merged_series(r["segments"], "epoch")
-        lr = merged_series(r["segments"], "learning_rate")
-        steps = [s for s in loss if s in epoch]
-        ax.plot([epoch[s] for s in steps], [loss[s] for s in steps], color=color, label=f"{r['system']} loss")
-        lr_steps = [s for s in lr if s in epoch]
-        lx.plot([epoch[s] for s in lr_steps], [lr[s] for s in lr_steps], color=color, ls=":", lw=1)
+        color = _color(r["system"], i)
+        ax.plot(*_by_epoch(r, "loss"), color=color, label=f"{r['system']} loss")
+        lx.plot(*_by_epoch(r, "learning_rate"), color=color, ls=":", lw=1)
         if r["system"] in REFERENCE_FINAL_LOSS:
             ax.axhline(
                 REFERENCE_FINAL_LOSS[r["system"]],
@@ -302,6 +314,16 @@ def plot(rows: list[dict], path: Path) -> None:
                 ls="--",
                 lw=0.8,
                 label=f"original's final {r['system']} loss",
+            )
+    for name, other in (compare or {}).items():
+        for i, r in enumerate(x for x in other if x.get("segments")):
+            ax.plot(
+                *_by_epoch(r, "loss"),
+                color=_color(r["system"], i),
+                ls="-.",
+                lw=0.9,
+                alpha=0.6,
+                label=f"{r['system']} loss ({name})",
             )
     ax.set_xlabel("epoch (of 650)")
     ax.set_ylabel("training loss (solid)")
@@ -327,6 +349,7 @@ def plot(rows: list[dict], path: Path) -> None:
     bx.legend(fontsize=7)
     fig.tight_layout()
     save_figure_atomic(fig, path)
+    return [line.get_label() for line in ax.get_lines()]
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -337,10 +360,23 @@ def main(argv: list[str] | None = None) -> list[dict]:
         default=os.environ.get("HFMODELS_DATA_DIR"),
         help="data folder, for the London row (default: $HFMODELS_DATA_DIR)",
     )
+    parser.add_argument(
+        "--compare",
+        nargs="*",
+        default=[],
+        metavar="STUDY_DIR",
+        help="other study folders whose pretraining loss curves are drawn beside this study's (e.g. a "
+        "shorter schedule), labelled with the folder's name",
+    )
     args = parser.parse_args(argv)
     study_dir = Path(args.study_dir)
     if not study_dir.is_dir():
         raise FileNotFoundError(f"{study_dir}: no such study folder")
+    compare = {}
+    for other in map(Path, args.compare):
+        if not other.is_dir():
+            raise FileNotFoundError(f"--compare {other}: no such study folder")
+        compare[other.name if other.name not in compare else str(other)] = summarize(other, None)
     rows = summarize(study_dir, args.data_dir)
     if not rows:
         raise FileNotFoundError(
@@ -352,7 +388,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         for r in rows
     ]
     write_text_atomic(study_dir / "study.json", json.dumps(slim, indent=1) + "\n")
-    plot(rows, study_dir / "study_pretraining.png")
+    plot(rows, study_dir / "study_pretraining.png", compare)
     print((study_dir / "study.md").read_text(encoding="utf-8"))
     return rows
 
