@@ -288,9 +288,9 @@ def _by_epoch(row: dict, name: str) -> tuple[list[float], list[float]]:
     return [epoch[s] for s in steps], [series[s] for s in steps]
 
 
-def _color(system: str, i: int) -> str:
-    """One colour per variant, the same in every study drawn on a figure."""
-    return f"C{VARIANTS.index(system)}" if system in VARIANTS else f"C{i}"
+def _color(variant: str) -> str:
+    """One colour per variant (only variant rows have pretraining segments), the same in every study."""
+    return f"C{VARIANTS.index(variant)}"
 
 
 def plot(rows: list[dict], path: Path, compare: dict[str, list[dict]] | None = None) -> list[str]:
@@ -303,8 +303,8 @@ def plot(rows: list[dict], path: Path, compare: dict[str, list[dict]] | None = N
 
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4), dpi=120, gridspec_kw={"width_ratios": [3, 2]})
     lx = ax.twinx()
-    for i, r in enumerate(x for x in rows if x.get("segments")):
-        color = _color(r["system"], i)
+    for r in (x for x in rows if x.get("segments")):
+        color = _color(r["system"])
         ax.plot(*_by_epoch(r, "loss"), color=color, label=f"{r['system']} loss")
         lx.plot(*_by_epoch(r, "learning_rate"), color=color, ls=":", lw=1)
         if r["system"] in REFERENCE_FINAL_LOSS:
@@ -316,10 +316,10 @@ def plot(rows: list[dict], path: Path, compare: dict[str, list[dict]] | None = N
                 label=f"original's final {r['system']} loss",
             )
     for name, other in (compare or {}).items():
-        for i, r in enumerate(x for x in other if x.get("segments")):
+        for r in (x for x in other if x.get("segments")):
             ax.plot(
                 *_by_epoch(r, "loss"),
-                color=_color(r["system"], i),
+                color=_color(r["system"]),
                 ls="-.",
                 lw=0.9,
                 alpha=0.6,
