@@ -4,7 +4,8 @@
 - `attention_backend` "matmul" vs "sdpa" (and "auto"): same logits and gradients within 1e-5;
 - packed (padding-free) rows vs padded rows: the same per-example logits and the same loss
   (vanilla, synthesizer), for span-corrupted documents and for birthplace questions; the
-  perceiver refuses packed rows;
+  perceiver refuses packed rows; its down-projection, whose keys and values are computed from the
+  first m inputs where nothing else can be attended, gives the outputs and gradients of the full one;
 - the cheap dropout masks: Bernoulli(0.9) keep rate, unbiased scaling, seeded, independent;
 - batched KV-cache greedy decoding equals one-question-at-a-time decoding and the original
   no-cache loop of `benchmarks/reference_mingpt.py`;
@@ -214,6 +215,27 @@ def test_perceiver_refuses_packed_rows():
     pos = torch.tensor([[0, 1, 2, 3, 0, 1, 2, 0, 1, 2]])
     with pytest.raises(ValueError, match="packed"):
         model(input_ids=ids, position_ids=pos)
+
+
+@pytest.mark.parametrize("t", [5, 8, 30])
+def test_perceiver_down_projection_from_the_first_m_inputs_gives_the_full_outputs_and_gradients(t):
+    """Without a cache, padding mask or given positions the perceiver computes the bottleneck's keys
+    and values from the first m inputs only (the others are masked out); explicit positions take
+    the path over every input. Same logits, loss and gradients."""
+    model = model_for("perceiver").eval()  # m = 8; eval: no dropout, gradients still flow
+    batch = fixed_batch(model.config, seed=t)
+    batch = {k: v[:, :t] for k, v in batch.items()}
+    results = []
+    for extra in ({}, {"position_ids": torch.arange(t)[None]}):
+        model.zero_grad()
+        out = model(**batch, **extra)
+        out.loss.backward()
+        results.append((out.logits.detach(), [p.grad.clone() for p in model.parameters()]))
+    (logits, grads), (logits_full, grads_full) = results
+    torch.testing.assert_close(logits, logits_full, atol=1e-5, rtol=1e-5)
+    for g, g_full in zip(grads, grads_full, strict=True):
+        torch.testing.assert_close(g, g_full, atol=1e-5, rtol=1e-5)
+    assert any(g.abs().sum() > 0 for g in grads)
 
 
 def test_keep_mask_is_bernoulli_0_9():

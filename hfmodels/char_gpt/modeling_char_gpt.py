@@ -475,6 +475,7 @@ class CharGPTModel(CharGPTPreTrainedModel):
             key_pos = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
         else:
             key_pos = torch.arange(total, device=device).expand(b, total)
+        plain_positions = attention_mask is None and position_ids is None  # key i is at position i
         if position_ids is None:
             position_ids = key_pos[:, past:]
         else:
@@ -507,7 +508,12 @@ class CharGPTModel(CharGPTPreTrainedModel):
                 down_mask = down_mask & attention_mask[:, None, :]
                 down_mask = down_mask | ~down_mask.any(-1, keepdim=True)  # rows of an all-pad input
             up_mask = rows[None, None, :] <= position_ids[:, :, None]  # position j sees rows <= j
-            y = self.down(x, down_mask[:, None], past_key_values)
+            x_kv = x
+            if plain_positions and past_key_values is None:
+                # Bottleneck row i < m attends input positions <= i, here the first m inputs: the
+                # keys and values of the others would be masked out, so they are not computed.
+                x_kv, down_mask = x[:, : config.bottleneck_dim], down_mask[..., : config.bottleneck_dim]
+            y = self.down(x_kv, down_mask[:, None], past_key_values)
             for block in self.h:
                 y = block(y, None, True)
                 if output_hidden_states:
