@@ -1,11 +1,13 @@
-"""Time the vanilla fast-path pretraining step of two git revisions of `hfmodels`, alternating
+"""Time the fast-path pretraining step of a variant in two git revisions of `hfmodels`, alternating
 (not part of `make bench`).
 
     python benchmarks/ab_revisions.py --data_dir ../shared/data --old 44e3d8d --new HEAD
+    python benchmarks/ab_revisions.py --data_dir ../shared/data --old HEAD~1 --variant perceiver
 
 Each revision's `hfmodels/` is exported (`git archive`) to a temporary folder; one process per
-(round, revision) imports it and times `--steps` training steps (batch 128, packed rows, bf16 where
-native, after two warm-up steps; the same batches and seed for both) with this checkout's
+(round, revision) imports it and times `--steps` training steps (batch 128, bf16 where native, after
+two warm-up steps; the same batches and seed for both; vanilla: packed rows; perceiver, m = 64: rows
+padded to the longest example, as `make bench` runs them) with this checkout's
 `benchmarks/bench_char_gpt.py`. The revisions alternate, the order reversed every other round,
 so that drift in a shared machine's speed slows both alike. Prints every process's median and the
 ratio of the medians of all steps; `--output` writes them as JSON.
@@ -30,12 +32,20 @@ sys.path.insert(1, {bench!r})
 import torch
 import hfmodels
 assert hfmodels.__file__.startswith({src!r}), hfmodels.__file__
-from bench_char_gpt import PATHS, CharGPTData, path_step_fn
+from bench_char_gpt import PATHS, CharGPTData, model_step_fn, path_step_fn
+from hfmodels.char_gpt import CharGPTConfig, CharGPTForCausalLM
 from hfmodels.training.precision import native_bf16
 data = CharGPTData({data_dir!r})
-batches = data.wiki_batches(6, 128, pack=True, pad_to_block=False)
-fast = PATHS["+ packed rows (fast path)"]
-step = path_step_fn(data.vocab_size, {{**fast, "bf16": fast["bf16"] and native_bf16()}}, batches)
+if {variant!r} == "vanilla":
+    batches = data.wiki_batches(6, 128, pack=True, pad_to_block=False)
+    fast = PATHS["+ packed rows (fast path)"]
+    step = path_step_fn(data.vocab_size, {{**fast, "bf16": fast["bf16"] and native_bf16()}}, batches)
+else:
+    batches = data.wiki_batches(6, 128, pack=False, pad_to_block=False)
+    torch.manual_seed(0)
+    cfg = CharGPTConfig(vocab_size=data.vocab_size, attention_type="perceiver", bottleneck_dim=64,
+                        attention_backend="matmul")
+    step = model_step_fn(CharGPTForCausalLM(cfg), batches, native_bf16(), True)
 step(0), step(1)
 times = []
 for i in range({steps}):
@@ -54,8 +64,10 @@ def export(rev: str, into: Path) -> Path:
     return into
 
 
-def time_revision(src: Path, data_dir: str, steps: int) -> list[float]:
-    code = STEP_TIMER.format(bench=str(REPO / "benchmarks"), src=str(src), data_dir=data_dir, steps=steps)
+def time_revision(src: Path, data_dir: str, steps: int, variant: str = "vanilla") -> list[float]:
+    code = STEP_TIMER.format(
+        bench=str(REPO / "benchmarks"), src=str(src), data_dir=data_dir, steps=steps, variant=variant
+    )
     out = subprocess.run(
         [sys.executable, "-c", code],
         cwd=src,
@@ -74,6 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--new", default="HEAD", help="git revision (default HEAD)")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--steps", type=int, default=12, help="timed steps per process")
+    p.add_argument("--variant", choices=("vanilla", "perceiver"), default="vanilla")
     p.add_argument("--output", default=None, help="JSON file for the results")
     args = p.parse_args(argv)
     data_dir = str(Path(args.data_dir).resolve())
@@ -82,11 +95,12 @@ def main(argv: list[str] | None = None) -> dict:
         times: dict[str, list[float]] = {"old": [], "new": []}
         for r in range(args.rounds):
             for name in ("old", "new") if r % 2 == 0 else ("new", "old"):
-                t = time_revision(srcs[name], data_dir, args.steps)
+                t = time_revision(srcs[name], data_dir, args.steps, args.variant)
                 times[name] += t
                 print(f"round {r} {name:3s} median {statistics.median(t) * 1000:.0f} ms/step", flush=True)
     med = {k: statistics.median(v) for k, v in times.items()}
     result = {
+        "variant": args.variant,
         "old": args.old,
         "new": args.new,
         "old_ms": med["old"] * 1000,
