@@ -330,6 +330,11 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
         "rows, 44 % in 8 chunks; attention forward and backward about 1.3x as fast at 127 rows, 2.5-3x at "
         "2048-4096, and about half the activation memory at long rows) | `attend()`, `QUERY_CHUNK`, "
         '`QUERY_CHUNKS` | CPU, causal, more than 64 query rows | `attention_backend="sdpa"` (as above; same function up to summation order) |',
+        "| the perceiver's down-projection takes keys and values from the first m inputs only (bottleneck row "
+        "i attends positions <= i < m; the others would be masked out): half the key/value projections "
+        "and attention scores of that block at 127 inputs and m = 64; the padded perceiver step 1.05x as fast "
+        "| `CharGPTModel.forward` | without a cache, padding mask or given `position_ids` (training) "
+        "| — (same function; tested against the path over every input) |",
         "| padding-free packed rows, block-diagonal masks built once per batch from `position_ids` "
         "| `SpanCorruptionCollator(pack=True)`, `BirthplaceCollator(pack=True)` | recipe choice (pretraining and finetuning) | `pack=False` (perceiver must be padded) |",
         "| rows padded to the longest example, not to the block | collators (`pad_to_block=False`) | on "
@@ -403,6 +408,15 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
         "sequential. The five interleaved runs of 2026-12-01 so far: 6.86x, 5.76x, 5.93x, 5.94x, 6.08x, "
         "median 5.94x; the criterion set before the last two (both at least 6x) was not met, so the target "
         "is still not claimed for this machine.",
+        "- The perceiver's down-projection from the first m inputs (commit d9ecf49, table above): its padded "
+        "fast-path step (m = 64, batch 128, bf16) of d9ecf49 against that of fab7bba, before it, 873 against "
+        "920 ms (1.05x; per-round medians 972/883, 891/830, 933/876 ms old/new, the machine otherwise quiet), "
+        "`python benchmarks/ab_revisions.py --data_dir ../shared/data --old fab7bba --new d9ecf49 --variant "
+        "perceiver --rounds 3 --steps 12` (2026-12-02, 03:57).",
+        "- Linear layers with the weight transposed to a contiguous copy and the bias added after `mm` "
+        "(2026-12-02, 2 threads, bf16, 8255-row shapes 256x256, 256x1024, 1024x256, a custom autograd function "
+        "against `F.linear`, alternated): forward 1-6 % faster, forward+backward within +-3 % (one shape "
+        "slower); not adopted. The matrix products stay at 280-400 GFLOP/s either way.",
         "",
     ]
     prec = default_precision(res)
