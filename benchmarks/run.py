@@ -417,6 +417,14 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
         "(2026-12-02, 2 threads, bf16, 8255-row shapes 256x256, 256x1024, 1024x256, a custom autograd function "
         "against `F.linear`, alternated): forward 1-6 % faster, forward+backward within +-3 % (one shape "
         "slower); not adopted. The matrix products stay at 280-400 GFLOP/s either way.",
+        "- Page faults (2026-12-02, packed bf16 vanilla step, 2 threads): the step touches about 18-22 thousand "
+        "fresh 4 KiB pages (75-90 MB; glibc returns large blocks to the kernel after every use), e.g. the "
+        "bias `addmm` copies into a new 8255 x 1024 output. Transparent huge pages for torch's large blocks "
+        "(`THP_MEM_ALLOC_ENABLE=1`) cut that to 3.8 thousand faults a step, and glibc thresholds that keep "
+        "the memory (`GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold="
+        "4294967296:glibc.malloc.top_pad=268435456`) to 6 thousand, but neither made the step faster (medians "
+        "of 10 steps: 814 and 1189 ms with THP against 797 and 877 ms without, alternated; 763 against 690 ms "
+        "with the thresholds); not adopted.",
         "",
     ]
     prec = default_precision(res)
