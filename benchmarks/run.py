@@ -420,6 +420,10 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
         "(2026-12-02, 2 threads, bf16, 8255-row shapes 256x256, 256x1024, 1024x256, a custom autograd function "
         "against `F.linear`, alternated): forward 1-6 % faster, forward+backward within +-3 % (one shape "
         "slower); not adopted. The matrix products stay at 280-400 GFLOP/s either way.",
+        "- Casting a LayerNorm output that feeds the key, value and query projections to bf16 once, instead of "
+        "autocast casting it at each of the three (and summing their input gradients in bf16 before one cast "
+        "back): the vanilla fast-path step 0.94x as fast (849 against 799 ms, slower in all 5 alternated rounds, "
+        "`ab_revisions.py --rounds 5 --steps 12`, 2026-12-02); not adopted.",
         "- Page faults (2026-12-02, packed bf16 vanilla step, 2 threads): the step touches about 18-22 thousand "
         "fresh 4 KiB pages (75-90 MB; glibc returns large blocks to the kernel after every use), e.g. the "
         "bias `addmm` copies into a new 8255 x 1024 output. Transparent huge pages for torch's large blocks "
