@@ -130,6 +130,7 @@ def test_push_folder_uploads_every_file_to_local_endpoint(tmp_path, monkeypatch)
         push_folder_to_hub(folder, "student/char-gpt", token="hf_test", endpoint=endpoint)
     finally:
         server.shutdown()
+        server.server_close()
     arrived = _HubStandIn.repos["student/char-gpt"]
     assert set(arrived) == {"config.json", "model.safetensors", "metrics.json", "README.md"}
     assert arrived["model.safetensors"] == b"\x00\x01weights"
