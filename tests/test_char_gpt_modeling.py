@@ -175,6 +175,40 @@ def test_greedy_generate_equals_a_hand_written_loop(attention_type, use_cache):
     assert torch.equal(out, seq)
 
 
+def test_perceiver_cached_steps_give_the_logits_of_the_whole_sequence():
+    """Decoding with a cache recomputes only the bottleneck rows at or after the smallest new
+    position (m = 8 here): every step's logits equal those of the whole left-padded sequence run
+    without a cache, while positions pass m, for prompts of different lengths and for beam search."""
+    from transformers.cache_utils import DynamicCache
+
+    model = tiny_model("perceiver", seed=5)
+    gen = torch.Generator().manual_seed(5)
+    lengths = [1, 3, 6, 11]  # with 12 steps, every row passes m = 8
+    width = max(lengths)
+    ids = torch.zeros(len(lengths), width, dtype=torch.long)  # left padding (pad id 0)
+    mask = torch.zeros(len(lengths), width, dtype=torch.long)
+    for row, n in enumerate(lengths):
+        ids[row, width - n :] = torch.randint(2, 40, (n,), generator=gen)
+        mask[row, width - n :] = 1
+    cache = DynamicCache()
+    with torch.no_grad():
+        step = model(ids, attention_mask=mask, cache=cache, use_cache=True).logits[:, -1]
+        for _ in range(12):
+            full = model(ids, attention_mask=mask, use_cache=False).logits[:, -1]
+            torch.testing.assert_close(step, full, rtol=1e-5, atol=1e-5)
+            nxt = full.argmax(-1, keepdim=True)
+            ids, mask = torch.cat([ids, nxt], 1), torch.cat([mask, torch.ones_like(nxt)], 1)
+            step = model(nxt, attention_mask=mask, cache=cache, use_cache=True).logits[:, -1]
+    prompt = torch.randint(2, 40, (2, 3), generator=gen)
+    beams = [
+        model.generate(
+            prompt, max_new_tokens=10, num_beams=3, do_sample=False, eos_token_id=None, use_cache=c
+        )
+        for c in (True, False)
+    ]
+    assert torch.equal(beams[0], beams[1])
+
+
 @pytest.mark.parametrize("attention_type", VARIANTS)
 def test_left_padded_batch_generates_like_single_rows(attention_type):
     tokenizer = CharTokenizer.from_corpus(CORPUS)

@@ -345,12 +345,16 @@ class CharGPTDownProjectBlock(nn.Module):
         self.attn = CharGPTAttention(config)
         self.mlp = CharGPTMLP(config)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, cache: Cache | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor, cache: Cache | None = None, start: int = 0
+    ) -> torch.Tensor:
+        """Bottleneck rows `start..m-1` (`mask`: (B, 1, m, inputs) for all m rows); with a `cache`, the
+        keys/values of the inputs are appended to its layer 0 and attended in full."""
         k, v = self.attn.project_kv(self.ln1(x))
-        if cache is not None:  # keys/values of the inputs are cached; the m rows are recomputed
+        if cache is not None:
             k, v = cache.update(k, v, 0)
-        c = self.C.expand(x.shape[0], -1, -1).to(x.dtype)
-        y = c + self.attn(c, k, v, mask)
+        c = self.C[:, start:].expand(x.shape[0], -1, -1).to(x.dtype)
+        y = c + self.attn(c, k, v, mask[:, :, start:])
         return y + self.mlp(self.ln2(y))
 
 
@@ -365,10 +369,32 @@ class CharGPTUpProjectBlock(nn.Module):
         self.attn = CharGPTAttention(config)
         self.mlp = CharGPTMLP(config)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        mask: torch.Tensor,
+        cache: Cache | None = None,
+        layer_idx: int = 0,
+    ) -> torch.Tensor:
+        """With a `cache`, `y` holds the bottleneck rows after those its layer `layer_idx` keeps."""
         k, v = self.attn.project_kv(self.ln1(y))
+        if cache is not None:
+            k, v = cache.update(k, v, layer_idx)
         z = x + self.attn(x, k, v, mask)
         return z + self.mlp(self.ln2(z))
+
+
+def _cached_length(cache: Cache, layer_idx: int) -> int:
+    """Entries in the cache's layer `layer_idx` (0 when it holds none yet)."""
+    return cache.get_seq_length(layer_idx) if layer_idx < len(cache.layers) else 0
+
+
+def _keep_first(cache: Cache, layer_idx: int, n: int) -> None:
+    """Drop the entries after the first `n` from the cache's layer `layer_idx`."""
+    extra = _cached_length(cache, layer_idx) - n
+    if extra > 0:
+        cache.layers[layer_idx].crop(-extra)  # a negative size removes that many (every transformers 5)
 
 
 class CharGPTPreTrainedModel(PreTrainedModel):
@@ -508,17 +534,42 @@ class CharGPTModel(CharGPTPreTrainedModel):
                 down_mask = down_mask & attention_mask[:, None, :]
                 down_mask = down_mask | ~down_mask.any(-1, keepdim=True)  # rows of an all-pad input
             up_mask = rows[None, None, :] <= position_ids[:, :, None]  # position j sees rows <= j
-            x_kv = x
-            if plain_positions and past_key_values is None:
-                # Bottleneck row i < m attends input positions <= i, here the first m inputs: the
-                # keys and values of the others would be masked out, so they are not computed.
-                x_kv, down_mask = x[:, : config.bottleneck_dim], down_mask[..., : config.bottleneck_dim]
-            y = self.down(x_kv, down_mask[:, None], past_key_values)
-            for block in self.h:
-                y = block(y, None, True)
+            m = config.bottleneck_dim
+            if past_key_values is None:
+                x_kv = x
+                if plain_positions:
+                    # Bottleneck row i < m attends input positions <= i, here the first m inputs: the
+                    # keys and values of the others would be masked out, so they are not computed.
+                    x_kv, down_mask = x[:, :m], down_mask[..., :m]
+                y = self.down(x_kv, down_mask[:, None])
+                for block in self.h:
+                    y = block(y, None, True)
+                    if output_hidden_states:
+                        hidden_states += (y,)
+                x = self.up(x, y, up_mask[:, None])
+            else:
+                # Incremental decoding. Cache layer 0 holds the inputs' keys/values; layers 1..n hold the
+                # keys/values of the bottleneck rows in the middle blocks and in the up-projection. Row i
+                # sees only inputs at positions <= i (and, in the middle blocks, rows <= i), so the rows
+                # below the smallest new position are as they were: only rows `start..m-1` are computed
+                # (none once every sequence is m long), the cached rows above `start` dropped first.
+                up_idx = len(self.h) + 1
+                start = min(_cached_length(past_key_values, up_idx), int(position_ids.min()), m)
                 if output_hidden_states:
-                    hidden_states += (y,)
-            x = self.up(x, y, up_mask[:, None])
+                    start = 0  # every row's hidden state is returned
+                for layer_idx in range(1, up_idx + 1):
+                    _keep_first(past_key_values, layer_idx, start)
+                if start < m:
+                    y = self.down(x, down_mask[:, None], past_key_values, start)
+                else:  # no row changes; the new inputs' keys/values are cached all the same
+                    past_key_values.update(*self.down.attn.project_kv(self.down.ln1(x)), 0)
+                    y = x[:, :0]
+                for i, block in enumerate(self.h, 1):
+                    if start < m:
+                        y = block(y, None, True, None, past_key_values, i)
+                    if output_hidden_states:
+                        hidden_states += (y,)
+                x = self.up(x, y, up_mask[:, None], past_key_values, up_idx)
         else:
             mask = None
             if attention_mask is not None or packed or past > 0:
