@@ -1,13 +1,15 @@
-"""Time the fast-path pretraining step of a variant in two git revisions of `hfmodels`, alternating
-(not part of `make bench`).
+"""Time the fast-path pretraining step, or the dev-set decoding, of a variant in two git revisions of `hfmodels`,
+alternating (not part of `make bench`).
 
     python benchmarks/ab_revisions.py --data_dir ../shared/data --old 44e3d8d --new HEAD
     python benchmarks/ab_revisions.py --data_dir ../shared/data --old HEAD~1 --variant perceiver
+    python benchmarks/ab_revisions.py --old HEAD~1 --variant perceiver --task decode --steps 2 --checkpoint DIR
 
 Each revision's `hfmodels/` is exported (`git archive`) to a temporary folder; one process per
 (round, revision) imports it and times `--steps` training steps (batch 128, bf16 where native, after
 two warm-up steps; the same batches and seed for both; vanilla: packed rows; perceiver, m = 64: rows
-padded to the longest example, as `make bench` runs them) with this checkout's
+padded to the longest example, as `make bench` runs them; `--task decode`: a step is `greedy_decode` of
+the 500 dev questions, and the revisions must give the same answers) with this checkout's
 `benchmarks/bench_char_gpt.py`. The revisions alternate, the order reversed every other round,
 so that drift in a shared machine's speed slows both alike. Prints every process's median and the
 ratio of the medians of all steps; `--output` writes them as JSON.
@@ -36,7 +38,24 @@ from bench_char_gpt import PATHS, CharGPTData, model_step_fn, path_step_fn
 from hfmodels.char_gpt import CharGPTConfig, CharGPTForCausalLM
 from hfmodels.training.precision import native_bf16
 data = CharGPTData({data_dir!r})
-if {variant!r} == "vanilla":
+digest = None
+if {task!r} == "decode":
+    import hashlib
+    from hfmodels.char_gpt.evaluation import greedy_decode
+    questions = list(data.birth["dev"]["question"])
+    if {checkpoint!r}:
+        model = CharGPTForCausalLM.from_pretrained({checkpoint!r})
+    else:
+        torch.manual_seed(0)
+        model = CharGPTForCausalLM(CharGPTConfig(vocab_size=data.vocab_size, attention_type={variant!r},
+                                                 bottleneck_dim=64))
+    model.eval()
+
+    def step(i):
+        global digest
+        answers = [p.text for p in greedy_decode(model, data.tokenizer, questions)]
+        digest = hashlib.sha1("\n".join(answers).encode()).hexdigest()
+elif {variant!r} == "vanilla":
     batches = data.wiki_batches(6, 128, pack=True, pad_to_block=False)
     fast = PATHS["+ packed rows (fast path)"]
     step = path_step_fn(data.vocab_size, {{**fast, "bf16": fast["bf16"] and native_bf16()}}, batches)
@@ -52,7 +71,7 @@ for i in range({steps}):
     start = time.perf_counter()
     step(i)
     times.append(time.perf_counter() - start)
-print(json.dumps(times))
+print(json.dumps({{"times": times, "digest": digest}}))
 """
 
 
@@ -64,9 +83,18 @@ def export(rev: str, into: Path) -> Path:
     return into
 
 
-def time_revision(src: Path, data_dir: str, steps: int, variant: str = "vanilla") -> list[float]:
+def time_revision(
+    src: Path, data_dir: str, steps: int, variant: str = "vanilla", task: str = "train", checkpoint: str = ""
+) -> dict:
+    """`{"times": [seconds per step], "digest": sha1 of the decoded answers (decode) or None}`."""
     code = STEP_TIMER.format(
-        bench=str(REPO / "benchmarks"), src=str(src), data_dir=data_dir, steps=steps, variant=variant
+        bench=str(REPO / "benchmarks"),
+        src=str(src),
+        data_dir=data_dir,
+        steps=steps,
+        variant=variant,
+        task=task,
+        checkpoint=checkpoint,
     )
     out = subprocess.run(
         [sys.executable, "-c", code],
@@ -86,21 +114,38 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--new", default="HEAD", help="git revision (default HEAD)")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--steps", type=int, default=12, help="timed steps per process")
-    p.add_argument("--variant", choices=("vanilla", "perceiver"), default="vanilla")
+    p.add_argument("--variant", choices=("vanilla", "perceiver", "synthesizer"), default="vanilla")
+    p.add_argument(
+        "--task",
+        choices=("train", "decode"),
+        default="train",
+        help="train: a pretraining step; decode: greedy answers to the 500 dev questions (one step)",
+    )
+    p.add_argument(
+        "--checkpoint", default="", help="decode: a trained model folder (default: a seeded random model)"
+    )
     p.add_argument("--output", default=None, help="JSON file for the results")
     args = p.parse_args(argv)
+    if args.task == "train" and args.variant == "synthesizer":
+        p.error("--task train times vanilla (packed) or perceiver (padded) steps")
     data_dir = str(Path(args.data_dir).resolve())
+    checkpoint = str(Path(args.checkpoint).resolve()) if args.checkpoint else ""
     with tempfile.TemporaryDirectory() as tmp:
         srcs = {name: export(rev, Path(tmp) / name) for name, rev in (("old", args.old), ("new", args.new))}
         times: dict[str, list[float]] = {"old": [], "new": []}
+        digests: dict[str, set] = {"old": set(), "new": set()}
         for r in range(args.rounds):
             for name in ("old", "new") if r % 2 == 0 else ("new", "old"):
-                t = time_revision(srcs[name], data_dir, args.steps, args.variant)
-                times[name] += t
-                print(f"round {r} {name:3s} median {statistics.median(t) * 1000:.0f} ms/step", flush=True)
+                out = time_revision(srcs[name], data_dir, args.steps, args.variant, args.task, checkpoint)
+                times[name] += out["times"]
+                digests[name].add(out["digest"])
+                median = statistics.median(out["times"]) * 1000
+                print(f"round {r} {name:3s} median {median:.0f} ms/step", flush=True)
     med = {k: statistics.median(v) for k, v in times.items()}
     result = {
         "variant": args.variant,
+        "task": args.task,
+        "checkpoint": args.checkpoint or None,
         "old": args.old,
         "new": args.new,
         "old_ms": med["old"] * 1000,
@@ -108,9 +153,12 @@ def main(argv: list[str] | None = None) -> dict:
         "speedup": med["old"] / med["new"],
         "times": times,
     }
+    if args.task == "decode":  # both revisions must give the same answers
+        result["same_answers"] = len(digests["old"] | digests["new"]) == 1
     print(
         f"old {args.old}: {result['old_ms']:.0f} ms/step, new {args.new}: {result['new_ms']:.0f} ms/step, "
         f"speed-up {result['speedup']:.3f}x"
+        + (f", same answers: {result['same_answers']}" if "same_answers" in result else "")
     )
     if args.output:
         Path(args.output).write_text(json.dumps(result, indent=1) + "\n")
