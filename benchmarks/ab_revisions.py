@@ -54,7 +54,7 @@ if {task!r} == "decode":
     def step(i):
         global digest
         answers = [p.text for p in greedy_decode(model, data.tokenizer, questions)]
-        digest = hashlib.sha1("\n".join(answers).encode()).hexdigest()
+        digest = hashlib.sha1(chr(10).join(answers).encode()).hexdigest()
 elif {variant!r} == "vanilla":
     batches = data.wiki_batches(6, 128, pack=True, pad_to_block=False)
     fast = PATHS["+ packed rows (fast path)"]
@@ -100,10 +100,11 @@ def time_revision(
         [sys.executable, "-c", code],
         cwd=src,
         env={**os.environ, "PYTHONPATH": str(src)},
-        check=True,
         capture_output=True,
         text=True,
     )
+    if out.returncode != 0:
+        raise RuntimeError(f"timing {src} failed (exit {out.returncode}):\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
