@@ -110,9 +110,9 @@ class CharGPTConfig(PretrainedConfig):
         self.initializer_range = initializer_range
         self.layer_norm_epsilon = layer_norm_epsilon
         self.mask_token_id = mask_token_id
-        # The perceiver recomputes its bottleneck at every decoding step (see the model
-        # docstring), so it generates without a key/value cache by default.
-        self.use_cache = (attention_type != "perceiver") if use_cache is None else use_cache
+        # Every variant generates with a key/value cache by default; the perceiver's also keeps the
+        # bottleneck rows that a new position cannot change (see `CharGPTModel.forward`).
+        self.use_cache = True if use_cache is None else use_cache
         self._validate()
         if not isinstance(pad_token_id, int) or not 0 <= pad_token_id < vocab_size:
             raise ValueError(

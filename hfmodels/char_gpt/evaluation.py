@@ -2,9 +2,9 @@
 
 The course code decodes one question at a time without a cache (about 51 s for the 500 dev
 questions on the project's 2-core CPU). Here questions are decoded in left-padded batches with
-the model's key/value cache (the perceiver recomputes its bottleneck each step, as its config
-asks), under `torch.inference_mode` and, where the CPU supports it, bf16 autocast. The hand loop
-(rather than `generate()`) also records the probability of every greedy token, which the
+the model's key/value cache (the perceiver recomputes only the bottleneck rows at or after the
+new positions), under `torch.inference_mode` and, where the CPU supports it, bf16 autocast. The
+hand loop (rather than `generate()`) also records the probability of every greedy token, which the
 confidence analysis (`hfmodels.char_gpt.analysis`) needs; `tests/test_evaluation.py` checks
 that it returns exactly what `generate()` returns.
 
