@@ -444,6 +444,20 @@ def decoding_speed(
     for split, questions in (("dev", dev), ("test", test)):
         out[f"{split}_reference_s"] = per_question * len(questions)
     print(f"  decode reference: {per_question * 1000:.0f} ms/question", flush=True)
+    if not checkpoint:
+        # The other variants, randomly initialised the same way, on the dev questions in the
+        # default precision (the perceiver with m = 64, as in the study).
+        bf16 = native_bf16(device)
+        out["variants_precision"] = "bf16" if bf16 else "fp32"
+        for variant in ("synthesizer", "perceiver"):
+            torch.manual_seed(0)
+            cfg = CharGPTConfig(vocab_size=data.vocab_size, attention_type=variant, bottleneck_dim=64)
+            other = CharGPTForCausalLM(cfg).to(device).eval()
+            times = timed(
+                lambda i, m=other: greedy_decode(m, data.tokenizer, dev, bf16=bf16), repeats, device=device
+            )
+            out[f"dev_{variant}_s"] = statistics.median(times)
+            print(f"  decode dev, {variant}: {out[f'dev_{variant}_s']:.2f} s", flush=True)
     return out
 
 
