@@ -34,8 +34,8 @@ sys.path.insert(1, {bench!r})
 import torch
 import hfmodels
 assert hfmodels.__file__.startswith({src!r}), hfmodels.__file__
-from bench_char_gpt import PATHS, CharGPTData, model_step_fn, path_step_fn
-from hfmodels.char_gpt import CharGPTConfig, CharGPTForCausalLM
+from bench_char_gpt import PATHS, CharGPTData, model_step_fn, path_step_fn, seeded_model
+from hfmodels.char_gpt import CharGPTForCausalLM
 from hfmodels.training.precision import native_bf16
 data = CharGPTData({data_dir!r})
 digest = None
@@ -46,9 +46,7 @@ if {task!r} == "decode":
     if {checkpoint!r}:
         model = CharGPTForCausalLM.from_pretrained({checkpoint!r})
     else:
-        torch.manual_seed(0)
-        model = CharGPTForCausalLM(CharGPTConfig(vocab_size=data.vocab_size, attention_type={variant!r},
-                                                 bottleneck_dim=64))
+        model = seeded_model(data.vocab_size, {variant!r})
     model.eval()
 
     def step(i):
@@ -61,10 +59,8 @@ elif {variant!r} == "vanilla":
     step = path_step_fn(data.vocab_size, {{**fast, "bf16": fast["bf16"] and native_bf16()}}, batches)
 else:
     batches = data.wiki_batches(6, 128, pack=False, pad_to_block=False)
-    torch.manual_seed(0)
-    cfg = CharGPTConfig(vocab_size=data.vocab_size, attention_type="perceiver", bottleneck_dim=64,
-                        attention_backend="matmul")
-    step = model_step_fn(CharGPTForCausalLM(cfg), batches, native_bf16(), True)
+    model = seeded_model(data.vocab_size, "perceiver", attention_backend="matmul")
+    step = model_step_fn(model, batches, native_bf16(), True)
 step(0), step(1)
 times = []
 for i in range({steps}):

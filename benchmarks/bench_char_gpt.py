@@ -171,6 +171,14 @@ def model_step_fn(
     return step
 
 
+def seeded_model(vocab_size: int, variant: str, **config) -> CharGPTForCausalLM:
+    """A randomly initialised model of `variant` (the perceiver with m = 64, as in the study), seed 0."""
+    torch.manual_seed(0)
+    return CharGPTForCausalLM(
+        CharGPTConfig(vocab_size=vocab_size, attention_type=variant, bottleneck_dim=64, **config)
+    )
+
+
 def path_step_fn(vocab_size: int, path: dict, batches: list[dict], device: torch.device = CPU):
     """A training step (`model_step_fn`) of a vanilla model built, seeded, for one of `PATHS` (`path["bf16"]`
     as given: callers turn it off where bf16 is not native)."""
@@ -450,9 +458,7 @@ def decoding_speed(
         bf16 = native_bf16(device)
         out["variants_precision"] = "bf16" if bf16 else "fp32"
         for variant in ("synthesizer", "perceiver"):
-            torch.manual_seed(0)
-            cfg = CharGPTConfig(vocab_size=data.vocab_size, attention_type=variant, bottleneck_dim=64)
-            other = CharGPTForCausalLM(cfg).to(device).eval()
+            other = seeded_model(data.vocab_size, variant).to(device).eval()
             times = timed(
                 lambda i, m=other: greedy_decode(m, data.tokenizer, dev, bf16=bf16), repeats, device=device
             )

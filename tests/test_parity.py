@@ -430,7 +430,9 @@ def test_batched_decoding_equals_the_original_no_cache_loop():
 def test_benchmark_quick_run_writes_report(tmp_path):
     main = _load_benchmark("run").main
     data_dir = REPO.parent / "shared" / "data"
-    sections = "perceiver" if not (data_dir / "cs224n-a5" / "wiki.txt").exists() else "pretrain,decode,perceiver"
+    sections = (
+        "perceiver" if not (data_dir / "cs224n-a5" / "wiki.txt").exists() else "pretrain,decode,perceiver"
+    )
     out = tmp_path / "BENCHMARKS.md"
     assert main(["--quick", "--data_dir", str(data_dir), "--output", str(out), "--sections", sections]) == 0
     text = out.read_text()
@@ -442,7 +444,9 @@ def test_benchmark_quick_run_writes_report(tmp_path):
         assert (tmp_path / "bench_results" / "pretraining.png").exists()
     if "decode" in sections:
         assert "## Decoding the birthplace questions" in text and "| dev | 8 |" in text
-        assert "The other variants, randomly initialised the same way" in text and "perceiver (m = 64)" in text
+        assert (
+            "The other variants, randomly initialised the same way" in text and "perceiver (m = 64)" in text
+        )
     # --report_only rewrites the same report from the saved results.json, measuring nothing
     measured = text
     out.write_text("stale")

@@ -348,11 +348,13 @@ class CharGPTDownProjectBlock(nn.Module):
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor, cache: Cache | None = None, start: int = 0
     ) -> torch.Tensor:
-        """Bottleneck rows `start..m-1` (`mask`: (B, 1, m, inputs) for all m rows); with a `cache`, the
-        keys/values of the inputs are appended to its layer 0 and attended in full."""
+        """Bottleneck rows `start..m-1` (`mask`: (B, 1, m, inputs) for all m rows; none when `start` is
+        m); with a `cache`, the keys/values of the inputs are appended to its layer 0 and attended in full."""
         k, v = self.attn.project_kv(self.ln1(x))
         if cache is not None:
             k, v = cache.update(k, v, 0)
+        if start >= self.C.shape[1]:
+            return x[:, :0]
         c = self.C[:, start:].expand(x.shape[0], -1, -1).to(x.dtype)
         y = c + self.attn(c, k, v, mask[:, :, start:])
         return y + self.mlp(self.ln2(y))
@@ -385,14 +387,9 @@ class CharGPTUpProjectBlock(nn.Module):
         return z + self.mlp(self.ln2(z))
 
 
-def _cached_length(cache: Cache, layer_idx: int) -> int:
-    """Entries in the cache's layer `layer_idx` (0 when it holds none yet)."""
-    return cache.get_seq_length(layer_idx) if layer_idx < len(cache.layers) else 0
-
-
 def _keep_first(cache: Cache, layer_idx: int, n: int) -> None:
     """Drop the entries after the first `n` from the cache's layer `layer_idx`."""
-    extra = _cached_length(cache, layer_idx) - n
+    extra = cache.get_seq_length(layer_idx) - n
     if extra > 0:
         cache.layers[layer_idx].crop(-extra)  # a negative size removes that many (every transformers 5)
 
@@ -554,16 +551,12 @@ class CharGPTModel(CharGPTPreTrainedModel):
                 # below the smallest new position are as they were: only rows `start..m-1` are computed
                 # (none once every sequence is m long), the cached rows above `start` dropped first.
                 up_idx = len(self.h) + 1
-                start = min(_cached_length(past_key_values, up_idx), int(position_ids.min()), m)
+                start = min(past_key_values.get_seq_length(up_idx), int(position_ids.min()), m)
                 if output_hidden_states:
                     start = 0  # every row's hidden state is returned
                 for layer_idx in range(1, up_idx + 1):
                     _keep_first(past_key_values, layer_idx, start)
-                if start < m:
-                    y = self.down(x, down_mask[:, None], past_key_values, start)
-                else:  # no row changes; the new inputs' keys/values are cached all the same
-                    past_key_values.update(*self.down.attn.project_kv(self.down.ln1(x)), 0)
-                    y = x[:, :0]
+                y = self.down(x, down_mask[:, None], past_key_values, start)
                 for i, block in enumerate(self.h, 1):
                     if start < m:
                         y = block(y, None, True, None, past_key_values, i)
