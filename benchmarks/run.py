@@ -419,7 +419,15 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
         "sequential. The seven interleaved runs since the attention changes: 6.86x, 5.76x, 5.93x, 5.94x, 6.08x, "
         "6.06x, 6.21x, median 6.06x; the last three with the vanilla path of 4aa3cbe, unchanged since: 6.08x, "
         "6.06x, 6.21x. At the target, without a margin that the run-to-run spread (5.8-6.9x) would respect, so "
-        "it stays unclaimed; the two runs of 2026-12-02 were not used to decide it.",
+        "it stays unclaimed; the two runs of 2026-12-02 were not used to decide it. "
+        "The decision (rule written down before the runs, 2026-12-02 06:05: claim iff the median of five new "
+        "runs and the median of all twelve are both at least 6.0x; no reruns, no runs dropped): five runs back "
+        "to back of `python benchmarks/run.py --data_dir ../shared/data --sections pretrain` (same code, "
+        "05:59-06:22, nothing else of ours running) gave 6.24x (5169 against 828 ms), 6.20x (4873/786), "
+        "5.66x (4488/793), 5.75x (5038/876) and 5.99x (4874/814): median **5.99x**; all twelve: median 6.03x, "
+        "spread 5.66-6.86x. **Not claimed**: on this CPU (AVX512-BF16, no AMX) the fast path is about 6x the "
+        "original course code, at the target and not reliably above it, and about 175 examples/s against "
+        "the issue's 235 (its figure assumed the original at 39 examples/s; here it runs at 25-29).",
         "- The perceiver's down-projection from the first m inputs (commit d9ecf49, table above): its padded "
         "fast-path step (m = 64, batch 128, bf16) of d9ecf49 against that of fab7bba, before it, 873 against "
         "920 ms (1.05x; per-round medians 972/883, 891/830, 933/876 ms old/new, the machine otherwise quiet), "
@@ -497,7 +505,8 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
             # The verdict rests on the interleaved measurement: the table's rows are measured one
             # after the other, minutes apart, on a machine whose speed drifts.
             target = 6 * head["original_examples_per_s"]
-            verdict = "reached" if head["ratio"] >= 6 else "NOT reached"
+            verdict = "at least 6×" if head["ratio"] >= 6 else "below 6×"
+            absolute = "reached" if head["fast_examples_per_s"] >= 235 else "not reached"
             rest = ", ".join(f"{t * 1000:.0f}" for t in head["times"]["fast"])
             lines += [
                 "",
@@ -510,10 +519,13 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
                 f"{rest} ms), {head['original_examples_per_s']:.1f} against {head['fast_examples_per_s']:.1f} ex/s: "
                 f"**{head['ratio']:.2f}×**.",
                 "",
-                f"Target (vanilla ≥ 6× the original), this run: **{verdict}** ({head['ratio']:.2f}× interleaved; "
-                f"{ratio(fast['examples_per_s'], base)} between the table's rows, measured minutes apart; the "
-                "spread between runs is in the notes above). "
-                f"At the table's speed the 650-epoch pretraining (650 × 2,937 / 128 ≈ 14.9k steps) takes ≈ {hours:.1f} h.",
+                f"Target (vanilla ≥ 6× the original's examples/s, ≥ 235 examples/s): this run **{verdict}** "
+                f"({head['ratio']:.2f}× interleaved; {ratio(fast['examples_per_s'], base)} between the table's rows, "
+                f"measured minutes apart), {head['fast_examples_per_s']:.0f} examples/s ({absolute}). One run does "
+                "not decide the ratio on this machine: the spread between runs, and the decision over twelve of "
+                "them (not claimed), are in the notes above. "
+                f"At the table's speed the 650-epoch pretraining (650 × 2,937 / 128 ≈ 14.9k steps) takes ≈ {hours:.1f} h "
+                "(the issue's goal: about 2.5 h).",
                 "",
             ]
         else:
