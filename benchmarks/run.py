@@ -512,7 +512,14 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
                 "",
                 f"Interleaved (the target's measurement): the original course code and the fast path "
                 f"({head['precision']}, packed rows) take turns for {head['rounds']} rounds, the order reversed every "
-                f"other round, so that drift in the machine's speed slows both alike; a turn is "
+                f"other round, so that drift in the machine's speed slows both alike"
+                + (
+                    ", each in a process of its own (the fast path's keeps freed memory, as the recipe does: "
+                    "`keep_freed_memory`; the course code's runs with glibc's defaults)"
+                    if head.get("processes")
+                    else ""
+                )
+                + "; a turn is "
                 f"{head['per_turn']} steps of which the last is timed (the first after a switch pays for the "
                 f"memory the other model freed): "
                 f"{head['original_ms']:.0f} ms against {head['fast_ms']:.0f} ms per step (medians; fast path steps "

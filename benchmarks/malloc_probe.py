@@ -1,0 +1,88 @@
+"""A/B of `keep_freed_memory` on the vanilla fast-path training step (packed rows, bf16 where native).
+
+Each side runs in a fresh process (malloc's settings are process-wide), alternating for `--rounds`
+rounds; a process times `--steps` steps after two warm-up steps and reports their median and the
+minor page faults per step. Not part of `make bench`:
+
+    python benchmarks/malloc_probe.py --data_dir ../shared/data --rounds 4 --steps 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def child(data_dir: str, keep: bool, steps: int) -> dict:
+    sys.path.insert(0, str(HERE))
+    from hfmodels.training.memory import keep_freed_memory
+
+    if keep:
+        keep_freed_memory()
+    import torch
+    from bench_char_gpt import CharGPTData, headline_step
+
+    step = headline_step("fast", CharGPTData(data_dir), steps + 2, quick=False)
+    step(0)
+    step(1)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    times = []
+    for i in range(steps):
+        start = time.perf_counter()
+        step(i + 2)
+        times.append(time.perf_counter() - start)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+    return {
+        "keep": keep,
+        "ms": statistics.median(times) * 1000,
+        "faults_per_step": faults / steps,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data_dir", default="../shared/data")
+    p.add_argument("--rounds", type=int, default=4)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--child", choices=["default", "keep"], help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        print(json.dumps(child(args.data_dir, args.child == "keep", args.steps)))
+        return
+    rows = []
+    for r in range(args.rounds):
+        for mode in ("default", "keep") if r % 2 == 0 else ("keep", "default"):
+            cmd = [
+                sys.executable,
+                __file__,
+                "--data_dir",
+                args.data_dir,
+                "--steps",
+                str(args.steps),
+                "--child",
+                mode,
+            ]
+            rows.append(json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout))
+            print(
+                f"round {r + 1} {mode:8s} {rows[-1]['ms']:.0f} ms/step, {rows[-1]['faults_per_step']:.0f} faults/step",
+                flush=True,
+            )
+    med = {
+        m: statistics.median(x["ms"] for x in rows if x["keep"] == (m == "keep")) for m in ("default", "keep")
+    }
+    print(
+        f"medians: default {med['default']:.0f} ms, keep_freed_memory {med['keep']:.0f} ms: {med['default'] / med['keep']:.3f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()
