@@ -9,10 +9,8 @@ function takes the `device` to measure on (the CPU by default; on a GPU each tim
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import statistics
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,7 +25,6 @@ from hfmodels.data.char_gpt import (
     load_birthplaces,
     load_wiki_corpus,
 )
-from hfmodels.training.memory import keep_freed_memory
 from hfmodels.training.precision import native_bf16
 
 try:  # benchmarks/ is run as a script directory
@@ -76,7 +73,6 @@ class CharGPTData:
     """The study's tokenizer, corpus and birthplace splits, loaded once."""
 
     def __init__(self, data_dir: str | Path):
-        self.data_dir = str(data_dir)
         self.tokenizer: CharTokenizer = build_char_tokenizer(data_dir)
         self.wiki = load_wiki_corpus(data_dir, self.tokenizer)
         self.birth = load_birthplaces(data_dir, self.tokenizer)
@@ -334,97 +330,26 @@ def interleaved_times(
     return times
 
 
-def headline_step(kind: str, data: CharGPTData, rounds: int, quick: bool, device: torch.device = CPU):
-    """A step of one side of the target's measurement: `original` (the course code, fp32, padded to the
-    block) or `fast` (our fast path: bf16 where native, packed rows), on `rounds + 1` batches."""
-    batch_size = 16 if quick else 128
-    if kind == "original":
-        padded = to_device(data.wiki_batches(rounds + 1, batch_size, pack=False, pad_to_block=True), device)
-        return reference_step_fn(data, padded, device)
-    p = PATHS["+ packed rows (fast path)"]
-    packed = to_device(data.wiki_batches(rounds + 1, batch_size, pack=True, pad_to_block=False), device)
-    return path_step_fn(data.vocab_size, {**p, "bf16": p["bf16"] and native_bf16(device)}, packed, device)
-
-
-def _step_worker(
-    conn, kind: str, data_dir: str, rounds: int, quick: bool, device: str, keep_freed: bool, threads: int
-):
-    """Body of a [`StepProcess`]: build the step, then run `step(i)` for every `i` received (None ends)."""
-    try:
-        if keep_freed:
-            keep_freed_memory()
-        torch.set_num_threads(threads)
-        dev = torch.device(device)
-        step = headline_step(kind, CharGPTData(data_dir), rounds, quick, dev)
-        conn.send("ready")
-        while (i := conn.recv()) is not None:
-            step(i)
-            synchronize(dev)
-            conn.send(i)
-    except Exception:  # noqa: BLE001 - reported to the parent, which raises it
-        conn.send(traceback.format_exc())
-
-
-class StepProcess:
-    """[`headline_step`] in a process of its own, called like the step itself (`proc(i)` returns when
-    step `i` is done). The two sides of the interleaved measurement each run as their users run them:
-    the fast path with the recipe's process setting ([`keep_freed_memory`]), the course code with
-    glibc's defaults, and neither pays for memory the other freed."""
-
-    def __init__(
-        self, kind: str, data: CharGPTData, rounds: int, quick: bool, device: torch.device, keep_freed: bool
-    ):
-        ctx = multiprocessing.get_context("spawn")
-        self.kind = kind
-        self.conn, child = ctx.Pipe()
-        args = (child, kind, data.data_dir, rounds, quick, str(device), keep_freed, torch.get_num_threads())
-        self.process = ctx.Process(target=_step_worker, args=args, daemon=True)
-        self.process.start()
-        child.close()
-        self._expect("ready")
-
-    def _expect(self, want):
-        got = self.conn.recv()
-        if got != want:
-            self.close()
-            raise RuntimeError(f"the {self.kind} step process failed:\n{got}")
-
-    def __call__(self, i: int) -> None:
-        self.conn.send(i)
-        self._expect(i)
-
-    def close(self) -> None:
-        if self.process.is_alive():
-            with contextlib.suppress(BrokenPipeError, OSError):
-                self.conn.send(None)
-            self.process.join(60)
-        self.conn.close()
-
-
 def pretraining_headline(
     data: CharGPTData, rounds: int, quick: bool, device: torch.device = CPU, per_turn: int = 2
 ) -> dict:
     """The vanilla target's ratio measured interleaved: the original course code and the fast path
-    take turns (`interleaved_times`), on the same kind of batches as the ladder, each in a process
-    of its own ([`StepProcess`]; the fast path's keeps freed memory, as the recipe does)."""
+    take turns (`interleaved_times`), on the same kind of batches as the ladder."""
     batch_size = 16 if quick else 128
-    steps = {}
-    try:
-        steps["original"] = StepProcess("original", data, rounds, quick, device, keep_freed=False)
-        steps["fast"] = StepProcess("fast", data, rounds, quick, device, keep_freed=True)
-        times = interleaved_times(steps, rounds, per_turn, device)
-    finally:
-        for proc in steps.values():
-            proc.close()
-    bf16 = PATHS["+ packed rows (fast path)"]["bf16"] and native_bf16(device)
+    padded = to_device(data.wiki_batches(rounds + 1, batch_size, pack=False, pad_to_block=True), device)
+    packed = to_device(data.wiki_batches(rounds + 1, batch_size, pack=True, pad_to_block=False), device)
+    p = PATHS["+ packed rows (fast path)"]
+    bf16 = p["bf16"] and native_bf16(device)
+    fast_step = path_step_fn(data.vocab_size, {**p, "bf16": bf16}, packed, device)
+    times = interleaved_times(
+        {"original": reference_step_fn(data, padded, device), "fast": fast_step}, rounds, per_turn, device
+    )
     med = {k: statistics.median(v) for k, v in times.items()}
     return dict(
         rounds=rounds,
         per_turn=per_turn,
         batch_size=batch_size,
         precision="bf16" if bf16 else "fp32",
-        processes=True,
-        fast_keeps_freed_memory=True,
         original_ms=med["original"] * 1000,
         fast_ms=med["fast"] * 1000,
         original_examples_per_s=batch_size / med["original"],

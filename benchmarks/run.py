@@ -458,7 +458,14 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
         "the memory (`GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold="
         "4294967296:glibc.malloc.top_pad=268435456`) to 6 thousand, but neither made the step faster (medians "
         "of 10 steps: 814 and 1189 ms with THP against 797 and 877 ms without, alternated; 763 against 690 ms "
-        "with the thresholds); not adopted.",
+        "with the thresholds); not adopted. Measured again with the order of the two sides alternating "
+        "(2026-12-02, 07:27): a bf16 product of 8255x256 by 256x1024 writing into fresh memory takes 14.2 ms "
+        "against 11.1 ms into reused memory, yet the whole step with glibc keeping freed blocks (mmap "
+        "threshold 32 MiB, trim threshold 1 GiB, set by `mallopt` in the process) was slower in 4 of 4 "
+        "rounds: 893 against 803 ms (medians; 0.90x; faults 18 thousand a step by default, 14-15 thousand "
+        "kept), `python benchmarks/malloc_probe.py --data_dir ../shared/data --rounds 4 --steps 10`. An "
+        "earlier series that always ran the default side first had shown the opposite (1.05x), an order "
+        "effect. Not adopted.",
         "",
     ]
     prec = default_precision(res)
@@ -512,14 +519,7 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
                 "",
                 f"Interleaved (the target's measurement): the original course code and the fast path "
                 f"({head['precision']}, packed rows) take turns for {head['rounds']} rounds, the order reversed every "
-                f"other round, so that drift in the machine's speed slows both alike"
-                + (
-                    ", each in a process of its own (the fast path's keeps freed memory, as the recipe does: "
-                    "`keep_freed_memory`; the course code's runs with glibc's defaults)"
-                    if head.get("processes")
-                    else ""
-                )
-                + "; a turn is "
+                f"other round, so that drift in the machine's speed slows both alike; a turn is "
                 f"{head['per_turn']} steps of which the last is timed (the first after a switch pays for the "
                 f"memory the other model freed): "
                 f"{head['original_ms']:.0f} ms against {head['fast_ms']:.0f} ms per step (medians; fast path steps "

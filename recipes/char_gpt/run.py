@@ -46,7 +46,6 @@ from hfmodels.data.char_gpt import read_birthplace_file as read_birthplace_datas
 from hfmodels.data.paths import resolve_data_dir
 from hfmodels.metrics.exact_match import ExactMatch
 from hfmodels.training.cli import explicit_options, refuse_inapplicable, refuse_together
-from hfmodels.training.memory import keep_freed_memory
 from hfmodels.training.optim import create_mingpt_adamw
 from hfmodels.training.precision import default_bf16
 from hfmodels.training.replay import ReplayCollator
@@ -120,13 +119,6 @@ class StudyArguments:
         default="auto", metadata={"help": "auto (matmul on CPU, SDPA on GPU) | sdpa | matmul"}
     )
     torch_compile_model: bool = field(default=False, metadata={"help": "alias of --torch_compile"})
-    keep_freed_memory: bool = field(
-        default=True,
-        metadata={
-            "help": "glibc malloc keeps freed blocks up to 32 MiB for reuse instead of returning them to the kernel "
-            "(hfmodels.training.memory; no effect off glibc)"
-        },
-    )
     # Data and schedule switches.
     pack: bool | None = field(
         default=None,
@@ -671,8 +663,6 @@ def _dispatch(argv: list[str]) -> dict:
         level=logging.INFO if _is_main() else logging.WARNING, format="%(levelname)s %(message)s"
     )
     set_seed(training.seed)
-    if study.keep_freed_memory:
-        keep_freed_memory()
     data_dir = Path(study.data_dir) if study.data_dir else resolve_data_dir(None)
     if study.function == "pretrain":
         return pretrain(study, training, data_dir, command)
