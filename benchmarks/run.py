@@ -459,7 +459,7 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
         "4294967296:glibc.malloc.top_pad=268435456`) to 6 thousand, but neither made the step faster (medians "
         "of 10 steps: 814 and 1189 ms with THP against 797 and 877 ms without, alternated; 763 against 690 ms "
         "with the thresholds); not adopted. Measured again with the order of the two sides alternating "
-        "(2026-12-02, 07:27): a bf16 product of 8255x256 by 256x1024 writing into fresh memory takes 14.2 ms "
+        "(2026-12-02, 06:40): a bf16 product of 8255x256 by 256x1024 writing into fresh memory takes 14.2 ms "
         "against 11.1 ms into reused memory, yet the whole step with glibc keeping freed blocks (mmap "
         "threshold 32 MiB, trim threshold 1 GiB, set by `mallopt` in the process) was slower in 4 of 4 "
         "rounds: 893 against 803 ms (medians; 0.90x; faults 18 thousand a step by default, 14-15 thousand "
