@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -56,23 +55,13 @@ def _one_cache(cache: Cache | None, past_key_values: Cache | None) -> Cache | No
     return cache if cache is not None else past_key_values
 
 
-def _random_words(count: int, device: torch.device) -> torch.Tensor:
-    """`count` uniformly random 64-bit words (int64). On CPU they come from numpy's PCG64, seeded by
-    one draw of torch's default generator (so `torch.manual_seed` makes them reproducible): about
-    twice as fast as torch's CPU `random_`, whose Mersenne Twister runs on one thread."""
-    if torch.device(device).type != "cpu":
-        return torch.empty(count, dtype=torch.int64, device=device).random_(-(2**63), None)
-    seed = int(torch.randint(2**62, (), dtype=torch.int64))
-    return torch.from_numpy(np.random.PCG64(seed).random_raw(count).view(np.int64))
-
-
 def _keep_draw(shape: torch.Size | tuple[int, ...], p: float, device: torch.device) -> torch.Tensor:
     """int16 draws, negative exactly where dropout keeps the element (P = round((1 - p) 2**15) / 2**15).
 
-    Four uniforms per 64-bit random word ([`_random_words`]); `r >> 1` of an int16 uniform is
-    uniform on [-2**14, 2**14), and subtracting the threshold cannot overflow int16."""
+    Four uniforms per 64-bit random word of torch's default generator; `r >> 1` of an int16 uniform
+    is uniform on [-2**14, 2**14), and subtracting the threshold cannot overflow int16."""
     n = math.prod(shape)
-    words = _random_words((n + 3) // 4, device)
+    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(-(2**63), None)
     return (words.view(torch.int16)[:n] >> 1).sub_(round((1.0 - p) * 32768) - 16384).view(shape)
 
 
@@ -81,8 +70,8 @@ def keep_mask(shape: torch.Size | tuple[int, ...], p: float, device: torch.devic
 
     One 64-bit random word gives four independent 16-bit uniforms (15 bits of each are used), so
     this needs a quarter of the random numbers of `torch.bernoulli_` and no float conversion
-    (about 4x faster on CPU). It is seeded from torch's default generator, so `torch.manual_seed`
-    makes it reproducible. [`dropout_scale`] draws the same mask as numbers.
+    (about 4x faster on CPU). It uses torch's default generator, so `torch.manual_seed` makes it
+    reproducible. [`dropout_scale`] draws the same mask as numbers.
     """
     return _keep_draw(shape, p, device) < 0
 
