@@ -466,6 +466,13 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
         "kept), `python benchmarks/malloc_probe.py --data_dir ../shared/data --rounds 4 --steps 10`. An "
         "earlier series that always ran the default side first had shown the opposite (1.05x), an order "
         "effect. Not adopted.",
+        "- Dropout's random words from numpy's PCG64 (seeded by one draw of torch's generator) instead of "
+        "torch's CPU `random_`, a Mersenne Twister on one thread (2026-12-02): 2.6 against 5.7 ms per "
+        "million 64-bit words, and `random_` is about 5 % of the vanilla fast-path step (41 ms), yet the "
+        "step A/B, rule set before it (new faster in at least 4 of 5 rounds and overall at least 1.015x), "
+        "gave 0.974x (per-round medians old/new 721/949, 862/869, 926/888, 960/890, 884/856 ms; the machine "
+        "busy), `python benchmarks/ab_revisions.py --data_dir ../shared/data --old 5b51023 --new 95f42b4 "
+        "--rounds 5 --steps 12`. Reverted (daa953e).",
         "",
     ]
     prec = default_precision(res)
