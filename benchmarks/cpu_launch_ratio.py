@@ -56,7 +56,15 @@ def recipe(data_dir: str, steps: int, processes: int, out: Path) -> float:
         cmd = [sys.executable, *args]
     else:
         env.update(ACCELERATE_USE_CPU="1", OMP_NUM_THREADS="1")
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes), *args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            str(processes),
+        ]
+        cmd += args
     run = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     found = re.findall(r"'train_runtime': '?([0-9.]+)", run.stdout + run.stderr)
     if run.returncode != 0 or not found:
