@@ -546,8 +546,8 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
                 f"Target (vanilla ≥ 6× the original's examples/s, ≥ 235 examples/s): this run **{verdict}** "
                 f"({head['ratio']:.2f}× interleaved; {ratio(fast['examples_per_s'], base)} between the table's rows, "
                 f"measured minutes apart), {head['fast_examples_per_s']:.0f} examples/s ({absolute}). One run does "
-                "not decide the ratio on this machine: the spread between runs, and the decision over twelve of "
-                "them (not claimed), are in the notes above. "
+                "not decide the ratio on a shared machine: for the AVX512-BF16 CPU of this repository's reports, "
+                "the spread between runs and the decision (not claimed) are in the notes above. "
                 f"At the table's speed the 650-epoch pretraining (650 × 2,937 / 128 ≈ 14.9k steps) takes ≈ {hours:.1f} h "
                 "(the issue's goal: about 2.5 h).",
                 "",
