@@ -34,7 +34,7 @@ sys.path.insert(1, {bench!r})
 import torch
 import hfmodels
 assert hfmodels.__file__.startswith({src!r}), hfmodels.__file__
-from bench_char_gpt import PATHS, CharGPTData, model_step_fn, path_step_fn, seeded_model
+from bench_char_gpt import CharGPTData, fast_path_step_fn, model_step_fn, seeded_model
 from hfmodels.char_gpt import CharGPTForCausalLM
 from hfmodels.training.precision import native_bf16
 data = CharGPTData({data_dir!r})
@@ -55,8 +55,7 @@ if {task!r} == "decode":
         digest = hashlib.sha1(chr(10).join(answers).encode()).hexdigest()
 elif {variant!r} == "vanilla":
     batches = data.wiki_batches(6, 128, pack=True, pad_to_block=False)
-    fast = PATHS["+ packed rows (fast path)"]
-    step = path_step_fn(data.vocab_size, {{**fast, "bf16": fast["bf16"] and native_bf16()}}, batches)
+    step = fast_path_step_fn(data.vocab_size, batches)
 else:
     batches = data.wiki_batches(6, 128, pack=False, pad_to_block=False)
     model = seeded_model(data.vocab_size, "perceiver", attention_backend="matmul")

@@ -189,6 +189,13 @@ def path_step_fn(vocab_size: int, path: dict, batches: list[dict], device: torch
     return model_step_fn(CharGPTForCausalLM(cfg), batches, path["bf16"], path["fused"], device=device)
 
 
+def fast_path_step_fn(vocab_size: int, batches: list[dict], device: torch.device = CPU):
+    """A training step (`path_step_fn`) of the vanilla fast path, `PATHS["+ packed rows (fast path)"]`, on
+    packed `batches`, in bf16 where `device` multiplies it natively."""
+    p = PATHS["+ packed rows (fast path)"]
+    return path_step_fn(vocab_size, {**p, "bf16": p["bf16"] and native_bf16(device)}, batches, device)
+
+
 def reference_step_fn(data: CharGPTData, batches: list[dict], device: torch.device = CPU):
     """A training step of the original course code (`reference_mingpt`, seeded init) on `batches[i % len]`."""
     torch.manual_seed(0)
@@ -338,9 +345,8 @@ def pretraining_headline(
     batch_size = 16 if quick else 128
     padded = to_device(data.wiki_batches(rounds + 1, batch_size, pack=False, pad_to_block=True), device)
     packed = to_device(data.wiki_batches(rounds + 1, batch_size, pack=True, pad_to_block=False), device)
-    p = PATHS["+ packed rows (fast path)"]
-    bf16 = p["bf16"] and native_bf16(device)
-    fast_step = path_step_fn(data.vocab_size, {**p, "bf16": bf16}, packed, device)
+    bf16 = PATHS["+ packed rows (fast path)"]["bf16"] and native_bf16(device)
+    fast_step = fast_path_step_fn(data.vocab_size, packed, device)
     times = interleaved_times(
         {"original": reference_step_fn(data, padded, device), "fast": fast_step}, rounds, per_turn, device
     )

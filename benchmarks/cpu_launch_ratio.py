@@ -22,7 +22,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -31,17 +30,11 @@ ROOT = HERE.parent
 
 def reference_child(data_dir: str, steps: int) -> None:
     sys.path.insert(0, str(HERE))
-    from bench_char_gpt import CharGPTData, reference_step_fn
+    from bench_char_gpt import CharGPTData, reference_step_fn, timed
 
     data = CharGPTData(data_dir)
     batches = data.wiki_batches(steps + 1, 128, pack=False, pad_to_block=True)
-    step = reference_step_fn(data, batches)
-    step(0)
-    times = []
-    for i in range(steps):
-        start = time.perf_counter()
-        step(i + 1)
-        times.append(time.perf_counter() - start)
+    times = timed(reference_step_fn(data, batches), steps, warmup=1)
     print(json.dumps({"s_per_step": statistics.median(times)}))
 
 

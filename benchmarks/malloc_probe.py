@@ -20,7 +20,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -37,22 +36,15 @@ def child(data_dir: str, keep: bool, steps: int) -> dict:
             if libc.mallopt(param, value) != 1:
                 raise RuntimeError(f"mallopt({param}, {value}) failed")
     import torch
-    from bench_char_gpt import PATHS, CharGPTData, path_step_fn
-
-    from hfmodels.training.precision import native_bf16
+    from bench_char_gpt import CharGPTData, fast_path_step_fn, timed
 
     data = CharGPTData(data_dir)
-    path = PATHS["+ packed rows (fast path)"]
     batches = data.wiki_batches(steps + 2, 128, pack=True, pad_to_block=False)
-    step = path_step_fn(data.vocab_size, {**path, "bf16": path["bf16"] and native_bf16()}, batches)
+    step = fast_path_step_fn(data.vocab_size, batches)
     step(0)
     step(1)
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    times = []
-    for i in range(steps):
-        start = time.perf_counter()
-        step(i + 2)
-        times.append(time.perf_counter() - start)
+    times = timed(lambda i: step(i + 2), steps, warmup=0)
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
     return {
         "keep": keep,

@@ -559,7 +559,7 @@ class CharGPTModel(CharGPTPreTrainedModel):
                 y = self.down(x, down_mask[:, None], past_key_values, start)
                 for i, block in enumerate(self.h, 1):
                     if start < m:
-                        y = block(y, None, True, None, past_key_values, i)
+                        y = block(y, None, True, cache=past_key_values, layer_idx=i)
                     if output_hidden_states:
                         hidden_states += (y,)
                 x = self.up(x, y, up_mask[:, None], past_key_values, up_idx)
