@@ -339,8 +339,9 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
         "| `SpanCorruptionCollator(pack=True)`, `BirthplaceCollator(pack=True)` | recipe choice (pretraining and finetuning) | `pack=False` (perceiver must be padded) |",
         "| rows padded to the longest example, not to the block | collators (`pad_to_block=False`) | on "
         "| `pad_to_block=True` |",
-        "| fused AdamW (`torch.optim.AdamW(fused=True)`, supported on CPU) | benchmarks; proposed for "
-        "`hfmodels.training.optim.create_mingpt_adamw` | benchmarks: on | `fused=False` |",
+        "| fused AdamW (`torch.optim.AdamW(fused=True)`, one pass over all parameters, same update rule) "
+        "| `hfmodels.training.optim.create_mingpt_adamw` (the recipes; the bench's `+ fused AdamW` line) | on (CPU and CUDA) "
+        "| `--optim adamw_torch`, `create_mingpt_adamw(fused=False)` |",
         "| batched left-padded KV-cache greedy decoding, length-sorted | `greedy_decode` | on | "
         "`batch_size=1` |",
         "| perceiver decoding: the bottleneck rows below the smallest new position cannot change (row i sees "
