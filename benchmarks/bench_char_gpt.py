@@ -182,11 +182,10 @@ def seeded_model(vocab_size: int, variant: str, **config) -> CharGPTForCausalLM:
 def path_step_fn(vocab_size: int, path: dict, batches: list[dict], device: torch.device = CPU):
     """A training step (`model_step_fn`) of a vanilla model built, seeded, for one of `PATHS` (`path["bf16"]`
     as given: callers turn it off where bf16 is not native)."""
-    torch.manual_seed(0)
-    cfg = CharGPTConfig(
-        vocab_size=vocab_size, attention_backend=path["backend"], fast_dropout=path["fast_dropout"]
+    model = seeded_model(
+        vocab_size, "vanilla", attention_backend=path["backend"], fast_dropout=path["fast_dropout"]
     )
-    return model_step_fn(CharGPTForCausalLM(cfg), batches, path["bf16"], path["fused"], device=device)
+    return model_step_fn(model, batches, path["bf16"], path["fused"], device=device)
 
 
 def fast_path_step_fn(vocab_size: int, batches: list[dict], device: torch.device = CPU):
@@ -277,21 +276,14 @@ def pretraining_throughput(
     fast_precision = "bf16" if native else "fp32"
     for variant in ("synthesizer", "perceiver"):
         for precision, fast in (("fp32", False), (fast_precision, True)):
-            torch.manual_seed(0)
-            cfg = CharGPTConfig(
-                vocab_size=data.vocab_size,
-                attention_type=variant,
-                bottleneck_dim=64,
-                attention_backend="matmul",
-                fast_dropout=fast,
-            )
+            model = seeded_model(data.vocab_size, variant, attention_backend="matmul", fast_dropout=fast)
             if not fast:
                 batches = padded
             else:
                 batches = packed if variant == "synthesizer" else longest
             if variant == "synthesizer":
-                batches = [{k: v[:, : cfg.max_input_length] for k, v in b.items()} for b in batches]
-            model = CharGPTForCausalLM(cfg)
+                width = model.config.max_input_length
+                batches = [{k: v[:, :width] for k, v in b.items()} for b in batches]
             name = (
                 "original-style"
                 if not fast
@@ -417,11 +409,10 @@ def decoding_speed(
 ) -> dict:
     """Seconds to answer the dev (500) and test (437) questions: the package's batched KV-cache
     greedy decoder against the original one-question-at-a-time loop without a cache (32 steps)."""
-    torch.manual_seed(0)
     if checkpoint:
         model = CharGPTForCausalLM.from_pretrained(checkpoint)
     else:
-        model = CharGPTForCausalLM(CharGPTConfig(vocab_size=data.vocab_size))
+        model = seeded_model(data.vocab_size, "vanilla")
     model.to(device).eval()
     dev = list(data.birth["dev"]["question"])
     test = list(data.birth["test"]["question"])
