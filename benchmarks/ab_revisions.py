@@ -26,6 +26,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from hfmodels.training.reporting import write_text_atomic
+
 REPO = Path(__file__).resolve().parents[1]
 
 STEP_TIMER = """
@@ -157,7 +159,7 @@ def main(argv: list[str] | None = None) -> dict:
         + (f", same answers: {result['same_answers']}" if "same_answers" in result else "")
     )
     if args.output:
-        Path(args.output).write_text(json.dumps(result, indent=1) + "\n")
+        write_text_atomic(args.output, json.dumps(result, indent=1) + "\n")
     return result
 
 

@@ -24,6 +24,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from hfmodels.training.reporting import write_text_atomic
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
@@ -109,7 +111,7 @@ def main() -> None:
         f"{summary['ratio one']:.2f}x (one process), {summary['ratio two']:.2f}x (two processes)"
     )
     if args.output:
-        Path(args.output).write_text(json.dumps({"rounds": rounds, "medians": summary}, indent=1))
+        write_text_atomic(args.output, json.dumps({"rounds": rounds, "medians": summary}, indent=1))
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_char_gpt import CharGPTData, model_step_fn, timed  # noqa: E402
 
 from hfmodels.char_gpt import CharGPTConfig, CharGPTForCausalLM  # noqa: E402
+from hfmodels.training.reporting import write_text_atomic  # noqa: E402
 
 
 def pad_rows(batch: dict, rows: int) -> dict:
@@ -119,11 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         res["compile"] = probe_compile(CharGPTData(args.data_dir), args.repeats)
     if "masked_softmax" in wanted:
         res["masked_softmax"] = probe_masked_softmax(args.repeats)
-    path = Path(args.output)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(res, indent=1))
-    tmp.replace(path)
+    path = write_text_atomic(args.output, json.dumps(res, indent=1))
     print(f"wrote {path}")
     return 0
 

@@ -41,6 +41,7 @@ from bench_char_gpt import (  # noqa: E402
 from plots import plot_perceiver_scaling, plot_pretraining  # noqa: E402
 
 from hfmodels.training.precision import describe_cpu, native_bf16  # noqa: E402
+from hfmodels.training.reporting import write_text_atomic  # noqa: E402
 
 SECTIONS = ("pretrain", "finetune", "decode", "perceiver", "bert")
 
@@ -133,13 +134,6 @@ def machine_line(device: torch.device | None = None) -> str:
     if device is not None and device.type == "cuda":
         where = f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda}; host CPU: {where})"
     return f"{where}, torch {torch.__version__}, transformers {transformers.__version__}"
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def ratio(a: float, b: float) -> str:
@@ -713,7 +707,9 @@ def main(argv: list[str] | None = None) -> int:
         results = plot_dir / "results.json"
         if not results.is_file():
             raise SystemExit(f"--report_only: {results} does not exist (run the benchmarks first)")
-        write_atomic(output, report(json.loads(results.read_text(encoding="utf-8")), args, plot_dir, output))
+        write_text_atomic(
+            output, report(json.loads(results.read_text(encoding="utf-8")), args, plot_dir, output)
+        )
         print(f"rewrote {output} from {results}", flush=True)
         return 0
     sections = args.sections.split(",")
@@ -757,8 +753,8 @@ def main(argv: list[str] | None = None) -> int:
         res["bert"] = bert_throughput(args.data_dir, args.repeats, args.quick, device)
     res["wall_s"] = time.perf_counter() - start
     res["load_end"] = os.getloadavg()[0]
-    write_atomic(plot_dir / "results.json", json.dumps(res, indent=1, default=str))
-    write_atomic(output, report(res, args, plot_dir, output))
+    write_text_atomic(plot_dir / "results.json", json.dumps(res, indent=1, default=str))
+    write_text_atomic(output, report(res, args, plot_dir, output))
     print(f"wrote {output} and {plot_dir} in {res['wall_s'] / 60:.1f} min", flush=True)
     return 0
 
