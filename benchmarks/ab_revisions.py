@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from hfmodels.training.reporting import write_text_atomic
+from hfmodels.reporting import write_text_atomic
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from hfmodels.training.reporting import write_text_atomic
+from hfmodels.reporting import write_text_atomic
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from hfmodels.training.reporting import save_figure_atomic  # noqa: E402
+from hfmodels.reporting import save_figure_atomic  # noqa: E402
 
 
 def _save(fig, path: Path) -> None:

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_char_gpt import CharGPTData, model_step_fn, timed  # noqa: E402
 
 from hfmodels.char_gpt import CharGPTConfig, CharGPTForCausalLM  # noqa: E402
-from hfmodels.training.reporting import write_text_atomic  # noqa: E402
+from hfmodels.reporting import write_text_atomic  # noqa: E402
 
 
 def pad_rows(batch: dict, rows: int) -> dict:

@@ -41,7 +41,7 @@ from bench_char_gpt import (  # noqa: E402
 from plots import plot_perceiver_scaling, plot_pretraining  # noqa: E402
 
 from hfmodels.training.precision import describe_cpu, native_bf16  # noqa: E402
-from hfmodels.training.reporting import write_text_atomic  # noqa: E402
+from hfmodels.reporting import write_text_atomic  # noqa: E402
 
 SECTIONS = ("pretrain", "finetune", "decode", "perceiver", "bert")
 

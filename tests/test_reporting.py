@@ -11,7 +11,7 @@ import pytest
 import yaml
 from huggingface_hub import ModelCard
 
-from hfmodels.training.reporting import (
+from hfmodels.reporting import (
     build_model_card,
     push_folder_to_hub,
     update_metrics_file,

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..training.reporting import save_figure_atomic
+from ..reporting import save_figure_atomic
 from .evaluation import Prediction, greedy_decode, read_birthplace_file
 
 QUESTION = re.compile(r"Where was (?P<name>.+) born\?")
@@ -285,7 +285,7 @@ def analyze(
 ) -> dict:
     """Decode `eval_path`, compute [`confidence_report`] and write the report files. `bf16` as in
     [`greedy_decode`] (None: bf16 autocast where the hardware runs it natively)."""
-    from ..training.reporting import write_text_atomic
+    from ..reporting import write_text_atomic
 
     examples = _labelled_examples(eval_path, "the analysis")
     questions = [e.question for e in examples]
@@ -323,7 +323,7 @@ def write_document_recall(
     output_dir: str | os.PathLike,
 ) -> dict:
     """[`document_recall`] over a labelled birthplace file; writes `document_recall.json`."""
-    from ..training.reporting import write_text_atomic
+    from ..reporting import write_text_atomic
 
     examples = _labelled_examples(eval_path, "document recall")
     documents = Path(corpus_path).read_text(encoding="utf-8").splitlines()

@@ -18,7 +18,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..data.minbert import TASK_OF_DATASET
-from ..training.reporting import write_text_atomic as atomic_write_text
+from ..reporting import write_text_atomic as atomic_write_text
 
 #: Header column of each task's prediction file (the course's spelling).
 PREDICTION_COLUMNS = {
@@ -40,7 +40,7 @@ BACKBONE_CAVEAT = (
     "included Quora duplicate questions, so Quora scores are optimistic; its zero-shot STS-dev "
     "Pearson (mean pooling, cosine) is 0.838 as measured for this project."
 )
-DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "model_cards" / "multitask_bert.md"
+DEFAULT_TEMPLATE = Path(__file__).resolve().parents[1] / "reporting" / "templates" / "multitask_bert.md"
 _FALLBACK_TEMPLATE = """---
 {{ card_data }}
 ---
@@ -146,7 +146,7 @@ def build_model_card(
     template_path: str | os.PathLike | None = None,
     **template_kwargs,
 ) -> ModelCard:
-    """A `ModelCard` from the template (`model_cards/multitask_bert.md` by default) with
+    """A `ModelCard` from the template (`hfmodels/reporting/templates/multitask_bert.md` by default) with
     `model-index` metadata: one `EvalResult` per dev metric in `metrics` (keys `eval_<metric>`).
     `config` is the model's [`MultitaskBertConfig`]; `template_kwargs` fill the rest
     (`schedule`, `training`, `machine`, `date`, `model_path`, ...)."""

@@ -49,7 +49,7 @@ from hfmodels.training.cli import explicit_options, refuse_inapplicable, refuse_
 from hfmodels.training.optim import create_mingpt_adamw
 from hfmodels.training.precision import default_bf16
 from hfmodels.training.replay import ReplayCollator
-from hfmodels.training.reporting import (
+from hfmodels.reporting import (
     build_model_card,
     update_metrics_file,
     write_summary,

@@ -58,7 +58,7 @@ def _run_module():
 def split_training_file(path: str | Path, holdout: int, seed: int, out_dir: Path) -> tuple[Path, Path]:
     """Write `fit.tsv` and `holdout.tsv` (a seeded random `holdout` of the lines of `path`, each
     part in the file's order) into `out_dir`; the lines are copied unchanged."""
-    from hfmodels.training.reporting import write_text_atomic
+    from hfmodels.reporting import write_text_atomic
 
     lines = Path(path).read_text(encoding="utf-8").splitlines()
     while lines and not lines[-1].strip():
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> dict:
                 f"{token.split('=', 1)[0]} is set by the grid (--lrs, --epochs); it cannot be passed on"
             )
 
-    from hfmodels.training.reporting import write_text_atomic
+    from hfmodels.reporting import write_text_atomic
 
     run = _run_module()
     out = Path(args.output_dir)

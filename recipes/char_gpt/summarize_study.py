@@ -27,7 +27,7 @@ import json
 import os
 from pathlib import Path
 
-from hfmodels.training.reporting import save_figure_atomic, write_text_atomic
+from hfmodels.reporting import save_figure_atomic, write_text_atomic
 
 # SPEC §1 "Reference results" and "The original pretraining ... final pretraining loss".
 REFERENCE_ACCURACY = {"london": 5.0, "vanilla_nopretrain": 1.2, "vanilla": 21.4, "perceiver": 17.0}

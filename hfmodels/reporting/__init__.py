@@ -3,7 +3,7 @@
 A model folder written by a recipe holds the weights, the tokenizer, `metrics.json` (every
 number the run measured, merged across the recipe's steps, e.g. finetune then evaluate), a
 `summary.md` table and `README.md`, a `huggingface_hub.ModelCard` rendered from a template in
-`model_cards/` whose YAML metadata carries a `model-index` with the evaluation results. Such a
+`hfmodels/reporting/templates/` whose YAML metadata carries a `model-index` with the evaluation results. Such a
 folder is ready for `push_to_hub` / [`push_folder_to_hub`]. Every file is written atomically
 (temporary file + `os.replace`).
 """
@@ -19,7 +19,7 @@ from typing import Any
 
 from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
 
-MODEL_CARDS_DIR = Path(__file__).resolve().parents[2] / "model_cards"
+MODEL_CARDS_DIR = Path(__file__).resolve().parent / "templates"
 METRICS_FILE = "metrics.json"
 SUMMARY_FILE = "summary.md"
 
@@ -111,7 +111,7 @@ def build_model_card(
     metric_name: str = "exact match accuracy (dev)",
     template_kwargs: Mapping[str, Any] | None = None,
 ) -> ModelCard:
-    """A `ModelCard` rendered from `model_cards/<template>.md` (or a path to a template).
+    """A `ModelCard` rendered from `hfmodels/reporting/templates/<template>.md` (or a path to a template).
 
     With `accuracy`, the card data gets a `model-index` entry (`EvalResult`, metric type
     `accuracy`, split `dev`) so the Hub shows it as the model's evaluation result."""
