@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hfmodels.char_gpt import MASK_CHAR, PAD_CHAR, CharGPTConfig, CharGPTForCausalLM, CharTokenizer
-from hfmodels.char_gpt.tokenization_char import UnknownCharacterError
+from hfmodels.char_gpt.tokenization_char_gpt import UnknownCharacterError
 from hfmodels.data.char_gpt import (
     BirthplaceCollator,
     DataFormatError,

@@ -2,7 +2,7 @@
 
 from .configuration_char_gpt import ATTENTION_TYPES, CharGPTConfig
 from .modeling_char_gpt import CharGPTForCausalLM, CharGPTModel, CharGPTPreTrainedModel
-from .tokenization_char import MASK_CHAR, PAD_CHAR, CharTokenizer, UnknownCharacterError
+from .tokenization_char_gpt import MASK_CHAR, PAD_CHAR, CharTokenizer, UnknownCharacterError
 
 __all__ = [
     "ATTENTION_TYPES",

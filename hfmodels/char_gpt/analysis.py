@@ -361,7 +361,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     import hfmodels  # noqa: F401
 
     from .modeling_char_gpt import CharGPTForCausalLM
-    from .tokenization_char import CharTokenizer
+    from .tokenization_char_gpt import CharTokenizer
 
     model = CharGPTForCausalLM.from_pretrained(args.model)
     tokenizer = CharTokenizer.from_pretrained(args.model)

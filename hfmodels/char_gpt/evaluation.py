@@ -26,7 +26,7 @@ from transformers.cache_utils import DynamicCache
 
 from ..metrics.exact_match import ExactMatch
 from ..training.precision import native_bf16
-from .tokenization_char import MASK_CHAR
+from .tokenization_char_gpt import MASK_CHAR
 
 
 @dataclass

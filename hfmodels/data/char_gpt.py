@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from datasets import Dataset, DatasetDict, Features, Value
 
-from ..char_gpt.tokenization_char import MASK_CHAR, PAD_CHAR, CharTokenizer, UnknownCharacterError
+from ..char_gpt.tokenization_char_gpt import MASK_CHAR, PAD_CHAR, CharTokenizer, UnknownCharacterError
 from .paths import data_file
 
 WIKI_FILE = "cs224n-a5/wiki.txt"
