@@ -43,7 +43,7 @@ data = CharGPTData({data_dir!r})
 digest = None
 if {task!r} == "decode":
     import hashlib
-    from hfmodels.char_gpt.evaluation import greedy_decode
+    from hfmodels.evaluation.birthplaces import greedy_decode
     questions = list(data.birth["dev"]["question"])
     if {checkpoint!r}:
         model = CharGPTForCausalLM.from_pretrained({checkpoint!r})

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from hfmodels.char_gpt import CharGPTConfig, CharGPTForCausalLM, CharTokenizer
-from hfmodels.char_gpt.evaluation import greedy_decode
+from hfmodels.evaluation.birthplaces import greedy_decode
 from hfmodels.data.char_gpt import (
     BirthplaceCollator,
     SpanCorruptionCollator,

@@ -590,7 +590,7 @@ def report(res: dict, args: argparse.Namespace, plot_dir: Path, output: Path) ->
         lines += [
             "## Decoding the birthplace questions (greedy, until the next ⁇, at most 32 characters)",
             "",
-            f"Model: {d['checkpoint']}. *Batched* is `hfmodels.char_gpt.evaluation.greedy_decode` "
+            f"Model: {d['checkpoint']}. *Batched* is `hfmodels.evaluation.birthplaces.greedy_decode` "
             "(length-sorted left-padded batches of 128 with a KV cache). *Original loop* is "
             "`reference_mingpt.sample_greedy` (one question at a time, the whole context re-run per "
             f"character, fp32, 32 steps), timed on {d['reference_questions_timed']} dev questions "

@@ -1,4 +1,4 @@
-"""Batched greedy decoding, predictions file and exact-match accuracy (hfmodels.char_gpt.evaluation)."""
+"""Batched greedy decoding, predictions file and exact-match accuracy (hfmodels.evaluation.birthplaces)."""
 
 import os
 from pathlib import Path
@@ -7,14 +7,14 @@ import pytest
 import torch
 
 from hfmodels.char_gpt import MASK_CHAR, CharGPTConfig, CharGPTForCausalLM, CharTokenizer
-from hfmodels.char_gpt.analysis import (
+from hfmodels.evaluation.analysis import (
     confidence_report,
     coverage_curve,
     document_recall,
     place_exposure,
     selective_accuracy,
 )
-from hfmodels.char_gpt.evaluation import (
+from hfmodels.evaluation.birthplaces import (
     Prediction,
     evaluate_birthplaces,
     greedy_decode,
@@ -224,7 +224,7 @@ def test_document_recall_checks_every_place_character_teacher_forced():
 
 
 def test_document_recall_needs_gold_places(tmp_path):
-    from hfmodels.char_gpt.analysis import write_document_recall
+    from hfmodels.evaluation.analysis import write_document_recall
 
     path = tmp_path / "questions.tsv"  # test inputs: questions without places
     path.write_text("Where was Ann born?\nWhere was Bob born?\n", encoding="utf-8")

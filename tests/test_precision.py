@@ -2,7 +2,8 @@
 
 import torch
 
-from hfmodels.char_gpt import CharGPTConfig, CharGPTForCausalLM, CharTokenizer, evaluation
+from hfmodels.char_gpt import CharGPTConfig, CharGPTForCausalLM, CharTokenizer
+from hfmodels.evaluation import birthplaces as evaluation
 from hfmodels.training import precision
 
 

@@ -35,7 +35,7 @@ from transformers import HfArgumentParser, TrainingArguments, set_seed
 
 import hfmodels  # noqa: F401  (registers the Auto classes)
 from hfmodels.char_gpt import CharGPTConfig, CharGPTForCausalLM, CharTokenizer
-from hfmodels.char_gpt.evaluation import evaluate_birthplaces, read_birthplace_file, write_lines_atomic
+from hfmodels.evaluation.birthplaces import evaluate_birthplaces, read_birthplace_file, write_lines_atomic
 from hfmodels.data.char_gpt import (
     BirthplaceCollator,
     build_char_tokenizer,
@@ -675,7 +675,7 @@ def _dispatch(argv: list[str]) -> dict:
             _resolve(study.eval_corpus_path or "birth_dev.tsv", data_dir), study.outputs_path
         )
     if study.function == "analyze":
-        from hfmodels.char_gpt.analysis import analyze
+        from hfmodels.evaluation.analysis import analyze
 
         if not study.reading_params_path:
             raise SystemExit("run.py analyze: --reading_params_path is required.")

@@ -10,7 +10,7 @@ optimistic, so this script holds out part of the *training* questions instead:
    original order);
 2. every (rate, epochs) pair of the grid finetunes the model on the fitting part with
    `run.py finetune` and is scored on the held-out questions (and, with `--recall`, by the
-   teacher-forced document recall of `hfmodels.char_gpt.analysis` on them);
+   teacher-forced document recall of `hfmodels.evaluation.analysis` on them);
 3. the pair with the best held-out accuracy (ties: the higher recall, then the earlier pair of
    the grid) finetunes the model once more on *all* training questions, and only that model is
    scored on dev.
@@ -147,7 +147,7 @@ def _finetune(
 
 def _recall(model_dir: Path, eval_path: Path, corpus: str) -> float | None:
     from hfmodels.char_gpt import CharGPTForCausalLM, CharTokenizer
-    from hfmodels.char_gpt.analysis import write_document_recall
+    from hfmodels.evaluation.analysis import write_document_recall
 
     model = CharGPTForCausalLM.from_pretrained(model_dir)
     tokenizer = CharTokenizer.from_pretrained(model_dir)

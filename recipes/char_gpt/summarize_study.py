@@ -108,7 +108,7 @@ def london_row(data_dir: str | None) -> dict | None:
     a `FileNotFoundError` if `data_dir` holds no `birth_dev.tsv`, rather than a table without it."""
     if data_dir is None:
         return None
-    from hfmodels.char_gpt.evaluation import evaluate_places, read_birthplace_file
+    from hfmodels.evaluation.birthplaces import evaluate_places, read_birthplace_file
 
     for base in (Path(data_dir) / "cs224n-a5", Path(data_dir)):
         if (base / "birth_dev.tsv").is_file():

@@ -22,7 +22,7 @@ Three measurements no course solution makes:
 Writes `analysis.json`, `analysis.md`, `predictions.jsonl` (one record per question) and
 `coverage.png` (matplotlib, Agg backend) to the output folder.
 
-    python -m hfmodels.char_gpt.analysis --model runs/study/vanilla.finetune.params \
+    python -m hfmodels.evaluation.analysis --model runs/study/vanilla.finetune.params \
         --eval_file ../shared/data/cs224n-a5/birth_dev.tsv --corpus ../shared/data/cs224n-a5/wiki.txt \
         --output_dir runs/study/vanilla_analysis
 """
@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from ..reporting import save_figure_atomic
-from .evaluation import Prediction, greedy_decode, read_birthplace_file
+from .birthplaces import Prediction, greedy_decode, read_birthplace_file
 
 QUESTION = re.compile(r"Where was (?P<name>.+) born\?")
 
@@ -345,7 +345,7 @@ def write_document_recall(
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    """Command line: `python -m hfmodels.char_gpt.analysis --model DIR --eval_file TSV --corpus TXT --output_dir DIR`."""
+    """Command line: `python -m hfmodels.evaluation.analysis --model DIR --eval_file TSV --corpus TXT --output_dir DIR`."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="finetuned model folder")
     parser.add_argument("--eval_file", required=True, help="labelled birthplace TSV (birth_dev.tsv)")
@@ -360,8 +360,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     import hfmodels  # noqa: F401
 
-    from .modeling_char_gpt import CharGPTForCausalLM
-    from .tokenization_char_gpt import CharTokenizer
+    from ..char_gpt import CharGPTForCausalLM, CharTokenizer
 
     model = CharGPTForCausalLM.from_pretrained(args.model)
     tokenizer = CharTokenizer.from_pretrained(args.model)

@@ -5,7 +5,7 @@ questions on the project's 2-core CPU). Here questions are decoded in left-padde
 the model's key/value cache (the perceiver recomputes only the bottleneck rows at or after the
 new positions), under `torch.inference_mode` and, where the CPU supports it, bf16 autocast. The
 hand loop (rather than `generate()`) also records the probability of every greedy token, which the
-confidence analysis (`hfmodels.char_gpt.analysis`) needs; `tests/test_evaluation.py` checks
+confidence analysis (`hfmodels.evaluation.analysis`) needs; `tests/test_evaluation.py` checks
 that it returns exactly what `generate()` returns.
 
 A prediction is the text after the first `⁇` up to the next `⁇`; if no `⁇` comes before the
@@ -24,9 +24,9 @@ from pathlib import Path
 import torch
 from transformers.cache_utils import DynamicCache
 
+from ..char_gpt import MASK_CHAR
 from ..metrics.exact_match import ExactMatch
 from ..training.precision import native_bf16
-from .tokenization_char_gpt import MASK_CHAR
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Decoding and scoring of trained models, analyses and ensembles."""
