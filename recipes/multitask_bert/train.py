@@ -35,10 +35,8 @@ from transformers import AutoTokenizer, HfArgumentParser, TrainingArguments, set
 import hfmodels  # noqa: F401  (registers the Auto classes)
 from hfmodels.data.minbert import TASK_OF_DATASET as TASK_OF
 from hfmodels.data.minbert import load_cfimdb, load_quora, load_sst, load_sts, tokenize_minbert
-from hfmodels.multitask_bert import MultitaskBertModel, default_backbone_path
-from hfmodels.multitask_bert.batching import MultitaskCollator, MultitaskDataset
-from hfmodels.multitask_bert.optimization import check_layerwise_lr_decay, parse_task_loss_weights
-from hfmodels.multitask_bert.reporting import (
+from hfmodels.data.multitask import MultitaskCollator, MultitaskDataset
+from hfmodels.evaluation.minbert import (
     atomic_write_text,
     build_model_card,
     markdown_report,
@@ -46,8 +44,10 @@ from hfmodels.multitask_bert.reporting import (
     write_metrics_json,
     write_prediction_files,
 )
-from hfmodels.multitask_bert.trainer import MultitaskTrainer
+from hfmodels.multitask_bert import MultitaskBertModel
 from hfmodels.training.cli import explicit_options, refuse_inapplicable, refuse_together
+from hfmodels.training.layerwise import check_layerwise_lr_decay, parse_task_loss_weights
+from hfmodels.training.multitask import MultitaskTrainer, default_backbone_path
 from hfmodels.training.precision import default_bf16, describe_cpu
 from hfmodels.training.resume import StopAfterStepsCallback, resolve_resume_checkpoint
 

@@ -23,10 +23,11 @@ import numpy as np
 from transformers import AutoTokenizer
 
 from hfmodels.data.minbert import load_quora, load_sts
-from hfmodels.metrics.classification import Accuracy
-from hfmodels.metrics.correlation import PearsonCorrelation
-from hfmodels.multitask_bert import MultitaskBertModel, default_backbone_path
-from hfmodels.multitask_bert.reporting import write_metrics_json
+from hfmodels.evaluation.minbert import write_metrics_json
+from hfmodels.metrics.accuracy import Accuracy
+from hfmodels.metrics.pearsonr import PearsonCorrelation
+from hfmodels.multitask_bert import MultitaskBertModel
+from hfmodels.training.multitask import default_backbone_path
 
 
 def cosines(model, tokenizer, first: list[str], second: list[str], batch_size: int = 128) -> np.ndarray:

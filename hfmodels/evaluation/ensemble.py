@@ -30,10 +30,11 @@ from datasets import Dataset
 from transformers import AutoConfig, AutoTokenizer, TrainingArguments
 
 from ..data.minbert import TASK_OF_DATASET, tokenize_minbert
-from .batching import MultitaskCollator
-from .configuration_multitask_bert import TASKS, MultitaskBertConfig
-from .modeling_multitask_bert import MultitaskBertModel
-from .trainer import MultitaskTrainer, compute_minbert_metrics, logits_to_predictions
+from ..data.multitask import MultitaskCollator
+from ..multitask_bert.configuration_multitask_bert import TASKS, MultitaskBertConfig
+from ..multitask_bert.modeling_multitask_bert import MultitaskBertModel
+from ..training.multitask import MultitaskTrainer, logits_to_predictions
+from .minbert import compute_minbert_metrics
 
 #: A data set and split, e.g. `("sst", "dev")` or `("sts", "test")`.
 Key = tuple[str, str]

@@ -28,7 +28,7 @@ from datasets import Dataset
 from torch.utils.data import Sampler
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
-from ..data.minbert import TASK_OF_DATASET
+from .minbert import TASK_OF_DATASET
 
 SCHEDULES = ("proportional", "round_robin")
 _SECOND = ("input_ids_2", "attention_mask_2", "token_type_ids_2")

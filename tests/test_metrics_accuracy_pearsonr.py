@@ -7,8 +7,9 @@ import pytest
 from scipy.stats import pearsonr
 from sklearn.metrics import accuracy_score
 
-from hfmodels.metrics.classification import Accuracy
-from hfmodels.metrics.correlation import PearsonCorrelation, overall_score
+from hfmodels.evaluation.minbert import overall_score
+from hfmodels.metrics.accuracy import Accuracy
+from hfmodels.metrics.pearsonr import PearsonCorrelation
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

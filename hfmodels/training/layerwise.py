@@ -19,7 +19,7 @@ from collections.abc import Collection, Iterable, Mapping
 
 from torch import nn
 
-from .configuration_multitask_bert import TASKS
+from ..multitask_bert.configuration_multitask_bert import TASKS
 
 _LAYER = re.compile(r"encoder\.layer\.(\d+)\.")
 
