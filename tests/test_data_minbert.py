@@ -148,6 +148,125 @@ def test_quora_split_is_seeded_deterministic_and_order_independent(data_dir, tmp
         load_quora(data_dir, dev_fraction=1.5)
 
 
+def quora_lines(n: int = 39) -> list[str]:
+    """A header and `n` well-formed Quora rows."""
+    rows = [f"{i}\tq{i}\tHow do I learn {i}?\tWhat is {i}?\t{float(i % 2)}" for i in range(n)]
+    return ["\tid\tsentence1\tsentence2\tis_duplicate", *rows]
+
+
+def test_unclosed_quote_is_a_bad_row_at_its_own_line(tmp_path, caplog):
+    lines = quora_lines()
+    lines[6] = '5\tq5\t"What is this\tWhat is 5?\t1.0'  # line 7: the quote never closes
+    path = write(tmp_path / "quora.csv", lines)
+    with pytest.raises(MinBertFormatError, match=r"quora\.csv, line 7: field 3 opens a quote") as err:
+        read_minbert_file(path, "quora", on_bad_row="error")
+    assert "'\"What is this\\tWhat is 5?\\t1.0'" in str(err.value)
+    with caplog.at_level(logging.WARNING, logger="hfmodels.data.minbert"):
+        cols = read_minbert_file(path, "quora", on_bad_row="skip")
+    # only that line goes, by name; the lines after it are rows of their own, unchanged
+    assert cols["id"] == [f"q{i}" for i in range(39) if i != 5]
+    assert cols["sentence1"][5:7] == ["How do I learn 6?", "How do I learn 7?"]
+    assert cols["label"][5:7] == [0, 1]
+    assert "line 7" in caplog.text and "skipped 1 of 39 data lines (lines 7)" in caplog.text
+
+
+def test_unclosed_quote_in_sst_is_blamed_on_the_line_it_opens(tmp_path):
+    lines = ["\tid\tsentence\tsentiment"] + [f"{i}\tid{i}\tsentence {i}\t{i % 5}" for i in range(8)]
+    lines[3] = '2\tid2\t"a quote that never closes\t2'
+    path = write(tmp_path / "ids-sst-train.csv", lines)
+    with pytest.raises(MinBertFormatError, match=r"ids-sst-train\.csv, line 4: field 3 opens a quote"):
+        read_minbert_file(path, "sst")
+
+
+def test_doubled_quote_fields_still_parse_and_a_closed_quote_ends_its_field(tmp_path):
+    path = write(
+        tmp_path / "quora.csv",
+        quora_lines(2) + ['7\tq7\t"""Why ""this""?"""\t"a\tb"\t1.0', '8\tq8\tsaid "hi" twice\tok\t0.0'],
+    )
+    cols = read_minbert_file(path, "quora")
+    assert cols["sentence1"][2:] == ['"Why "this"?"', 'said "hi" twice']
+    assert cols["sentence2"][2] == "a\tb"  # a tab inside quotes belongs to the field
+
+
+@pytest.mark.parametrize("label", ["nan", "NaN", "inf", "-inf", "1e999"])
+def test_non_finite_labels_are_bad_rows_in_both_modes(tmp_path, caplog, label):
+    lines = ["\tid\tsentence\tsentiment", "0\tid0\tfine\t1", f"1\tid1\tbad\t{label}", "2\tid2\tok\t0"]
+    path = write(tmp_path / "ids-sst-dev.csv", lines)
+    with pytest.raises(
+        MinBertFormatError, match=rf"ids-sst-dev\.csv, line 3: label '{label}' is not a finite"
+    ):
+        read_minbert_file(path, "sst")
+    with caplog.at_level(logging.WARNING, logger="hfmodels.data.minbert"):
+        assert read_minbert_file(path, "sst", on_bad_row="skip")["id"] == ["id0", "id2"]
+    assert "line 3" in caplog.text
+    sts = write(tmp_path / "sts.csv", ["\tid\tsentence1\tsentence2\tsimilarity", f"0\ta\tx\ty\t{label}"])
+    with pytest.raises(MinBertFormatError, match=r"sts\.csv, line 2: label .* is not a finite number"):
+        read_minbert_file(sts, "sts")
+
+
+def test_invalid_utf8_names_line_and_byte_offset(tmp_path):
+    data = b"\tid\tsentence\tsentiment\n0\tid0\tfine\t1\n" + b"1\tid1\tcaf\xe9 au lait\t2\n"
+    path = tmp_path / "ids-sst-train.csv"
+    path.write_bytes(data)
+    offset = data.index(b"\xe9")
+    in_line = offset - data.rindex(b"\n", 0, offset)  # 1-based within line 3
+    for mode in ("error", "skip"):
+        with pytest.raises(
+            MinBertFormatError,
+            match=rf"ids-sst-train\.csv, line 3: invalid UTF-8 byte b'\\xe9' at byte offset {offset} "
+            rf"of the file \(byte {in_line} of the line\)",
+        ):
+            read_minbert_file(path, "sst", on_bad_row=mode)
+
+
+def test_a_leading_byte_order_mark_is_stripped_with_a_warning(tmp_path, caplog):
+    path = tmp_path / "ids-cfimdb-dev.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + b"\tid\tsentence\tsentiment\n0\tid0\tgood\t1\n")
+    with caplog.at_level(logging.WARNING, logger="hfmodels.data.minbert"):
+        cols = read_minbert_file(path, "cfimdb")
+    assert cols == {"id": ["id0"], "sentence": ["good"], "label": [1]}
+    assert "ids-cfimdb-dev.csv: starts with a UTF-8 byte-order mark" in caplog.text
+
+
+def test_long_values_are_cut_in_messages(tmp_path):
+    header = "\tid\tsentence\tsentiment"
+    path = write(tmp_path / "ids-sst-train.csv", [header, f"0\tid0\tfine\t{'x' * 100_000}"])
+    with pytest.raises(
+        MinBertFormatError, match=r"line 2: label 'x{80}'\.\.\. \(100,000 characters\)"
+    ) as err:
+        read_minbert_file(path, "sst")
+    assert len(str(err.value)) < 300
+    # a 10 MB line is over the csv module's field limit: named, cut, not pasted whole
+    line = f"0\tid0\t{'x' * 10_000_000}\t1"
+    path = write(tmp_path / "ids-sst-train.csv", [header, line])
+    with pytest.raises(
+        MinBertFormatError, match=rf"line 2: not a valid tab-separated line .*\({len(line):,} characters\)"
+    ) as err:
+        read_minbert_file(path, "sst")
+    assert len(str(err.value)) < 300
+
+
+def test_empty_and_header_only_files_and_all_bad_rows_are_errors(tmp_path):
+    header = "\tid\tsentence\tsentiment"
+    for lines, message in (
+        ([], r"empty file"),
+        ([header], r"a header and no data lines"),
+        ([header, "0\tid0\t\t1", "1\tid1\tx\t9"], r"no usable rows: all 2 data lines are bad"),
+    ):
+        path = tmp_path / "ids-sst-dev.csv"
+        path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        with pytest.raises(MinBertFormatError, match=r"ids-sst-dev\.csv: " + message):
+            read_minbert_file(path, "sst", on_bad_row="skip")
+
+
+def test_rows_and_skips_are_reconciled_with_the_data_lines(tmp_path):
+    from hfmodels.data import minbert
+
+    minbert._reconcile(tmp_path / "f.csv", 3, [4], 4)  # 3 rows + 1 skip = 4 data lines
+    with pytest.raises(MinBertFormatError, match=r"f\.csv: read 3 rows and skipped 0 of 4 data lines"):
+        minbert._reconcile(tmp_path / "f.csv", 3, [], 4)
+
+
 def tiny_fast_tokenizer() -> PreTrainedTokenizerFast:
     vocab = {
         t: i

@@ -1,4 +1,5 @@
-"""The minBERT data sets (SPEC §2) as `datasets.DatasetDict`s: SST-5, CFIMDB, Quora, STS.
+"""The minBERT data sets (`docs/definitions.md`, section "Multitask BERT") as `datasets.DatasetDict`s:
+SST-5, CFIMDB, Quora, STS.
 
 Files (tab separated, header row, first column a row index; `data_dir/minbert/<name>`):
 
@@ -7,28 +8,41 @@ Files (tab separated, header row, first column a row index; `data_dir/minbert/<n
 * `quora.csv`: id, sentence1, sentence2, is_duplicate 0.0/1.0 (16,000 pairs, no official split here);
 * `sts-{train,dev,test-student}.csv`: id, sentence1, sentence2, similarity 0.0-5.0.
 
-Parsing uses the `csv` module (tab delimiter, doubled quotes as in `\"\"\"...\"\"\"` are real
-quotes), never `str.split`. Sentences are stripped of surrounding white space (the files put a
+**One record per line.** Each line (ended by `\\n` or `\\r\\n`) is one record, split into fields by
+the `csv` module (tab delimiter; a field that starts with a quote is quoted, and doubled quotes
+inside it, as in `\"\"\"...\"\"\"`, are literal quotes), never by `str.split`. No field of these
+files spans lines, so a quote still open at the end of its line is a bad row at that line; the
+`csv` module alone would read on into the following lines and merge them into one row. Every data
+line is thus either a row or a named skip, and the reader checks that rows read plus rows skipped
+equal the file's data lines. Sentences are stripped of surrounding white space (the files put a
 space before every SST sentence); case is left to the tokenizer (the backbones are uncased).
+
+**Encoding.** UTF-8. Invalid UTF-8 raises a `MinBertFormatError` naming the file, the line and the
+byte offset, in either mode (the file's encoding is wrong, not one row). A UTF-8 byte-order mark at
+the start of the file is stripped with a warning naming the file (as every reader in
+`hfmodels.data` does); anywhere else it is part of a field.
 
 **Malformed test header.** `ids-sst-test-student.csv` and `ids-cfimdb-test-student.csv` start
 with `0<TAB><TAB>id<TAB>sentence` instead of `<TAB>id<TAB>sentence`, and every row has an
 extra second column (a float copy of the row index: `1<TAB>0.0<TAB>id<TAB>sentence`). The
 loader recognises exactly that header and reads id and sentence from columns 3 and 4; any
-other header raises a `MinBertFormatError` naming the file and what was expected.
+other header raises a `MinBertFormatError` naming the file and what was expected. An empty file,
+a file with a header and no rows, and a file whose rows are all bad are errors too.
 
-**Bad rows** (wrong number of fields, label missing, not a number or out of range, empty
-sentence or id) raise a `MinBertFormatError` naming the file and line, unless
-`on_bad_row="skip"`, which logs a warning naming file and line for each skipped row. Quora
-defaults to `"skip"`: the shipped `quora.csv` has two truncated rows (lines 2577 and 14222,
+**Bad rows** (wrong number of fields, an unclosed quote, label missing, not a finite number or out
+of range, empty sentence or id, an empty line) raise a `MinBertFormatError` naming the file, the
+line and the value (cut to 80 characters), unless `on_bad_row="skip"`, which logs a warning naming
+file, line and reason for each skipped row and then one warning listing every skipped line.
+Quora defaults to `"skip"`: the shipped `quora.csv` has two truncated rows (lines 2577 and 14222,
 an unterminated quote swallowed the label) that the original course code also dropped with a
 bare `try/except`; they are reported, not hidden.
 
 **Quora train/dev split** (`quora.csv` is the only Quora file available offline): a pair goes
 to `validation` when `sha256(f"{seed}:{id}")`, read as an integer, modulo 10,000 is below
 `dev_fraction * 10,000`; otherwise to `train`. Defaults `seed=11711`, `dev_fraction=0.2` give
-12,779 train and 3,219 validation pairs (of the 15,998 well-formed ones). The split depends only on each pair's id and the seed,
-so it is the same on every machine, in every row order and with every library version.
+12,779 train and 3,219 validation pairs (of the 15,998 well-formed ones). The split depends only
+on each pair's id and the seed, so it is the same on every machine, in every row order and with
+every library version.
 
 Columns: `id` (string), `sentence` or `sentence1`/`sentence2` (string), `label` (`ClassLabel`
 for sentiment and paraphrase, `float32` for similarity; absent from the `test` split).
@@ -38,6 +52,7 @@ second sentence of a pair) through `Dataset.map(batched=True)` with the backbone
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import logging
@@ -62,33 +77,142 @@ QUORA_SPLIT_SEED = 11711
 QUORA_DEV_FRACTION = 0.2
 #: Which task head each data set trains.
 TASK_OF_DATASET = {"sst": "sentiment", "cfimdb": "sentiment", "quora": "paraphrase", "sts": "similarity"}
+#: Longest value, in characters, quoted whole in an error message (longer ones are cut).
+SHOWN_CHARACTERS = 80
 
 
 class MinBertFormatError(ValueError):
     """A minBERT file does not have the expected layout; the message names file and line."""
 
 
+def _shown(value: str) -> str:
+    """`value` quoted for a message, cut to [`SHOWN_CHARACTERS`] with its full length stated."""
+    if len(value) <= SHOWN_CHARACTERS:
+        return repr(value)
+    return f"{value[:SHOWN_CHARACTERS]!r}... ({len(value):,} characters)"
+
+
 def _check_label(value: str, kind: str, where: str) -> int | float:
     """Parse a label: `kind` is "sst" (0-4), "cfimdb" (0/1), "quora" (0/1, written 0.0/1.0) or "sts" (0-5)."""
-    text = value.strip()
     try:
-        number = float(text)
+        number = float(value.strip())
     except ValueError:
-        raise MinBertFormatError(f"{where}: label {value!r} is not a number") from None
+        raise MinBertFormatError(f"{where}: label {_shown(value)} is not a number") from None
+    if not math.isfinite(number):
+        raise MinBertFormatError(f"{where}: label {_shown(value)} is not a finite number")
     if kind == "sts":
-        if not (math.isfinite(number) and 0.0 <= number <= 5.0):
-            raise MinBertFormatError(f"{where}: similarity {value!r} is outside 0.0-5.0")
+        if not 0.0 <= number <= 5.0:
+            raise MinBertFormatError(f"{where}: similarity {_shown(value)} is outside 0.0-5.0")
         return number
     top = {"sst": 4, "cfimdb": 1, "quora": 1}[kind]
     if number != int(number) or not 0 <= number <= top:
-        raise MinBertFormatError(f"{where}: label {value!r} is not an integer in 0-{top}")
+        raise MinBertFormatError(f"{where}: label {_shown(value)} is not an integer in 0-{top}")
     return int(number)
+
+
+def _read_lines(path: Path) -> list[str]:
+    """The file's lines (without their `\\n` / `\\r\\n` ends), decoded strictly as UTF-8.
+
+    A byte-order mark at the very start is stripped with a warning; invalid UTF-8 raises a
+    [`MinBertFormatError`] naming the line and the byte offset.
+    """
+    data = path.read_bytes()
+    start = 0
+    if data.startswith(codecs.BOM_UTF8):
+        logger.warning("%s: starts with a UTF-8 byte-order mark (U+FEFF); stripped", path)
+        start = len(codecs.BOM_UTF8)
+    try:
+        text = data[start:].decode("utf-8")
+    except UnicodeDecodeError as err:
+        offset = start + err.start
+        line_start = data.rfind(b"\n", 0, offset) + 1
+        line_number = data.count(b"\n", 0, offset) + 1
+        raise MinBertFormatError(
+            f"{path}, line {line_number}: invalid UTF-8 byte "
+            f"{data[offset : offset + 1]!r} at byte offset {offset} of the file "
+            f"(byte {offset - line_start + 1} of the line): {err.reason}"
+        ) from None
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()  # the last line's own `\n`, not an empty line
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def _split_line(line: str, where: str) -> list[str]:
+    """One line's tab-separated fields, by the `csv` module; a quote left open raises.
+
+    The line is parsed on its own with its `\\n` put back, so a quoted field still open at the end
+    of the line takes in that `\\n` (and nothing further): that is how an unclosed quote shows.
+    """
+    try:
+        fields = next(csv.reader([line + "\n"], delimiter="\t"))
+    except csv.Error as err:
+        raise MinBertFormatError(f"{where}: not a valid tab-separated line ({err}): {_shown(line)}") from None
+    for k, field in enumerate(fields):
+        if "\n" in field:
+            raise MinBertFormatError(
+                f'{where}: field {k + 1} opens a quote (") that is not closed on its line: '
+                f"{_shown(chr(34) + field[:-1])}"
+            )
+    return fields
+
+
+def _expected_header(kind: str, labeled: bool) -> tuple[list[str], list[str]]:
+    """(the header row, the text columns) of a `kind` file."""
+    text_cols = ["sentence1", "sentence2"] if kind in ("quora", "sts") else ["sentence"]
+    label_col = {"sst": "sentiment", "cfimdb": "sentiment", "quora": "is_duplicate", "sts": "similarity"}[
+        kind
+    ]
+    return ["", "id", *text_cols] + ([label_col] if labeled else []), text_cols
+
+
+def _header_offset(path: Path, lines: list[str], kind: str, labeled: bool) -> int:
+    """Check the header line; return the column of the id (2 for the malformed test header, else 1)."""
+    expected, _ = _expected_header(kind, labeled)
+    if not lines:
+        raise MinBertFormatError(f"{path}: empty file, expected the header {expected}")
+    header = _split_line(lines[0], f"{path}, line 1")
+    if kind in ("sst", "cfimdb") and not labeled and header == MALFORMED_TEST_HEADER:
+        return 2  # `0<TAB><TAB>id<TAB>sentence`: rows carry an extra column
+    if header != expected:
+        also = (
+            ""
+            if kind in ("quora", "sts") or labeled
+            else f" (or the test-student files' {MALFORMED_TEST_HEADER})"
+        )
+        raise MinBertFormatError(
+            f"{path}, line 1: header {_shown(lines[0])} does not match the expected {expected}{also}"
+        )
+    if len(lines) == 1:
+        raise MinBertFormatError(f"{path}: a header and no data lines")
+    return 1
+
+
+def _parse_row(line: str, where: str, offset: int, n_fields: int, kind: str, text_cols, labeled: bool):
+    """(id, texts, label or None) of one data line; raises [`MinBertFormatError`] for a bad one."""
+    if not line.strip():
+        raise MinBertFormatError(f"{where}: empty line")
+    row = _split_line(line, where)
+    if len(row) != n_fields:
+        raise MinBertFormatError(
+            f"{where}: {len(row)} tab-separated fields, expected {n_fields}: {_shown(line)}"
+        )
+    values = row[offset:]
+    sent_id = values[0].strip()
+    if not sent_id:
+        raise MinBertFormatError(f"{where}: empty id: {_shown(line)}")
+    texts = [v.strip() for v in values[1 : 1 + len(text_cols)]]
+    for col, text in zip(text_cols, texts):
+        if not text:
+            raise MinBertFormatError(f"{where}: empty {col}: {_shown(line)}")
+    label = _check_label(values[-1], kind, where) if labeled else None
+    return sent_id, texts, label
 
 
 def read_minbert_file(
     path: str | os.PathLike, kind: str, labeled: bool = True, on_bad_row: str = "error"
 ) -> dict[str, list]:
-    """Read one minBERT file into columns.
+    """Read one minBERT file into columns, one record per line (see the module docstring).
 
     Args:
         path: the file.
@@ -96,7 +220,9 @@ def read_minbert_file(
             sentence1, sentence2, label).
         labeled: whether the file has the label column (`False` for `*-test-student.csv`).
         on_bad_row: `"error"` raises [`MinBertFormatError`] at the first bad row; `"skip"` logs a
-            warning naming file and line and drops the row.
+            warning naming file, line and reason for each bad row, drops it, and then one warning
+            listing all skipped lines. A bad header, an empty file, invalid UTF-8 or no usable row
+            raise in either mode.
 
     Returns:
         `{"id": [...], "sentence": [...] (or "sentence1"/"sentence2"), "label": [...]}`
@@ -106,56 +232,52 @@ def read_minbert_file(
         raise ValueError(f"kind={kind!r}; allowed: {', '.join(TASK_OF_DATASET)}")
     if on_bad_row not in ("error", "skip"):
         raise ValueError(f"on_bad_row={on_bad_row!r}; allowed: error, skip")
-    pair = kind in ("quora", "sts")
-    text_cols = ["sentence1", "sentence2"] if pair else ["sentence"]
-    label_col = {"sst": "sentiment", "cfimdb": "sentiment", "quora": "is_duplicate", "sts": "similarity"}[
-        kind
-    ]
-    expected = ["", "id", *text_cols] + ([label_col] if labeled else [])
+    path = Path(path)
+    lines = _read_lines(path)
+    offset = _header_offset(path, lines, kind, labeled)
+    expected, text_cols = _expected_header(kind, labeled)
+    n_fields = offset + len(expected) - 1
     columns: dict[str, list] = {"id": [], **{c: [] for c in text_cols}}
     if labeled:
         columns["label"] = []
-    path = Path(path)
-    with open(path, newline="", encoding="utf-8") as fp:
-        reader = csv.reader(fp, delimiter="\t")
-        header = next(reader, None)
-        if header is None:
-            raise MinBertFormatError(f"{path}: empty file, expected the header {expected}")
-        # The SST/CFIMDB test-student files: `0<TAB><TAB>id<TAB>sentence`, rows carry an extra column.
-        offset = 1
-        if not pair and not labeled and header == MALFORMED_TEST_HEADER:
-            offset = 2
-        elif header != expected:
-            raise MinBertFormatError(
-                f"{path}, line 1: header {header} does not match the expected {expected}"
-                + ("" if pair or labeled else f" (or the test-student files' {MALFORMED_TEST_HEADER})")
+    skipped: list[int] = []
+    for number, line in enumerate(lines[1:], start=2):
+        try:
+            sent_id, texts, label = _parse_row(
+                line, f"{path}, line {number}", offset, n_fields, kind, text_cols, labeled
             )
-        n_fields = offset + len(expected) - 1
-        for row in reader:
-            where = f"{path}, line {reader.line_num}"
-            try:
-                if len(row) != n_fields:
-                    raise MinBertFormatError(f"{where}: {len(row)} tab-separated fields, expected {n_fields}")
-                values = row[offset:]
-                sent_id = values[0].strip()
-                if not sent_id:
-                    raise MinBertFormatError(f"{where}: empty id")
-                texts = [v.strip() for v in values[1 : 1 + len(text_cols)]]
-                for col, text in zip(text_cols, texts):
-                    if not text:
-                        raise MinBertFormatError(f"{where}: empty {col}")
-                label = _check_label(values[-1], kind, where) if labeled else None
-            except MinBertFormatError as err:
-                if on_bad_row == "error":
-                    raise
-                logger.warning("skipping bad row: %s", err)
-                continue
-            columns["id"].append(sent_id)
-            for col, text in zip(text_cols, texts):
-                columns[col].append(text)
-            if labeled:
-                columns["label"].append(label)
+        except MinBertFormatError as err:
+            if on_bad_row == "error":
+                raise
+            logger.warning("skipping bad row: %s", err)
+            skipped.append(number)
+            continue
+        columns["id"].append(sent_id)
+        for col, text in zip(text_cols, texts):
+            columns[col].append(text)
+        if labeled:
+            columns["label"].append(label)
+    _reconcile(path, len(columns["id"]), skipped, len(lines) - 1)
     return columns
+
+
+def _reconcile(path: Path, n_rows: int, skipped: list[int], n_data_lines: int) -> None:
+    """Rows read plus rows skipped must be the file's data lines; report the skips in one line."""
+    if n_rows + len(skipped) != n_data_lines:
+        raise MinBertFormatError(
+            f"{path}: read {n_rows} rows and skipped {len(skipped)} of {n_data_lines} data lines"
+        )
+    if skipped:
+        logger.warning(
+            "%s: skipped %d of %d data lines (lines %s); read %d rows",
+            path,
+            len(skipped),
+            n_data_lines,
+            ", ".join(map(str, skipped)),
+            n_rows,
+        )
+    if n_rows == 0:
+        raise MinBertFormatError(f"{path}: no usable rows: all {n_data_lines} data lines are bad")
 
 
 def minbert_features(kind: str, labeled: bool = True) -> Features:
