@@ -5,18 +5,40 @@ so a saved model folder loads with `AutoConfig`, `AutoModel*` and `AutoTokenizer
 `trust_remote_code`.
 """
 
-from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
+from .addsub import AddSubConfig, AddSubTokenizer, AddSubTransformerForConditionalGeneration
 from .char_gpt import CharGPTConfig, CharGPTForCausalLM, CharGPTModel, CharTokenizer
+from .lstm_lm import LstmLMConfig, LstmLMForCausalLM, LstmLMModel, LstmLMTokenizer
 from .multitask_bert import MultitaskBertConfig, MultitaskBertModel
 
 __version__ = "0.1.0"
 
+AutoConfig.register("addsub", AddSubConfig, exist_ok=True)
+AutoModelForSeq2SeqLM.register(AddSubConfig, AddSubTransformerForConditionalGeneration, exist_ok=True)
+AutoTokenizer.register(AddSubConfig, slow_tokenizer_class=AddSubTokenizer, exist_ok=True)
 AutoConfig.register("char_gpt", CharGPTConfig, exist_ok=True)
 AutoModel.register(CharGPTConfig, CharGPTModel, exist_ok=True)
 AutoModelForCausalLM.register(CharGPTConfig, CharGPTForCausalLM, exist_ok=True)
 AutoTokenizer.register(CharGPTConfig, slow_tokenizer_class=CharTokenizer, exist_ok=True)
 AutoConfig.register("multitask_bert", MultitaskBertConfig, exist_ok=True)
 AutoModel.register(MultitaskBertConfig, MultitaskBertModel, exist_ok=True)
+AutoConfig.register("lstm_lm", LstmLMConfig, exist_ok=True)
+AutoModel.register(LstmLMConfig, LstmLMModel, exist_ok=True)
+AutoModelForCausalLM.register(LstmLMConfig, LstmLMForCausalLM, exist_ok=True)
+AutoTokenizer.register(LstmLMConfig, fast_tokenizer_class=LstmLMTokenizer, exist_ok=True)
 
-__all__ = ["CharGPTConfig", "CharGPTForCausalLM", "CharGPTModel", "CharTokenizer", "__version__"]
+__all__ = [
+    "AddSubConfig",
+    "AddSubTokenizer",
+    "AddSubTransformerForConditionalGeneration",
+    "CharGPTConfig",
+    "CharGPTForCausalLM",
+    "CharGPTModel",
+    "CharTokenizer",
+    "LstmLMConfig",
+    "LstmLMForCausalLM",
+    "LstmLMModel",
+    "LstmLMTokenizer",
+    "__version__",
+]
