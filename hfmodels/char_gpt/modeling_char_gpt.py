@@ -1,19 +1,20 @@
-"""The character-level GPT of the knowledge-access study (SPEC §1) as a Hugging Face model.
+"""The character-level GPT of the knowledge-access study as a Hugging Face model.
 
 minGPT-style: token + learned position embeddings, pre-LayerNorm blocks
 `x = x + attn(ln1(x)); x = x + mlp(ln2(x))`, final LayerNorm, a bias-free head.
-Three attention variants are chosen by `config.attention_type`:
+The attention variant is chosen by `config.attention_type` from the class table
+`CHAR_GPT_VARIANTS` (one entry per name of `ATTENTION_TYPES`):
 
-* ``vanilla``: causal multi-head self-attention (SPEC "vanilla").
-* ``synthesizer``: dense Synthesizer, `Y_i = softmax(ReLU(X A_i + b1) B_i + b2) (X V_i)`.
-  The scores depend on the query's content and the *key's position* only, so the key of
-  position p is the column `B[:, p]` (with bias `b2[p]`): that makes the synthesizer a
-  dot-product attention with position-only keys, which we exploit for the KV cache and for
-  packed (padding-free) batches.
-* ``perceiver``: simplified Perceiver AR. A DownProjectBlock cross-attends a learned basis
-  `C` (m = `bottleneck_dim` rows) to the input (row i sees input positions <= i), the middle
-  `n_layer - 2` blocks are causal self-attention at length m, and an UpProjectBlock lets
-  input position j attend bottleneck rows <= j.
+* ``vanilla``: causal multi-head self-attention.
+* ``synthesizer``: dense Synthesizer, `Y_i = softmax(ReLU(X A_i + b1) B_i + b2) (X V_i)`
+  (docs/definitions.md, "The synthesizer"). The scores depend on the query's content and the
+  *key's position* only, so the key of position p is the column `B[:, p]` (with bias `b2[p]`):
+  that makes the synthesizer a dot-product attention with position-only keys, which we exploit
+  for the KV cache and for packed (padding-free) batches.
+* ``perceiver``: simplified Perceiver AR (docs/definitions.md, "The perceiver's masks"). A
+  DownProjectBlock cross-attends a learned basis `C` (m = `bottleneck_dim` rows) to the input
+  (row i sees input positions <= i), the middle `n_layer - 2` blocks are causal self-attention at
+  length m, and an UpProjectBlock lets input position j attend bottleneck rows <= j.
 
   **Limited view (documented on purpose).** In this simplified design position j >= m sees
   only its own input (through the residual) and the m bottleneck summaries, each of which
@@ -26,12 +27,15 @@ Three attention variants are chosen by `config.attention_type`:
 All masks are defined on *positions* (from `position_ids`, or derived from `attention_mask`),
 so a left-padded batch decodes exactly like its rows one at a time, and rows packed with
 several examples (positions restarting at 0, as `DataCollatorWithFlattening` produces) are
-kept apart for `vanilla` and `synthesizer`.
+kept apart for `vanilla` and `synthesizer`. The CPU kernels (cheap dropout masks, key padding,
+query chunking) are in `kernels_char_gpt.py`.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -41,7 +45,8 @@ from transformers import initialization as init
 from transformers.cache_utils import Cache, DynamicCache
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 
-from .configuration_char_gpt import CharGPTConfig
+from .configuration_char_gpt import ATTENTION_TYPES, CharGPTConfig
+from .kernels_char_gpt import CharGPTDropout, attend
 
 # transformers 5.24 renamed the key/value cache from `past_key_values` to `cache`, as a forward
 # argument (generate passes `cache=`) and as a field of the model outputs. Both names are accepted
@@ -53,141 +58,6 @@ def _one_cache(cache: Cache | None, past_key_values: Cache | None) -> Cache | No
     if cache is not None and past_key_values is not None:
         raise ValueError("CharGPT: pass the key/value cache as `cache` or as `past_key_values`, not both.")
     return cache if cache is not None else past_key_values
-
-
-def _keep_draw(shape: torch.Size | tuple[int, ...], p: float, device: torch.device) -> torch.Tensor:
-    """int16 draws, negative exactly where dropout keeps the element (P = round((1 - p) 2**15) / 2**15).
-
-    Four uniforms per 64-bit random word of torch's default generator; `r >> 1` of an int16 uniform
-    is uniform on [-2**14, 2**14), and subtracting the threshold cannot overflow int16."""
-    n = math.prod(shape)
-    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(-(2**63), None)
-    return (words.view(torch.int16)[:n] >> 1).sub_(round((1.0 - p) * 32768) - 16384).view(shape)
-
-
-def keep_mask(shape: torch.Size | tuple[int, ...], p: float, device: torch.device) -> torch.Tensor:
-    """Boolean dropout keep-mask with `P(keep) = round((1 - p) * 2**15) / 2**15`, drawn cheaply.
-
-    One 64-bit random word gives four independent 16-bit uniforms (15 bits of each are used), so
-    this needs a quarter of the random numbers of `torch.bernoulli_` and no float conversion
-    (about 4x faster on CPU). It uses torch's default generator, so `torch.manual_seed` makes it
-    reproducible. [`dropout_scale`] draws the same mask as numbers.
-    """
-    return _keep_draw(shape, p, device) < 0
-
-
-def dropout_scale(
-    shape: torch.Size | tuple[int, ...], p: float, device: torch.device, dtype: torch.dtype
-) -> torch.Tensor:
-    """The inverted-dropout multiplier `keep / (1 - p)` in `dtype`: [`keep_mask`] (the same draw for
-    the same seed) as numbers. For 16-bit floats it is built with integer operations on the bit
-    patterns, because converting a bool tensor is several times slower on CPU than a pass of
-    arithmetic: the draw's sign, spread by `>> 15`, selects the bits of `1 / (1 - p)` in `dtype`."""
-    scale = 1.0 / (1.0 - p)
-    if dtype not in (torch.bfloat16, torch.float16):
-        return keep_mask(shape, p, device).to(dtype).mul_(scale)
-    bits = torch.tensor(scale, dtype=dtype).view(torch.int16).item()
-    return _keep_draw(shape, p, device).bitwise_right_shift_(15).bitwise_and_(bits).view(dtype)
-
-
-def dropout(x: torch.Tensor, p: float, training: bool, fast: bool) -> torch.Tensor:
-    """Inverted dropout `x * Bernoulli(1 - p) / (1 - p)`; `fast` draws the mask with [`dropout_scale`]
-    on CPU (same Bernoulli distribution up to 2**-16 in the keep probability)."""
-    if not training or p == 0.0:
-        return x
-    if not fast or x.device.type != "cpu" or torch.compiler.is_compiling():
-        # Other devices have fast native RNG; under torch.compile `random_` breaks the graph.
-        return F.dropout(x, p=p, training=True)
-    return x * dropout_scale(x.shape, p, x.device, x.dtype)
-
-
-class CharGPTDropout(nn.Dropout):
-    """`nn.Dropout` that uses the cheap CPU mask of [`keep_mask`] when `fast` is set."""
-
-    def __init__(self, p: float, fast: bool = True):
-        super().__init__(p)
-        self.fast = fast
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return dropout(x, self.p, self.training, self.fast)
-
-
-# Keys are padded to a multiple of this on CPU (see `attend`).
-KEY_MULTIPLE = 16
-# Causal self-attention on CPU takes its queries in chunks of at least QUERY_CHUNK rows, at most
-# QUERY_CHUNKS of them (see `attend`).
-QUERY_CHUNK = 64
-QUERY_CHUNKS = 8
-
-
-def attend(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    mask: torch.Tensor | None,
-    is_causal: bool,
-    dropout_p: float,
-    scale: float,
-    backend: str,
-    fast_dropout: bool = True,
-) -> torch.Tensor:
-    """softmax(q k^T * scale + mask) v with dropout on the weights.
-
-    `mask` is boolean (True = may attend), broadcastable to (B, h, Tq, Tk), or None. `is_causal`
-    says the attention is causal (query i, at position Tk - Tq + i, sees no later key): with `mask`
-    None it is the plain lower-triangular mask; a `mask` given with it must be causal itself (it is
-    used as given). `backend` picks SDPA or explicit matmuls (`"auto"`: matmuls on CPU, SDPA
-    elsewhere); all compute the same function.
-    """
-    if backend == "auto":
-        backend = "matmul" if q.device.type == "cpu" else "sdpa"
-    if backend == "sdpa":
-        if k.shape[1] != q.shape[1]:  # broadcast a shared key (synthesizer) over heads
-            k = k.expand(-1, q.shape[1], -1, -1)
-        return F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal and mask is None, scale=scale
-        )
-    tq, tk = q.shape[-2], k.shape[-2]
-    if is_causal and tq == tk > QUERY_CHUNK and q.device.type == "cpu":
-        # Queries in chunks, each against the keys up to its last row: the scores above the
-        # diagonal, masked out anyway, are mostly not computed (25 % fewer at 127 rows in 2 chunks,
-        # 44 % in 8). The attention's forward and backward: about 1.3x as fast at 127 rows, 2-3x
-        # at 512-2048; smaller chunks than tq / 8 cost more per chunk than they save at long rows.
-        rows = max(QUERY_CHUNK, -(-tq // (QUERY_CHUNKS * KEY_MULTIPLE)) * KEY_MULTIPLE)
-        out, start = [], 0
-        for q_chunk in q.split(rows, dim=-2):
-            end = start + q_chunk.shape[-2]
-            k_chunk, v_chunk = (k, v) if end == tk else (k[..., :end, :], v[..., :end, :])
-            m_chunk = None if mask is None else mask[..., start:end, :end]
-            out.append(
-                attend(q_chunk, k_chunk, v_chunk, m_chunk, True, dropout_p, scale, backend, fast_dropout)
-            )
-            start = end
-        return torch.cat(out, dim=-2)
-    if mask is None and is_causal:
-        mask = torch.ones(tq, tk, dtype=torch.bool, device=q.device).tril(tk - tq)
-    pad = (-tk) % KEY_MULTIPLE if q.device.type == "cpu" and tq > 1 else 0
-    if pad:
-        # CPU softmax runs a scalar tail on rows whose length is not a multiple of the vector
-        # width: bf16 rows of 127 take 2.3x as long as rows of 128. `pad` extra keys, masked out,
-        # with zero values, leave every weight and output as they were.
-        k, v = F.pad(k, (0, 0, 0, pad)), F.pad(v, (0, 0, 0, pad))
-        mask = torch.ones(tq, tk, dtype=torch.bool, device=q.device) if mask is None else mask
-        mask = F.pad(mask, (0, pad), value=False)
-    # Scale the (T x d/h) queries rather than the (T x T) scores: one pass fewer over the big tensor.
-    att = torch.matmul(q * scale if scale != 1.0 else q, k.transpose(-2, -1))
-    if mask is not None:
-        # The mask as a 0 / -inf bias added in place: one pass, and an identity gradient, where
-        # `masked_fill` copies the scores forward and the gradient backward (reading a bool mask).
-        att = att.add_(attention_bias(mask, att.dtype))
-    att = torch.softmax(att, dim=-1)
-    att = dropout(att, dropout_p, dropout_p > 0.0, fast_dropout)
-    return torch.matmul(att.to(v.dtype), v)
-
-
-def attention_bias(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """The boolean mask (True = may attend) as an additive bias: 0 where allowed, -inf elsewhere."""
-    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, float("-inf"))
 
 
 class CharGPTAttention(nn.Module):
@@ -212,8 +82,11 @@ class CharGPTAttention(nn.Module):
         b, t, _ = x.shape
         return x.view(b, t, self.n_head, self.head_dim).transpose(1, 2)
 
-    def project_kv(self, x_kv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Keys and values of `x_kv`, shaped (B, h, T, d/h)."""
+    def project_kv(
+        self, x_kv: torch.Tensor, position_ids: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values of `x_kv`, shaped (B, h, T, d/h); the keys depend on content, not on
+        `position_ids` (taken for the blocks' one interface with the synthesizer)."""
         return self._heads(self.key(x_kv)), self._heads(self.value(x_kv))
 
     def forward(
@@ -237,7 +110,8 @@ class CharGPTAttention(nn.Module):
 class CharGPTSynthesizerAttention(nn.Module):
     """Dense Synthesizer: `Y_i = softmax(ReLU(X A_i + b1) B_i + b2) (X V_i)`, heads concatenated
     and projected. `B` has `block_size - 1` columns (positions) as in the original code;
-    `config.synthesizer_per_head` chooses one shared `B` (original) or one per head."""
+    `config.synthesizer_per_head` chooses one shared `B` (original) or one per head
+    (docs/definitions.md, "The synthesizer")."""
 
     def __init__(self, config: CharGPTConfig):
         super().__init__()
@@ -290,6 +164,25 @@ class CharGPTSynthesizerAttention(nn.Module):
         return self.resid_drop(self.proj(y))
 
 
+class CharGPTVariant(NamedTuple):
+    """What `config.attention_type` decides about the model's layers."""
+
+    attention: type[nn.Module]  # the self-attention class of the Transformer blocks
+    bottleneck: bool  # blocks run on the perceiver's m learned rows, between a down- and an up-projection
+
+
+# The class table of the attention variants, one entry per name of `ATTENTION_TYPES`.
+CHAR_GPT_VARIANTS: dict[str, CharGPTVariant] = {
+    "vanilla": CharGPTVariant(CharGPTAttention, bottleneck=False),
+    "synthesizer": CharGPTVariant(CharGPTSynthesizerAttention, bottleneck=False),
+    "perceiver": CharGPTVariant(CharGPTAttention, bottleneck=True),
+}
+if tuple(CHAR_GPT_VARIANTS) != ATTENTION_TYPES:
+    raise ImportError(
+        f"CHAR_GPT_VARIANTS {tuple(CHAR_GPT_VARIANTS)} must list ATTENTION_TYPES {ATTENTION_TYPES}"
+    )
+
+
 class CharGPTMLP(nn.Module):
     """`n_embd -> 4 n_embd -> n_embd` with GELU and residual dropout."""
 
@@ -305,15 +198,15 @@ class CharGPTMLP(nn.Module):
 
 
 class CharGPTBlock(nn.Module):
-    """Pre-LayerNorm block `x = x + attn(ln1(x)); x = x + mlp(ln2(x))` (vanilla or synthesizer)."""
+    """Pre-LayerNorm block `x = x + attn(ln1(x)); x = x + mlp(ln2(x))` with the self-attention
+    class `attention` (an entry of `CHAR_GPT_VARIANTS`)."""
 
-    def __init__(self, config: CharGPTConfig, synthesizer: bool = False):
+    def __init__(self, config: CharGPTConfig, attention: type[nn.Module] = CharGPTAttention):
         super().__init__()
         self.ln1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
         self.ln2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
-        self.attn = CharGPTSynthesizerAttention(config) if synthesizer else CharGPTAttention(config)
+        self.attn = attention(config)
         self.mlp = CharGPTMLP(config)
-        self.synthesizer = synthesizer
 
     def forward(
         self,
@@ -325,7 +218,7 @@ class CharGPTBlock(nn.Module):
         layer_idx: int = 0,
     ) -> torch.Tensor:
         h = self.ln1(x)
-        k, v = self.attn.project_kv(h, position_ids) if self.synthesizer else self.attn.project_kv(h)
+        k, v = self.attn.project_kv(h, position_ids)
         if cache is not None:
             k, v = cache.update(k, v, layer_idx)
         x = x + self.attn(h, k, v, mask, is_causal)
@@ -394,8 +287,19 @@ def _keep_first(cache: Cache, layer_idx: int, n: int) -> None:
         cache.layers[layer_idx].crop(-extra)  # a negative size removes that many (every transformers 5)
 
 
+@dataclass
+class CharGPTPositions:
+    """Where the tokens of one forward call sit; every mask is defined on these positions."""
+
+    keys: torch.Tensor  # (B, past + T): position of every key, the cached ones included
+    queries: torch.Tensor  # (B, T): position of every new token
+    packed: bool  # a position restarts at 0 inside a row: the row holds several examples
+    plain: bool  # neither a padding mask nor given positions: key i is at position i
+
+
 class CharGPTPreTrainedModel(PreTrainedModel):
-    """Weight init (SPEC §1) and the plumbing shared by the character GPT models."""
+    """Weight init (minGPT's, as the original course code) and the plumbing shared by the
+    character GPT models."""
 
     config_class = CharGPTConfig
     base_model_prefix = "transformer"
@@ -422,20 +326,27 @@ class CharGPTPreTrainedModel(PreTrainedModel):
 
 
 class CharGPTModel(CharGPTPreTrainedModel):
-    """The bare character GPT: embeddings, blocks and final LayerNorm, returning hidden states."""
+    """The bare character GPT: embeddings, blocks and final LayerNorm, returning hidden states.
+
+    The layers follow `CHAR_GPT_VARIANTS[config.attention_type]`: `n_layer` blocks (`h`), or for a
+    bottleneck variant a down-projection (`down`), `n_layer - 2` blocks on the bottleneck (`h`) and
+    an up-projection (`up`)."""
 
     def __init__(self, config: CharGPTConfig):
         super().__init__(config)
+        variant = CHAR_GPT_VARIANTS[config.attention_type]
+        self.bottleneck = variant.bottleneck
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)
         self.wpe = nn.Embedding(config.block_size, config.n_embd)
         self.drop = CharGPTDropout(config.embd_pdrop, config.fast_dropout)
-        if config.attention_type == "perceiver":
+        if self.bottleneck:
             self.down = CharGPTDownProjectBlock(config)
-            self.h = nn.ModuleList([CharGPTBlock(config) for _ in range(config.n_layer - 2)])
+            self.h = nn.ModuleList(
+                [CharGPTBlock(config, variant.attention) for _ in range(config.n_layer - 2)]
+            )
             self.up = CharGPTUpProjectBlock(config)
         else:
-            synth = config.attention_type == "synthesizer"
-            self.h = nn.ModuleList([CharGPTBlock(config, synthesizer=synth) for _ in range(config.n_layer)])
+            self.h = nn.ModuleList([CharGPTBlock(config, variant.attention) for _ in range(config.n_layer)])
         self.ln_f = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
         self.post_init()
 
@@ -468,123 +379,216 @@ class CharGPTModel(CharGPTPreTrainedModel):
             cache (`Cache`, *optional*): key/value cache for incremental decoding
                 (`past_key_values`, its name before transformers 5.24, is accepted too).
         """
-        past_key_values = _one_cache(cache, past_key_values)
-        config = self.config
+        cache = self._cache_for_call(_one_cache(cache, past_key_values), use_cache)
+        x = self._embed(input_ids, inputs_embeds)
+        past = cache.get_seq_length() if cache is not None else 0
+        attention_mask = self._padding_mask(attention_mask, x.shape[0], past + x.shape[1], x.device)
+        positions = self._positions(attention_mask, position_ids, x.shape[0], x.shape[1], past, x.device)
+        x = self.drop(x + self.wpe(positions.queries))
+        hidden_states = [x] if output_hidden_states else None
+        if self.bottleneck:
+            x = self._bottleneck_layers(x, attention_mask, positions, cache, hidden_states)
+        else:
+            mask = self._self_attention_mask(attention_mask, positions, past)
+            for i, block in enumerate(self.h):
+                x = block(x, mask, True, positions.queries, cache, i)  # mask: causal
+                if hidden_states is not None:
+                    hidden_states.append(x)
+        x = self.ln_f(x)
+        if hidden_states is not None:
+            hidden_states.append(x)
+        return BaseModelOutputWithPast(
+            last_hidden_state=x,
+            hidden_states=tuple(hidden_states) if hidden_states is not None else None,
+            **{CACHE_FIELD: cache},
+        )
+
+    def _cache_for_call(self, cache: Cache | None, use_cache: bool | None) -> Cache | None:
+        """The cache this call reads and extends: a fresh one when caching in eval mode, none when off."""
+        use_cache = self.config.use_cache if use_cache is None else use_cache
+        if not use_cache:
+            return None
+        if cache is None and not self.training:
+            return DynamicCache()
+        return cache
+
+    def _embed(self, input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None) -> torch.Tensor:
+        """Token embeddings of `input_ids` (checked: at least one token, ids inside the vocabulary)
+        or the given `inputs_embeds`."""
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("CharGPTModel: pass exactly one of input_ids or inputs_embeds.")
-        x = self.wte(input_ids) if inputs_embeds is None else inputs_embeds
-        b, t = x.shape[:2]
-        use_cache = config.use_cache if use_cache is None else use_cache
-        if use_cache and past_key_values is None and not self.training:
-            past_key_values = DynamicCache()
-        if not use_cache:
-            past_key_values = None
-        past = past_key_values.get_seq_length() if past_key_values is not None else 0
-        total = past + t
-        device = x.device
+        x = (
+            self.wte(_checked_ids(input_ids, self.config.vocab_size))
+            if inputs_embeds is None
+            else inputs_embeds
+        )
+        if x.dim() != 3 or x.shape[1] == 0:
+            raise ValueError(
+                f"CharGPTModel: the input has shape {tuple(x.shape[:-1])}; expected (batch, seq) with seq >= 1 "
+                "(an empty sequence has nothing to attend to; generate needs a prompt of at least one token)."
+            )
+        return x
 
+    @staticmethod
+    def _padding_mask(
+        attention_mask: torch.Tensor | None, b: int, total: int, device: torch.device
+    ) -> torch.Tensor | None:
+        """`attention_mask` as booleans of shape (B, past + T), or None where nothing is padding."""
+        if attention_mask is None:
+            return None
+        attention_mask = attention_mask.to(device=device, dtype=torch.bool)
+        if attention_mask.shape != (b, total):
+            raise ValueError(
+                f"CharGPTModel: attention_mask has shape {tuple(attention_mask.shape)}, expected {(b, total)} "
+                f"(batch, cached + new tokens)."
+            )
+        return None if bool(attention_mask.all()) else attention_mask
+
+    def _positions(
+        self,
+        attention_mask: torch.Tensor | None,
+        position_ids: torch.Tensor | None,
+        b: int,
+        t: int,
+        past: int,
+        device: torch.device,
+    ) -> CharGPTPositions:
+        """Positions of keys and queries: the given `position_ids` (packing detected where one restarts
+        at 0 inside a row, without a cache), else counted over the unpadded tokens."""
+        total = past + t
         if attention_mask is not None:
-            attention_mask = attention_mask.to(device=device, dtype=torch.bool)
-            if attention_mask.shape != (b, total):
-                raise ValueError(
-                    f"CharGPTModel: attention_mask has shape {tuple(attention_mask.shape)}, expected {(b, total)} "
-                    f"(batch, cached + new tokens)."
-                )
-            if bool(attention_mask.all()):
-                attention_mask = None
-        # Positions of all keys (cached + new) and of the new tokens.
+            keys = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        else:
+            keys = torch.arange(total, device=device).expand(b, total)
+        plain = attention_mask is None and position_ids is None
         packed = False
-        if attention_mask is not None:
-            key_pos = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-        else:
-            key_pos = torch.arange(total, device=device).expand(b, total)
-        plain_positions = attention_mask is None and position_ids is None  # key i is at position i
         if position_ids is None:
-            position_ids = key_pos[:, past:]
+            queries = keys[:, past:]
         else:
-            position_ids = position_ids.to(device).expand(b, t)
+            queries = position_ids.to(device).expand(b, t)
             if past == 0:
-                key_pos = position_ids
-                starts = position_ids[:, 1:] == 0
+                keys = queries
+                starts = queries[:, 1:] == 0
                 if attention_mask is not None:
                     starts = starts & attention_mask[:, 1:] & attention_mask[:, :-1]
                 packed = bool(starts.any())
-        if t > 0:
-            max_pos = int(position_ids.max())
-            if max_pos >= config.max_input_length or int(position_ids.min()) < 0:
-                raise ValueError(
-                    f"CharGPTModel: position {max_pos} is out of range; this {config.attention_type} model "
-                    f"accepts at most {config.max_input_length} positions (block_size={config.block_size})."
-                )
-        x = self.drop(x + self.wpe(position_ids))
-        hidden_states = (x,) if output_hidden_states else None
+        max_pos, limit = int(queries.max()), self.config.max_input_length
+        if max_pos >= limit or int(queries.min()) < 0:
+            raise ValueError(
+                f"CharGPTModel: position {max_pos} is out of range; this {self.config.attention_type} model "
+                f"accepts at most {limit} positions (block_size={self.config.block_size})."
+            )
+        return CharGPTPositions(keys=keys, queries=queries, packed=packed, plain=plain)
 
-        if config.attention_type == "perceiver":
-            if packed:
-                raise ValueError(
-                    "CharGPTModel: the perceiver variant cannot take packed rows (position_ids restarting at 0 "
-                    "inside a row): its bottleneck summarises one sequence. Pad instead of packing."
-                )
-            rows = torch.arange(config.bottleneck_dim, device=device)
-            down_mask = key_pos[:, None, :] <= rows[None, :, None]  # row i sees positions <= i
-            if attention_mask is not None:
-                down_mask = down_mask & attention_mask[:, None, :]
-                down_mask = down_mask | ~down_mask.any(-1, keepdim=True)  # rows of an all-pad input
-            up_mask = rows[None, None, :] <= position_ids[:, :, None]  # position j sees rows <= j
-            m = config.bottleneck_dim
-            if past_key_values is None:
-                x_kv = x
-                if plain_positions:
-                    # Bottleneck row i < m attends input positions <= i, here the first m inputs: the
-                    # keys and values of the others would be masked out, so they are not computed.
-                    x_kv, down_mask = x[:, :m], down_mask[..., :m]
-                y = self.down(x_kv, down_mask[:, None])
-                for block in self.h:
-                    y = block(y, None, True)
-                    if output_hidden_states:
-                        hidden_states += (y,)
-                x = self.up(x, y, up_mask[:, None])
-            else:
-                # Incremental decoding. Cache layer 0 holds the inputs' keys/values; layers 1..n hold the
-                # keys/values of the bottleneck rows in the middle blocks and in the up-projection. Row i
-                # sees only inputs at positions <= i (and, in the middle blocks, rows <= i), so the rows
-                # below the smallest new position are as they were: only rows `start..m-1` are computed
-                # (none once every sequence is m long), the cached rows above `start` dropped first.
-                up_idx = len(self.h) + 1
-                start = min(past_key_values.get_seq_length(up_idx), int(position_ids.min()), m)
-                if output_hidden_states:
-                    start = 0  # every row's hidden state is returned
-                for layer_idx in range(1, up_idx + 1):
-                    _keep_first(past_key_values, layer_idx, start)
-                y = self.down(x, down_mask[:, None], past_key_values, start)
-                for i, block in enumerate(self.h, 1):
-                    if start < m:
-                        y = block(y, None, True, cache=past_key_values, layer_idx=i)
-                    if output_hidden_states:
-                        hidden_states += (y,)
-                x = self.up(x, y, up_mask[:, None], past_key_values, up_idx)
-        else:
-            mask = None
-            if attention_mask is not None or packed or past > 0:
-                q_idx = torch.arange(past, total, device=device)
-                k_idx = torch.arange(total, device=device)
-                mask = (k_idx[None, :] <= q_idx[:, None]).expand(b, t, total)
-                if attention_mask is not None:  # padding keys are hidden (a row may still see itself)
-                    mask = mask & (attention_mask[:, None, :] | (k_idx[None, :] == q_idx[:, None]))
-                if packed:
-                    seg = (position_ids == 0).cumsum(-1)
-                    mask = mask & (seg[:, :, None] == seg[:, None, :])
-                mask = mask[:, None]
-            for i, block in enumerate(self.h):
-                x = block(x, mask, True, position_ids, past_key_values, i)  # mask: causal
-                if output_hidden_states:
-                    hidden_states += (x,)
-        x = self.ln_f(x)
-        if output_hidden_states:
-            hidden_states += (x,)
-        return BaseModelOutputWithPast(
-            last_hidden_state=x, hidden_states=hidden_states, **{CACHE_FIELD: past_key_values}
+    @staticmethod
+    def _self_attention_mask(
+        attention_mask: torch.Tensor | None, positions: CharGPTPositions, past: int
+    ) -> torch.Tensor | None:
+        """(B, 1, T, past + T) mask of the self-attention blocks: causal, padding keys hidden (a row
+        still sees itself), packed examples kept apart; None where the plain causal mask will do."""
+        if attention_mask is None and not positions.packed and past == 0:
+            return None
+        b, t = positions.queries.shape
+        total, device = past + t, positions.queries.device
+        q_idx = torch.arange(past, total, device=device)
+        k_idx = torch.arange(total, device=device)
+        mask = (k_idx[None, :] <= q_idx[:, None]).expand(b, t, total)
+        if attention_mask is not None:
+            mask = mask & (attention_mask[:, None, :] | (k_idx[None, :] == q_idx[:, None]))
+        if positions.packed:
+            seg = (positions.queries == 0).cumsum(-1)
+            mask = mask & (seg[:, :, None] == seg[:, None, :])
+        return mask[:, None]
+
+    def _bottleneck_masks(
+        self, attention_mask: torch.Tensor | None, positions: CharGPTPositions
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Masks of the perceiver's down- and up-projection (docs/definitions.md, "The perceiver's
+        masks"): (B, m, past + T), bottleneck row i sees input positions <= i; (B, T, m), position j
+        sees bottleneck rows <= j."""
+        if positions.packed:
+            raise ValueError(
+                "CharGPTModel: the perceiver variant cannot take packed rows (position_ids restarting at 0 "
+                "inside a row): its bottleneck summarises one sequence. Pad instead of packing."
+            )
+        rows = torch.arange(self.config.bottleneck_dim, device=positions.keys.device)
+        down_mask = positions.keys[:, None, :] <= rows[None, :, None]
+        if attention_mask is not None:
+            down_mask = down_mask & attention_mask[:, None, :]
+            down_mask = down_mask | ~down_mask.any(-1, keepdim=True)  # rows of an all-pad input
+        up_mask = rows[None, None, :] <= positions.queries[:, :, None]
+        return down_mask, up_mask
+
+    def _bottleneck_layers(
+        self,
+        x: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        positions: CharGPTPositions,
+        cache: Cache | None,
+        hidden_states: list[torch.Tensor] | None,
+    ) -> torch.Tensor:
+        """Down-projection, the middle blocks on the m bottleneck rows, up-projection."""
+        down_mask, up_mask = self._bottleneck_masks(attention_mask, positions)
+        if cache is not None:
+            return self._cached_bottleneck_layers(x, down_mask, up_mask, positions, cache, hidden_states)
+        m = self.config.bottleneck_dim
+        x_kv = x
+        if positions.plain:
+            # Bottleneck row i < m attends input positions <= i, here the first m inputs: the
+            # keys and values of the others would be masked out, so they are not computed.
+            x_kv, down_mask = x[:, :m], down_mask[..., :m]
+        y = self.down(x_kv, down_mask[:, None])
+        for block in self.h:
+            y = block(y, None, True)
+            if hidden_states is not None:
+                hidden_states.append(y)
+        return self.up(x, y, up_mask[:, None])
+
+    def _cached_bottleneck_layers(
+        self,
+        x: torch.Tensor,
+        down_mask: torch.Tensor,
+        up_mask: torch.Tensor,
+        positions: CharGPTPositions,
+        cache: Cache,
+        hidden_states: list[torch.Tensor] | None,
+    ) -> torch.Tensor:
+        """The perceiver's incremental decoding.
+
+        Cache layer 0 holds the inputs' keys/values; layers 1..n hold the keys/values of the
+        bottleneck rows in the middle blocks and in the up-projection. Row i sees only inputs at
+        positions <= i (and, in the middle blocks, rows <= i), so the rows below the smallest new
+        position are as they were: only rows `start..m-1` are computed (none once every sequence is
+        m long), the cached rows above `start` dropped first."""
+        m = self.config.bottleneck_dim
+        up_idx = len(self.h) + 1
+        start = min(cache.get_seq_length(up_idx), int(positions.queries.min()), m)
+        if hidden_states is not None:
+            start = 0  # every row's hidden state is returned
+        for layer_idx in range(1, up_idx + 1):
+            _keep_first(cache, layer_idx, start)
+        y = self.down(x, down_mask[:, None], cache, start)
+        for i, block in enumerate(self.h, 1):
+            if start < m:
+                y = block(y, None, True, cache=cache, layer_idx=i)
+            if hidden_states is not None:
+                hidden_states.append(y)
+        return self.up(x, y, up_mask[:, None], cache, up_idx)
+
+
+def _checked_ids(input_ids: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    """`input_ids`, after checking in eager mode that every id is in `0..vocab_size - 1` (an
+    embedding lookup would fail with a bare index error)."""
+    if input_ids.numel() == 0 or torch.compiler.is_compiling():
+        return input_ids
+    low, high = (int(v) for v in torch.aminmax(input_ids))
+    if low < 0 or high >= vocab_size:
+        bad = low if low < 0 else high
+        raise ValueError(
+            f"CharGPTModel: input id {bad} is outside the vocabulary; ids must be in 0..{vocab_size - 1} "
+            f"(vocab_size={vocab_size})."
         )
+    return input_ids
 
 
 class CharGPTForCausalLM(CharGPTPreTrainedModel, GenerationMixin):
@@ -592,9 +596,9 @@ class CharGPTForCausalLM(CharGPTPreTrainedModel, GenerationMixin):
 
     `labels` follow the transformers convention (they are shifted inside the model): pass
     `labels=input_ids` with ignored targets set to -100 or to PAD (id 0). PAD targets are
-    ignored exactly as the spec's `ignore_index=0`, so feeding the original `x = s[:-1]` with
-    `labels = s[:-1]` gives the original loss on `y = s[1:]` (the target after the last input
-    is always PAD in the study's data, see `hfmodels.data`).
+    ignored exactly as the original's `ignore_index=0` (docs/definitions.md, "Vocabulary"), so
+    feeding the original `x = s[:-1]` with `labels = s[:-1]` gives the original loss on
+    `y = s[1:]` (the target after the last input is always PAD in the study's data).
     """
 
     def __init__(self, config: CharGPTConfig):
@@ -669,4 +673,10 @@ class CharGPTForCausalLM(CharGPTPreTrainedModel, GenerationMixin):
         )
 
 
-__all__ = ["CharGPTPreTrainedModel", "CharGPTModel", "CharGPTForCausalLM"]
+__all__ = [
+    "CHAR_GPT_VARIANTS",
+    "CharGPTForCausalLM",
+    "CharGPTModel",
+    "CharGPTPreTrainedModel",
+    "CharGPTVariant",
+]
