@@ -316,6 +316,13 @@ def test_too_long_input_is_a_clear_error(attention_type, limit):
         (dict(attention_type="perceiver", n_layer=1), "n_layer"),
         (dict(vocab_size=10, mask_token_id=12), "mask_token_id"),
         (dict(vocab_size=10, pad_token_id=11), "pad_token_id"),
+        (dict(mask_token_id=0, pad_token_id=0), "mask_token_id"),
+        (dict(fast_dropout="no"), "fast_dropout"),
+        (dict(fast_dropout=0), "fast_dropout"),
+        (dict(synthesizer_per_head="yes"), "synthesizer_per_head"),
+        (dict(layer_norm_epsilon=-1e-5), "layer_norm_epsilon"),
+        (dict(layer_norm_epsilon=0.0), "layer_norm_epsilon"),
+        (dict(layer_norm_epsilon="1e-5"), "layer_norm_epsilon"),
     ],
 )
 def test_invalid_config_names_field_value_and_allowed(kwargs, field):
@@ -332,3 +339,38 @@ def test_config_defaults_are_the_spec():
     assert (c.embd_pdrop, c.attn_pdrop, c.resid_pdrop, c.bottleneck_dim) == (0.1, 0.1, 0.1, 32)
     assert c.num_hidden_layers == 4 and c.hidden_size == 256 and c.num_attention_heads == 8
     assert c.eos_token_id == 1 and c.pad_token_id == 0
+
+
+def test_the_class_table_covers_every_attention_type():
+    """One list of variants: the table's keys are ATTENTION_TYPES, and each model is built from its entry."""
+    from hfmodels.char_gpt import ATTENTION_TYPES
+    from hfmodels.char_gpt.modeling_char_gpt import CHAR_GPT_VARIANTS
+
+    assert tuple(CHAR_GPT_VARIANTS) == ATTENTION_TYPES
+    for attention_type in ATTENTION_TYPES:
+        variant = CHAR_GPT_VARIANTS[attention_type]
+        model = tiny_model(attention_type).transformer
+        assert all(type(block.attn) is variant.attention for block in model.h)
+        assert hasattr(model, "down") is hasattr(model, "up") is variant.bottleneck
+
+
+@pytest.mark.parametrize("attention_type", VARIANTS)
+@pytest.mark.parametrize("bad", [40, 41, -1])
+def test_input_ids_outside_the_vocabulary_are_a_clear_error(attention_type, bad):
+    model = tiny_model(attention_type)  # vocab_size 40
+    ids = torch.tensor([[5, 6, bad, 7]])
+    with pytest.raises(ValueError, match=rf"input id {bad} is outside the vocabulary.*vocab_size=40"):
+        model(ids)
+    model(torch.tensor([[0, 39, 5]]))  # the ends of the vocabulary are fine
+
+
+@pytest.mark.parametrize("attention_type", VARIANTS)
+def test_empty_input_is_a_clear_error(attention_type):
+    model = tiny_model(attention_type)
+    empty = torch.zeros(2, 0, dtype=torch.long)
+    with pytest.raises(ValueError, match="seq >= 1"):
+        model(empty)
+    with pytest.raises(ValueError, match="seq >= 1"):
+        model.transformer(inputs_embeds=torch.zeros(2, 0, 16))
+    with pytest.raises(ValueError, match="generate needs a prompt of at least one token"):
+        model.generate(empty, max_new_tokens=3, do_sample=False)

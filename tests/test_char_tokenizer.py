@@ -80,3 +80,41 @@ def test_corrupt_vocabulary_file_is_rejected(tmp_path):
     path.write_text(json.dumps({PAD_CHAR: 0, MASK_CHAR: 1, "a": 3}), encoding="utf-8")
     with pytest.raises(ValueError, match="without gaps"):
         CharTokenizer(vocab_file=str(path))
+
+
+def test_missing_vocabulary_file_is_an_error_naming_it(tmp_path):
+    tok = CharTokenizer.from_corpus(CORPUS)
+    tok.save_pretrained(tmp_path)
+    CharGPTConfig(vocab_size=tok.vocab_size).save_pretrained(tmp_path)
+    (tmp_path / "vocab.json").unlink()
+    for load in (AutoTokenizer.from_pretrained, CharTokenizer.from_pretrained):
+        with pytest.raises(
+            ValueError, match=rf"{tmp_path / 'vocab.json'}: the vocabulary file does not exist"
+        ):
+            load(tmp_path)
+    with pytest.raises(ValueError, match="nowhere.json: the vocabulary file does not exist"):
+        CharTokenizer(vocab_file=str(tmp_path / "nowhere.json"))
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ('{"a": 0,\n "b": 1,,\n}', r"line 2, column 9: not valid JSON"),
+        ("", r"line 1, column 1: not valid JSON"),
+        ('["a", "b"]', r"expected a JSON object .* found a list"),
+        (
+            '{"\u25a1": 0, "\u2047": 1, "a": 2.0}',
+            r"entry 'a': 2.0 is not a single character mapped to an integer",
+        ),
+        ('{"\u25a1": false, "\u2047": true}', r"entry '\u25a1': False is not"),
+        ('{"\u25a1": 0, "\u2047": 1, "ab": 2}', r"entry 'ab': 2 is not a single character"),
+    ],
+)
+def test_malformed_vocabulary_file_is_an_error_naming_the_file(tmp_path, content, message):
+    path = tmp_path / "vocab.json"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ValueError, match=rf"{path}: {message}"):
+        CharTokenizer(vocab_file=str(path))
+    path.write_bytes(b'{"\xff": 0}')
+    with pytest.raises(ValueError, match=rf"{path}: byte 2: not valid UTF-8"):
+        CharTokenizer(vocab_file=str(path))

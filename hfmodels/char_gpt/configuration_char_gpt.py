@@ -1,9 +1,12 @@
-"""Configuration of the character-level GPT of the knowledge-access study (SPEC §1)."""
+"""Configuration of the character-level GPT of the knowledge-access study."""
 
 from __future__ import annotations
 
+import math
+
 from transformers import PretrainedConfig
 
+# The attention variants: the one list, used by the model's class table and by the recipes.
 ATTENTION_TYPES = ("vanilla", "synthesizer", "perceiver")
 ATTENTION_BACKENDS = ("auto", "sdpa", "matmul")
 
@@ -11,12 +14,13 @@ ATTENTION_BACKENDS = ("auto", "sdpa", "matmul")
 class CharGPTConfig(PretrainedConfig):
     r"""
     Configuration for [`CharGPTForCausalLM`], the minGPT-style character model of the
-    birthplace study. Defaults reproduce the spec's model (3,323,392 parameters for
-    `vanilla`).
+    birthplace study. Defaults reproduce the course's model (3,323,392 parameters for
+    `vanilla`); the definitions the model implements are in docs/definitions.md.
 
     Args:
         vocab_size (`int`, defaults to 256):
-            Number of character ids, PAD (id 0) and MASK (id 1) included. 256 for `wiki.txt`.
+            Number of character ids, PAD (id 0) and MASK (id 1) included. 256 for `wiki.txt`
+            (docs/definitions.md, "Vocabulary").
         block_size (`int`, defaults to 128):
             Longest sequence the model accepts (learned positional embeddings).
         n_layer (`int`, defaults to 4):
@@ -34,8 +38,9 @@ class CharGPTConfig(PretrainedConfig):
             Dropout on the outputs of the attention projection and of the MLP.
         attention_type (`str`, defaults to `"vanilla"`):
             One of `"vanilla"` (causal dot-product self-attention), `"synthesizer"` (dense
-            Synthesizer, Tay et al. 2020) or `"perceiver"` (simplified Perceiver AR with a
-            learned bottleneck of `bottleneck_dim` rows).
+            Synthesizer, Tay et al. 2020; docs/definitions.md, "The synthesizer") or `"perceiver"`
+            (simplified Perceiver AR with a learned bottleneck of `bottleneck_dim` rows;
+            docs/definitions.md, "The perceiver's masks"). The allowed names are `ATTENTION_TYPES`.
         bottleneck_dim (`int`, defaults to 32):
             `m`, the number of rows of the perceiver's learned basis `C`; at most `block_size`.
             Ignored by the other variants.
@@ -55,12 +60,14 @@ class CharGPTConfig(PretrainedConfig):
             `round((1 - p) * 2**15) / 2**15` (0.899994 for p = 0.1, off by < 2e-5), masks are
             independent across elements and follow torch's global seed. `False` uses
             `torch.nn.functional.dropout`. Ignored on other devices, which use the native kernel.
+            Must be a bool.
         initializer_range (`float`, defaults to 0.02):
             Standard deviation of the normal init of Linear and Embedding weights.
         layer_norm_epsilon (`float`, defaults to 1e-5):
-            Epsilon of every LayerNorm.
+            Epsilon of every LayerNorm; a positive number.
         pad_token_id (`int`, defaults to 0), mask_token_id (`int`, defaults to 1):
-            Ids of `□` (PAD, ignored as a target) and `⁇` (MASK, the span and answer delimiter).
+            Ids of `□` (PAD, ignored as a target) and `⁇` (MASK, the span and answer delimiter);
+            two different ids below `vocab_size`.
     """
 
     model_type = "char_gpt"
@@ -118,6 +125,11 @@ class CharGPTConfig(PretrainedConfig):
             raise ValueError(
                 f"CharGPTConfig: invalid pad_token_id={pad_token_id!r}; must be an id below vocab_size={vocab_size}."
             )
+        if pad_token_id == mask_token_id:
+            raise ValueError(
+                f"CharGPTConfig: invalid mask_token_id={mask_token_id!r}; it must differ from "
+                f"pad_token_id={pad_token_id!r} (MASK is a target, PAD is ignored as one)."
+            )
         kwargs.setdefault("bos_token_id", None)
         kwargs.setdefault("eos_token_id", mask_token_id)
         super().__init__(pad_token_id=pad_token_id, **kwargs)
@@ -134,6 +146,13 @@ class CharGPTConfig(PretrainedConfig):
             value = getattr(self, field)
             if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
                 raise bad(field, value, "expected a probability in [0, 1)")
+        for field in ("synthesizer_per_head", "fast_dropout"):
+            value = getattr(self, field)
+            if not isinstance(value, bool):
+                raise bad(field, value, "expected True or False")
+        eps = self.layer_norm_epsilon
+        if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not 0.0 < eps < math.inf:
+            raise bad("layer_norm_epsilon", eps, "expected a positive number")
         if self.attention_type not in ATTENTION_TYPES:
             raise bad("attention_type", self.attention_type, f"allowed: {', '.join(ATTENTION_TYPES)}")
         if self.attention_backend not in ATTENTION_BACKENDS:

@@ -613,6 +613,17 @@ class CharGPTForCausalLM(CharGPTPreTrainedModel, GenerationMixin):
     def set_output_embeddings(self, new_embeddings: nn.Linear) -> None:
         self.lm_head = new_embeddings
 
+    def generate(self, inputs: torch.Tensor | None = None, *args, **kwargs):
+        """`GenerationMixin.generate`, after refusing an empty prompt with a clear error (the stock
+        method fails on it with a bare index error before the model runs)."""
+        prompt = inputs if inputs is not None else kwargs.get("input_ids")
+        if isinstance(prompt, torch.Tensor) and prompt.dim() == 2 and prompt.shape[1] == 0:
+            raise ValueError(
+                f"CharGPTForCausalLM.generate: the prompt has shape {tuple(prompt.shape)}; generate needs a "
+                "prompt of at least one token (the study's prompts end with the ⁇ delimiter)."
+            )
+        return super().generate(inputs, *args, **kwargs)
+
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,

@@ -1,4 +1,4 @@
-"""Character tokenizer of the knowledge-access study (SPEC §1 "Vocabulary")."""
+"""Character tokenizer of the knowledge-access study (docs/definitions.md, "Vocabulary")."""
 
 from __future__ import annotations
 
@@ -15,6 +15,43 @@ VOCAB_FILES_NAMES = {"vocab_file": "vocab.json"}
 
 class UnknownCharacterError(ValueError):
     """A character that is not in the vocabulary (raised, never mapped to a wrong id)."""
+
+
+def read_vocab_file(vocab_file: str | os.PathLike | None, folder: str | None = None) -> dict[str, int]:
+    """The `vocab.json` mapping of a character tokenizer: a JSON object from single characters to
+    integer ids. A missing file, invalid JSON (with its line and column) or any other shape is a
+    `ValueError` naming the file (or the `folder` it was looked for in); nothing is rebuilt or guessed."""
+    if vocab_file is None:
+        where = (
+            os.path.join(folder, VOCAB_FILES_NAMES["vocab_file"])
+            if folder
+            else VOCAB_FILES_NAMES["vocab_file"]
+        )
+        raise ValueError(
+            f"{where}: the vocabulary file does not exist; a model folder's tokenizer needs its own "
+            "vocabulary file (it is never rebuilt from a corpus)."
+        )
+    try:
+        with open(vocab_file, encoding="utf-8") as f:
+            vocab = json.load(f)
+    except FileNotFoundError:
+        raise ValueError(f"{vocab_file}: the vocabulary file does not exist.") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(
+            f"{vocab_file}: line {err.lineno}, column {err.colno}: not valid JSON ({err.msg})."
+        ) from None
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{vocab_file}: byte {err.start}: not valid UTF-8.") from None
+    if not isinstance(vocab, dict):
+        raise ValueError(
+            f"{vocab_file}: expected a JSON object mapping single characters to ids, found a {type(vocab).__name__}."
+        )
+    for char, index in vocab.items():
+        if len(char) != 1 or not isinstance(index, int) or isinstance(index, bool):
+            raise ValueError(
+                f"{vocab_file}: entry {char!r}: {index!r} is not a single character mapped to an integer id."
+            )
+    return vocab
 
 
 class CharTokenizer(PreTrainedTokenizer):
@@ -37,17 +74,14 @@ class CharTokenizer(PreTrainedTokenizer):
 
     def __init__(
         self,
-        vocab_file: str,
+        vocab_file: str | None = None,
         pad_token: str = PAD_CHAR,
         mask_token: str = MASK_CHAR,
         unknown_char: str = "error",
         padding_side: str = "left",
         **kwargs,
     ):
-        with open(vocab_file, encoding="utf-8") as f:
-            vocab = json.load(f)
-        if not isinstance(vocab, dict) or any(not isinstance(c, str) or len(c) != 1 for c in vocab):
-            raise ValueError(f"{vocab_file}: expected a JSON object mapping single characters to ids.")
+        vocab = read_vocab_file(vocab_file, kwargs.get("name_or_path"))
         ids = sorted(vocab.values())
         if ids != list(range(len(ids))):
             raise ValueError(f"{vocab_file}: ids must be 0..{len(ids) - 1} without gaps or repeats.")
@@ -148,4 +182,4 @@ class CharTokenizer(PreTrainedTokenizer):
         return (path,)
 
 
-__all__ = ["CharTokenizer", "UnknownCharacterError", "PAD_CHAR", "MASK_CHAR"]
+__all__ = ["CharTokenizer", "UnknownCharacterError", "PAD_CHAR", "MASK_CHAR", "read_vocab_file"]
