@@ -31,9 +31,8 @@ lint: install
 	$(BIN)/ruff check hfmodels recipes tests benchmarks
 	$(BIN)/ruff format --check hfmodels recipes tests benchmarks
 
-# Another machine's run goes beside this one, e.g.
-#   make bench BENCH_RESULTS=benchmarks/results-avx2 BENCH_OUT=benchmarks/results-avx2/BENCHMARKS.md
-# and every report lists the other saved runs' headline figures.
+# The speed tables: raw figures and plots in $(BENCH_RESULTS), the report (BENCHMARKS.md.in filled
+# in) in $(BENCH_OUT); `python benchmarks/run.py --report_only` rewrites the report without measuring.
 BENCH_RESULTS ?= benchmarks/results
 BENCH_OUT ?= BENCHMARKS.md
 bench: install

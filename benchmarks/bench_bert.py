@@ -1,4 +1,4 @@
-"""Benchmarks of the multitask BERT (SPEC §2) on the all-MiniLM-L6-v2 backbone: training
+"""Benchmarks of the multitask BERT on the all-MiniLM-L6-v2 backbone: training
 examples/s (SST sentiment steps, batch 32) and inference sentences/s, fp32 vs bf16 autocast."""
 
 from __future__ import annotations

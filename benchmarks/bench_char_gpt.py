@@ -1,4 +1,4 @@
-"""Benchmarks of the character GPT (SPEC §1): training throughput, decoding, perceiver scaling.
+"""Benchmarks of the character GPT: training throughput, decoding, perceiver scaling.
 
 Every timing is the median of `repeats` runs after `warmup` untimed ones, in this process, so the
 ratios in BENCHMARKS.md compare paths measured side by side under the same conditions. Every
@@ -15,16 +15,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-
-from hfmodels.char_gpt import CharGPTConfig, CharGPTForCausalLM, CharTokenizer
-from hfmodels.evaluation.birthplaces import greedy_decode
-from hfmodels.data.char_gpt import (
+from hfmodels.data import (
     BirthplaceCollator,
     SpanCorruptionCollator,
     build_char_tokenizer,
     load_birthplaces,
     load_wiki_corpus,
 )
+
+from hfmodels.char_gpt import CharGPTConfig, CharGPTForCausalLM, CharTokenizer
+from hfmodels.evaluation.birthplaces import greedy_decode
 from hfmodels.training.precision import native_bf16
 
 try:  # benchmarks/ is run as a script directory
@@ -208,7 +208,7 @@ def reference_step_fn(data: CharGPTData, batches: list[dict], device: torch.devi
 def pretraining_throughput(
     data: CharGPTData, repeats: int, quick: bool, device: torch.device = CPU
 ) -> list[dict]:
-    """Training-step throughput at the spec's configuration, batch 128 (SPEC §1), on `device`."""
+    """Training-step throughput of the study's model (docs/definitions.md), batch 128, on `device`."""
     results = []
     n_batches = repeats + 1
     batch_size = 16 if quick else 128
@@ -516,7 +516,7 @@ def saved_activation_bytes(fn: Callable[[], torch.Tensor]) -> tuple[torch.Tensor
 
 def bf16_matmul_slowdown(repeats: int = 3) -> float:
     """Time of a bf16 matrix product over the same product in fp32 on this CPU (8192 x 256 by
-    256 x 1024, the size of the spec model's MLP layer on a packed batch). Below 1 where bf16 is
+    256 x 1024, the size of the study's MLP layer on a packed batch). Below 1 where bf16 is
     native; several times above 1 where PyTorch emulates it."""
     torch.manual_seed(0)
     x, w = torch.randn(8192, 256), torch.randn(1024, 256)

@@ -8,7 +8,7 @@ What it keeps from the original (CS224N a5 `mingpt-demo/mingpt/model.py`, `train
 - AdamW with betas (0.9, 0.95) and weight decay 0.1 on matmul weights only, gradient clipping 1.0;
 - evaluation as `utils.sample`: one question at a time, the whole context re-run for every new
   character (no key/value cache), greedy.
-Only the vanilla variant is reimplemented; it has the spec's 3,323,392 parameters.
+Only the vanilla variant is reimplemented; it has the study's 3,323,392 parameters (docs/definitions.md).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class Block(nn.Module):
 
 
 class ReferenceGPT(nn.Module):
-    """minGPT `GPT` (vanilla variant) with the spec's defaults."""
+    """minGPT `GPT` (vanilla variant) with the study's defaults."""
 
     def __init__(
         self,

@@ -9,8 +9,7 @@
 - the cheap dropout masks: Bernoulli(0.9) keep rate, unbiased scaling, seeded, independent;
 - batched KV-cache greedy decoding equals one-question-at-a-time decoding and the original
   no-cache loop of `benchmarks/reference_mingpt.py`;
-- the benchmark suite's `--quick` smoke run writes a report and plots; the probes of rejected
-  optimisations (`benchmarks/probes.py`) pad without changing the loss and render in the report.
+- the benchmark suite's `--quick` smoke run writes a report and plots.
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ from scripts import load_script  # noqa: E402
 from hfmodels.char_gpt import CharGPTConfig, CharGPTForCausalLM, CharTokenizer  # noqa: E402
 from hfmodels.evaluation.birthplaces import greedy_decode  # noqa: E402
 from hfmodels.char_gpt.kernels_char_gpt import QUERY_CHUNK, attend, dropout, dropout_scale, keep_mask  # noqa: E402
-from hfmodels.data.char_gpt import BirthplaceCollator, SpanCorruptionCollator  # noqa: E402
+from hfmodels.data import BirthplaceCollator, SpanCorruptionCollator  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -512,54 +511,6 @@ def test_benchmark_device_argument():
     assert "CUDA" not in bench_run.machine_line(torch.device("cpu"))
 
 
-def test_report_lists_the_other_machines_runs_in_their_own_precision(tmp_path):
-    bench_run = _load_benchmark("run")
-
-    def run(native, machine, original, fast):
-        # the fast path runs in the default precision of the measuring CPU
-        rows = [
-            dict(
-                variant="vanilla",
-                path="original course code (minGPT)",
-                precision="fp32",
-                examples_per_s=original,
-            ),
-            dict(
-                variant="vanilla",
-                path="+ packed rows (fast path)",
-                precision="bf16" if native else "fp32",
-                examples_per_s=fast,
-            ),
-        ]
-        return dict(
-            machine=f"{machine}, 2 cores, torch x", date="2026-11-30", native_bf16=native, pretrain=rows
-        )
-
-    bench = tmp_path / "benchmarks"
-    for name, res in (
-        ("results", run(True, "CPU A", 30, 160)),
-        ("results-b", run(False, "CPU B", 20, 50)),
-    ):
-        (bench / name).mkdir(parents=True)
-        (bench / name / "results.json").write_text(json.dumps(res))
-    (bench / "results-b" / "BENCHMARKS.md").write_text("report of B")
-
-    def rows(plot_dir, out):
-        lines = bench_run.other_machines_lines(plot_dir, out, here=bench)
-        return [line for line in lines if line.startswith("| [")]
-
-    # The main report (repository root, results in benchmarks/results) lists B in fp32, B's own
-    # report lists A in bf16; a machine never lists itself.
-    assert rows(bench / "results", tmp_path / "BENCHMARKS.md") == [
-        "| [CPU B, 2 cores](benchmarks/results-b/BENCHMARKS.md) | 2026-11-30 | 20.0 → 50.0 ex/s (fp32, 2.5×) | — | — |"
-    ]
-    assert rows(bench / "results-b", bench / "results-b" / "BENCHMARKS.md") == [
-        "| [CPU A, 2 cores](../../BENCHMARKS.md) | 2026-11-30 | 30.0 → 160.0 ex/s (bf16, 5.3×) | — | — |"
-    ]
-    (bench / "results-b" / "results.json").unlink()
-    assert bench_run.other_machines_lines(bench / "results", tmp_path / "BENCHMARKS.md", here=bench) == []
-
-
 def test_step_gflop_counts_the_spec_model():
     bench_run = _load_benchmark("run")
     # one row of one token: 6 FLOP per weight of the 4 blocks' Linear layers and the head, plus the
@@ -571,42 +522,3 @@ def test_step_gflop_counts_the_spec_model():
 
 def _load_benchmark(name: str):
     return load_script(f"benchmarks/{name}.py", f"hfmodels_benchmarks_{name}")
-
-
-def test_probe_padding_rows_leave_the_loss_unchanged():
-    probes = _load_benchmark("probes")
-    model = model_for("vanilla").eval()
-    tokenizer = CharTokenizer.from_corpus(CORPUS)
-    docs = [{"text": line} for line in CORPUS.splitlines()]
-    collator = SpanCorruptionCollator(tokenizer, 48, pack=True, seed=3)
-    batch = collator(docs)
-    padded = probes.pad_rows(batch, batch["input_ids"].shape[0] + 3)
-    assert padded["input_ids"].shape[0] == batch["input_ids"].shape[0] + 3
-    with torch.no_grad():
-        assert model(**padded).loss.item() == pytest.approx(model(**batch).loss.item(), rel=1e-6)
-    with pytest.raises(ValueError, match="more than the fixed"):
-        probes.pad_rows(batch, 1)
-
-
-def test_probe_results_render_in_the_benchmark_report(tmp_path):
-    probes, bench_run = _load_benchmark("probes"), _load_benchmark("run")
-    out = tmp_path / "probes.json"
-    assert probes.main(["--probes", "masked_softmax", "--repeats", "1", "--output", str(out)]) == 0
-    import json
-
-    res = json.loads(out.read_text())
-    res["compile"] = [
-        {"mode": m, "dropout": d, "rows": 72, "first_step_s": 2.0, "step_s": s}
-        for m, d, s in (
-            ("eager", 0.1, 1.0),
-            ("compile", 0.1, 1.5),
-            ("eager", 0.0, 0.8),
-            ("compile", 0.0, 0.9),
-        )
-    ]
-    out.write_text(json.dumps(res))
-    text = "\n".join(bench_run.probe_lines(out))
-    assert "## Probed, not adopted" in text and "masked_softmax" in text
-    assert "1500 ms/step against 1000 ms eager (1.50x" in text
-    assert "Dropout's share of the eager step (the two eager lines): 20%" in text
-    assert bench_run.probe_lines(tmp_path / "missing.json") == []
