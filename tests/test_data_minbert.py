@@ -249,13 +249,13 @@ def test_long_values_are_cut_in_messages(tmp_path):
 def test_empty_and_header_only_files_and_all_bad_rows_are_errors(tmp_path):
     header = "\tid\tsentence\tsentiment"
     for lines, message in (
-        ([], r"empty file"),
-        ([header], r"a header and no data lines"),
-        ([header, "0\tid0\t\t1", "1\tid1\tx\t9"], r"no usable rows: all 2 data lines are bad"),
+        ([], r", line 1: empty file"),
+        ([header], r", line 2: no data lines after the header"),
+        ([header, "0\tid0\t\t1", "1\tid1\tx\t9"], r", lines 2, 3: no usable rows, all 2 data lines are bad"),
     ):
         path = tmp_path / "ids-sst-dev.csv"
         path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-        with pytest.raises(MinBertFormatError, match=r"ids-sst-dev\.csv: " + message):
+        with pytest.raises(MinBertFormatError, match=r"ids-sst-dev\.csv" + message):
             read_minbert_file(path, "sst", on_bad_row="skip")
 
 

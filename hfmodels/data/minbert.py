@@ -170,7 +170,7 @@ def _header_offset(path: Path, lines: list[str], kind: str, labeled: bool) -> in
     """Check the header line; return the column of the id (2 for the malformed test header, else 1)."""
     expected, _ = _expected_header(kind, labeled)
     if not lines:
-        raise MinBertFormatError(f"{path}: empty file, expected the header {expected}")
+        raise MinBertFormatError(f"{path}, line 1: empty file, expected the header {expected}")
     header = _split_line(lines[0], f"{path}, line 1")
     if kind in ("sst", "cfimdb") and not labeled and header == MALFORMED_TEST_HEADER:
         return 2  # `0<TAB><TAB>id<TAB>sentence`: rows carry an extra column
@@ -184,7 +184,7 @@ def _header_offset(path: Path, lines: list[str], kind: str, labeled: bool) -> in
             f"{path}, line 1: header {_shown(lines[0])} does not match the expected {expected}{also}"
         )
     if len(lines) == 1:
-        raise MinBertFormatError(f"{path}: a header and no data lines")
+        raise MinBertFormatError(f"{path}, line 2: no data lines after the header")
     return 1
 
 
@@ -277,7 +277,9 @@ def _reconcile(path: Path, n_rows: int, skipped: list[int], n_data_lines: int) -
             n_rows,
         )
     if n_rows == 0:
-        raise MinBertFormatError(f"{path}: no usable rows: all {n_data_lines} data lines are bad")
+        raise MinBertFormatError(
+            f"{path}, lines {', '.join(map(str, skipped))}: no usable rows, all {n_data_lines} data lines are bad"
+        )
 
 
 def minbert_features(kind: str, labeled: bool = True) -> Features:
