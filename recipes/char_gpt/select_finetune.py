@@ -1,7 +1,7 @@
 """Choose the finetuning rate and epochs of a pretrained character GPT without looking at dev.
 
 The course finetunes every pretrained model with one fixed recipe (10 epochs, lr 6e-4). On this
-port that recipe erases most of what pretraining stored (RESULTS.md, "Memorised, then lost in
+port that recipe erases most of what pretraining stored (docs/results.md, "Memorised, then lost in
 finetuning"), and gentler rates keep more of it. Comparing rates on dev would make the dev figure
 optimistic, so this script holds out part of the *training* questions instead:
 
