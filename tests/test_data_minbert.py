@@ -1,7 +1,6 @@
 """minBERT loaders: formats, malformed test header, file:line errors, seeded Quora split."""
 
 import logging
-import os
 import random
 from pathlib import Path
 
@@ -288,12 +287,16 @@ def test_tokenize_pairs_encodes_each_side(data_dir):
 
 
 @pytest.mark.skipif(not (SHARED / "minbert" / "quora.csv").is_file(), reason="shared data not present")
-def test_real_files_parse():
+def test_real_files_parse(caplog):
     sst = load_sst(SHARED)
     assert (len(sst["train"]), len(sst["validation"]), len(sst["test"])) == (8544, 1101, 2210)
     assert all(s and not s[0].isspace() for s in sst["test"]["sentence"][:50])
-    quora = load_quora(SHARED)
-    # two truncated rows (lines 2577 and 14222) are skipped, the rest split about 80/20
+    cfimdb, sts = load_cfimdb(SHARED), load_sts(SHARED)
+    assert [len(cfimdb[s]) for s in ("train", "validation", "test")] == [1707, 245, 488]
+    assert [len(sts[s]) for s in ("train", "validation", "test")] == [6040, 863, 1725]
+    with caplog.at_level(logging.WARNING, logger="hfmodels.data.minbert"):
+        quora = load_quora(SHARED)
+    # two truncated rows (lines 2577 and 14222) are skipped by name, the rest split about 80/20
+    assert "skipped 2 of 16000 data lines (lines 2577, 14222)" in caplog.text
     assert len(quora["train"]) + len(quora["validation"]) == 15998
     assert 0.18 < len(quora["validation"]) / 15998 < 0.22
-    assert os.environ.get("HFMODELS_OFFLINE", "1")  # loaders read local files only

@@ -29,8 +29,9 @@ loader recognises exactly that header and reads id and sentence from columns 3 a
 other header raises a `MinBertFormatError` naming the file and what was expected. An empty file,
 a file with a header and no rows, and a file whose rows are all bad are errors too.
 
-**Bad rows** (wrong number of fields, an unclosed quote, label missing, not a finite number or out
-of range, empty sentence or id, an empty line) raise a `MinBertFormatError` naming the file, the
+**Bad rows** (wrong number of fields, an unclosed quote, a field over the `csv` module's limit of
+131,072 characters, label missing, not a finite number or out of range, empty sentence or id, an
+empty line) raise a `MinBertFormatError` naming the file, the
 line and the value (cut to 80 characters), unless `on_bad_row="skip"`, which logs a warning naming
 file, line and reason for each skipped row and then one warning listing every skipped line.
 Quora defaults to `"skip"`: the shipped `quora.csv` has two truncated rows (lines 2577 and 14222,
