@@ -15,6 +15,7 @@ second condition (no oneDNN bf16 kernels, no bf16). Without `/proc/cpuinfo` the 
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 
@@ -26,6 +27,7 @@ X86_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 ARM_BF16_FEATURE = "bf16"
 
 
+@functools.cache  # the CPU does not change while a process runs; recipes and benches ask often
 def _cpuinfo() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
