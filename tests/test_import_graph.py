@@ -35,8 +35,9 @@ OUTSIDE_THE_LIBRARY = {"recipes", "benchmarks", "tests"}
 
 @dataclass(frozen=True)
 class Import:
-    """One imported name: the file (relative to the directory holding `hfmodels/`), its line, the statement as written and the absolute dotted name
-    it resolves to (`from ..data import reader` in `hfmodels/fam/x.py` is `hfmodels.data.reader`)."""
+    """One imported name: the file (relative to the directory holding `hfmodels/`), its line, the
+    statement as written and the absolute dotted name it resolves to (`from ..data import reader`
+    in `hfmodels/fam/x.py` is `hfmodels.data.reader`)."""
 
     path: Path
     line: int
