@@ -1,19 +1,35 @@
-"""The study recipe (recipes/char_gpt/run.py): the course's command lines, the spec's defaults,
-and a tiny end-to-end pretrain -> finetune -> evaluate -> analyze run on data written here."""
+"""The study's command line (`hfmodels.training.char_gpt_cli`, behind recipes/char_gpt/run.py): the
+course's command lines, the presets, and a tiny end-to-end pretrain -> finetune -> evaluate ->
+analyze run on data written here."""
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 from huggingface_hub import ModelCard
-from scripts import load_script, write_birthplace_data
+from scripts import ROOT, write_birthplace_data
 
+import hfmodels.training.study as study_module
 from hfmodels.char_gpt import CharGPTConfig, CharGPTForCausalLM
-from hfmodels.training import precision
+from hfmodels.data import BirthplaceCollator
+from hfmodels.training import char_gpt, precision
+from hfmodels.training.char_gpt import optimizer_for
+from hfmodels.training.char_gpt_cli import parse_study_arguments, run_command
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-run = load_script("recipes/char_gpt/run.py", "char_gpt_run")
+PRESETS = ROOT / "recipes" / "char_gpt" / "presets"
 TINY = ["--n_layer", "2", "--n_embd", "16", "--n_head", "2", "--report_to", "none", "--logging_steps", "1"]
+
+
+def parse(command: str):
+    study, training, _ = parse_study_arguments(command.split(), PRESETS)
+    return study, training
+
+
+def main(argv):
+    return run_command(list(argv), PRESETS)
 
 
 @pytest.fixture
@@ -23,10 +39,10 @@ def data_dir(tmp_path):
     return write_birthplace_data(tmp_path / "data", people, places, train=slice(0, 4), dev=slice(2, None))
 
 
-def test_course_command_lines_parse_with_spec_defaults(monkeypatch):
+def test_course_command_lines_parse_with_the_presets(monkeypatch):
     monkeypatch.delenv("WORLD_SIZE", raising=False)
-    study, args = run.parse_args(
-        "pretrain perceiver wiki.txt --bottleneck_dim 64 --pretrain_lr 6e-3 --writing_params_path p.params".split()
+    study, args = parse(
+        "pretrain perceiver wiki.txt --bottleneck_dim 64 --pretrain_lr 6e-3 --writing_params_path p.params"
     )
     assert (study.function, study.variant, study.pretrain_corpus_path) == (
         "pretrain",
@@ -37,29 +53,56 @@ def test_course_command_lines_parse_with_spec_defaults(monkeypatch):
     assert (args.num_train_epochs, args.per_device_train_batch_size, args.learning_rate) == (650, 128, 6e-3)
     assert (args.weight_decay, args.adam_beta1, args.adam_beta2, args.max_grad_norm) == (0.1, 0.9, 0.95, 1.0)
     assert "tensorboard" in args.report_to and args.remove_unused_columns is False
-    study, args = run.parse_args(
+    _, args = parse(
         "finetune vanilla wiki.txt --reading_params_path v.params --writing_params_path f.params "
-        "--finetune_corpus_path birth_places_train.tsv".split()
+        "--finetune_corpus_path birth_places_train.tsv"
     )
     assert (args.num_train_epochs, args.per_device_train_batch_size, args.learning_rate) == (10, 256, 6e-4)
-    _, args = run.parse_args(
-        "finetune vanilla wiki.txt --finetune_corpus_path birth_places_train.tsv".split()
-    )
+    _, args = parse("finetune vanilla wiki.txt --finetune_corpus_path birth_places_train.tsv")
     assert (args.num_train_epochs, args.per_device_train_batch_size, args.learning_rate) == (75, 256, 6e-4)
-    study, _ = run.parse_args(
+    study, args = parse("quickstart")
+    assert (args.num_train_epochs, args.per_device_train_batch_size, args.learning_rate) == (10, 256, 1e-4)
+    assert study.pack is True and str(args.save_strategy.value) == "no"
+    study, _ = parse(
         "evaluate vanilla wiki.txt --reading_params_path f.params --eval_corpus_path birth_dev.tsv "
-        "--outputs_path out.predictions".split()
+        "--outputs_path out.predictions"
     )
     assert study.eval_corpus_path == "birth_dev.tsv" and study.outputs_path == "out.predictions"
-    # The global batch is kept when several processes share it; explicit flags win.
-    assert run.spec_defaults("pretrain", False, 2)["--per_device_train_batch_size"] == "64"
-    assert run.spec_defaults("finetune", True, 4)["--per_device_train_batch_size"] == "64"
-    _, args = run.parse_args("pretrain vanilla wiki.txt --num_train_epochs 3".split())
-    assert args.num_train_epochs == 3
+    # The preset's global batch is split over the processes; an explicit flag wins.
+    monkeypatch.setattr(char_gpt, "world_size", lambda: 2)
+    assert parse("pretrain vanilla wiki.txt")[1].per_device_train_batch_size == 64
+    monkeypatch.setattr(char_gpt, "world_size", lambda: 4)
+    assert parse("finetune vanilla wiki.txt --reading_params_path v")[1].per_device_train_batch_size == 64
+    assert (
+        parse("finetune vanilla wiki.txt --per_device_train_batch_size 7")[1].per_device_train_batch_size == 7
+    )
+    monkeypatch.undo()
+    assert parse("pretrain vanilla wiki.txt --num_train_epochs 3")[1].num_train_epochs == 3
     with pytest.raises(SystemExit):
-        run.parse_args(["train", "vanilla", "wiki.txt"])
+        parse("train vanilla wiki.txt")
     with pytest.raises(SystemExit):
-        run.parse_args(["pretrain", "transformer", "wiki.txt"])
+        parse("pretrain transformer wiki.txt")
+
+
+def test_presets_load_with_config_or_as_the_parsers_json_path(tmp_path):
+    """`--config FILE` replaces the function's preset, `run.py FILE.json` runs a preset naming its
+    function; the command line wins over both; a preset's unknown key or other function is refused."""
+    preset = tmp_path / "short.json"
+    preset.write_text(json.dumps({"function": "pretrain", "num_train_epochs": 2, "n_layer": 3}))
+    study, args = parse(f"pretrain vanilla wiki.txt --config {preset} --num_train_epochs 5")
+    assert (args.num_train_epochs, study.n_layer, args.per_device_train_batch_size) == (5, 3, 8)
+    study, args = parse(str(preset))
+    assert (study.function, args.num_train_epochs) == ("pretrain", 2)
+    study, args = parse(str(PRESETS / "quickstart.json"))
+    assert (study.function, args.learning_rate, args.num_train_epochs) == ("quickstart", 1e-4, 10)
+    with pytest.raises(SystemExit, match="is for 'pretrain', not 'finetune'"):
+        parse(f"finetune vanilla wiki.txt --config {preset}")
+    preset.write_text(json.dumps({"num_train_epoch": 2}))
+    with pytest.raises(SystemExit, match="short.json: num_train_epoch is not an option"):
+        parse(f"pretrain vanilla wiki.txt --config {preset}")
+    preset.write_text("{\n  'x': 1}")
+    with pytest.raises(SystemExit, match="short.json: not valid JSON \\(line 2"):
+        parse(f"pretrain vanilla wiki.txt --config {preset}")
 
 
 def test_optimizer_flags_choose_the_kernel_and_ignored_schedule_flags_are_refused(monkeypatch):
@@ -68,8 +111,8 @@ def test_optimizer_flags_choose_the_kernel_and_ignored_schedule_flags_are_refuse
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     model = CharGPTForCausalLM(CharGPTConfig(vocab_size=10, block_size=8, n_layer=1, n_head=1, n_embd=8))
     for extra, fused in (("", True), ("--optim adamw_torch --adam_epsilon 1e-6", False)):
-        _, args = run.parse_args(f"pretrain vanilla wiki.txt {extra}".split())
-        opt = run.build_optimizer(model, args)
+        _, args = parse(f"pretrain vanilla wiki.txt {extra}")
+        opt = optimizer_for(model, args)
         assert [g["fused"] for g in opt.param_groups] == [fused, fused]
         assert opt.defaults["eps"] == (1e-6 if extra else 1e-8) and opt.defaults["betas"] == (0.9, 0.95)
         assert [g["weight_decay"] for g in opt.param_groups] == [0.1, 0.0]
@@ -79,27 +122,22 @@ def test_optimizer_flags_choose_the_kernel_and_ignored_schedule_flags_are_refuse
         ("--optim sgd", "--optim sgd is not available"),
     ):
         with pytest.raises(SystemExit, match=message):
-            run.parse_args(f"finetune vanilla wiki.txt {flag}".split())
+            parse(f"finetune vanilla wiki.txt {flag}")
 
 
 def test_flags_keep_their_value_in_every_spelling_and_contradictions_are_refused(monkeypatch):
-    """Defaults never overwrite an option the user gave, whatever its spelling; options that set the
+    """Presets never overwrite an option the user gave, whatever its spelling; options that set the
     same thing twice, abbreviations and flags the recipe would ignore stop the run."""
     monkeypatch.delenv("WORLD_SIZE", raising=False)
-    _, args = run.parse_args(
+    _, args = parse(
         "pretrain vanilla wiki.txt --num-train-epochs 5 --learning-rate 1e-3 --per-device-train-batch-size 8 "
-        "--output-dir /tmp/x --weight_decay=0".split()
+        "--output-dir /tmp/x --weight_decay=0"
     )
     assert (args.num_train_epochs, args.learning_rate, args.per_device_train_batch_size) == (5, 1e-3, 8)
     assert (args.output_dir, args.weight_decay) == ("/tmp/x", 0.0)
-    _, args = run.parse_args("finetune vanilla wiki.txt --reading-params-path v.params".split())
-    assert (
-        args.num_train_epochs == 10
-    )  # the finetune-after-pretraining default, as with --reading_params_path
+    assert parse("finetune vanilla wiki.txt --reading-params-path v.params")[1].num_train_epochs == 10
     with pytest.raises(ValueError, match=r"not used by the HfArgumentParser: \['--num_train_epoch'"):
-        run.parse_args(
-            "pretrain vanilla wiki.txt --num_train_epoch 5".split()
-        )  # abbreviations are not guessed
+        parse("pretrain vanilla wiki.txt --num_train_epoch 5")  # abbreviations are not guessed
     for command, message in (
         (
             "--function pretrain --variant perceiver",
@@ -117,7 +155,6 @@ def test_flags_keep_their_value_in_every_spelling_and_contradictions_are_refused
         ("evaluate vanilla wiki.txt --per_device_eval_batch_size 4", "--eval_batch_size"),
         ("pretrain vanilla wiki.txt --fit_schedule_to_run --final_tokens 100", "cannot be combined"),
         ("pretrain vanilla wiki.txt --warmup-steps 10", "--warmup_steps is not used"),
-        # options of another variant or function would be ignored
         (
             "pretrain vanilla wiki.txt --bottleneck_dim 64",
             "--bottleneck_dim has no effect on `pretrain vanilla`: it applies to the perceiver's",
@@ -132,69 +169,56 @@ def test_flags_keep_their_value_in_every_spelling_and_contradictions_are_refused
         ),
     ):
         with pytest.raises(SystemExit, match=message):
-            run.parse_args(command.split())
+            parse(command)
 
 
 @pytest.mark.parametrize("native", [True, False])
 def test_bf16_is_the_default_only_where_the_hardware_multiplies_bf16(monkeypatch, native):
-    """Emulated bf16 (an AVX2 CPU) is slower than fp32, so no command, the quickstart included,
-    turns bf16 autocast on there unless asked; `--bf16` still forces it."""
+    """Emulated bf16 is slower than fp32, so no command, the quickstart included, turns bf16
+    autocast on there unless asked; `--bf16` still forces it."""
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     monkeypatch.delenv("ACCELERATE_MIXED_PRECISION", raising=False)
-    monkeypatch.setattr(precision, "native_bf16", lambda *a: native)
+    monkeypatch.setattr(precision, "native_bf16", lambda *a, **k: native)
     for command in ("pretrain vanilla wiki.txt", "quickstart vanilla wiki.txt"):
-        _, args = run.parse_args(command.split())
-        assert args.bf16 is native, command
-    _, args = run.parse_args("pretrain vanilla wiki.txt --bf16 true".split())
-    assert args.bf16 is True
-    # Under `accelerate launch` the launcher's precision is the default (a "no" config trained in
-    # bf16 on an AVX512-BF16 CPU before), and an explicit --bf16 still decides.
+        assert parse(command)[1].bf16 is native, command
+    assert parse("pretrain vanilla wiki.txt --bf16 true")[1].bf16 is True
+    assert parse("pretrain vanilla wiki.txt --bf16 --max_steps 2")[1].bf16 is True
+    # Under `accelerate launch` the launcher's precision is the default; an explicit --bf16 still decides.
     for launched in ("no", "bf16", "fp16"):
         monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", launched)
-        _, args = run.parse_args("pretrain vanilla wiki.txt".split())
-        assert args.bf16 is (launched == "bf16"), launched
-    _, args = run.parse_args("pretrain vanilla wiki.txt --bf16 false".split())
-    assert args.bf16 is False
+        assert parse("pretrain vanilla wiki.txt")[1].bf16 is (launched == "bf16"), launched
+    assert parse("pretrain vanilla wiki.txt --bf16 false")[1].bf16 is False
+
+
+def _pretrain(data_dir, out, *extra):
+    base = ["--data_dir", str(data_dir), *TINY, "--per_device_train_batch_size", "4"]
+    return main(["pretrain", "vanilla", "wiki.txt", *base, "--pack", *extra])
 
 
 def test_pretrain_finetune_evaluate_analyze_end_to_end(data_dir, tmp_path, capsys, monkeypatch):
     out = tmp_path / "out"
     base = ["--data_dir", str(data_dir)] + TINY
-    pre = run.main(
-        ["pretrain", "vanilla", "wiki.txt", *base, "--pack", "--max_steps", "3", "--fit_schedule_to_run"]
-        + [
-            "--per_device_train_batch_size",
-            "4",
-            "--writing_params_path",
-            str(out / "pre"),
-            "--output_dir",
-            str(out / "r1"),
-        ]
-    )
-    assert (
-        pre["pretrain_steps"] == 3
-        and pre["pretrain_tokens"]
-        == pre["pretrain_final_tokens"]
-        == 11 * 127  # 7 documents, batch 4: steps of 4, 3 (epoch end), 4
-    )
+    pre = _pretrain(
+        data_dir, out, "--max_steps", "3", "--fit_schedule_to_run", "--writing_params_path", str(out / "pre"),
+        "--output_dir", str(out / "r1"),
+    )  # fmt: skip
+    assert pre["pretrain_steps"] == 3 and pre["pretrain_tokens"] == pre["pretrain_final_tokens"] == 11 * 127
     assert (out / "pre" / "model.safetensors").exists() and (out / "pre" / "vocab.json").exists()
     assert "not been scored" in ModelCard.load(out / "pre" / "README.md").text
-    # finetune the tiny pretrained model for 2 steps of 2 questions
     finetune = ["finetune", "vanilla", "wiki.txt", *base, "--reading_params_path", str(out / "pre")]
     finetune += ["--max_steps", "2", "--per_device_train_batch_size", "2"]
-    ft = run.main([*finetune, "--writing_params_path", str(out / "ft"), "--output_dir", str(out / "r2")])
+    ft = main([*finetune, "--writing_params_path", str(out / "ft"), "--output_dir", str(out / "r2")])
     assert ft["dev_total"] == 4 and 0.0 <= ft["dev_accuracy"] <= 1.0
     # Rehearsal: one corpus document replayed beside every 2 questions (3 rows of 127 tokens a step).
-    rehearsed = run.main(
+    rehearsed = main(
         [*finetune, "--finetune_replay_ratio", "0.5", "--eval_after_finetune", "False"]
         + ["--writing_params_path", str(out / "replay"), "--output_dir", str(out / "r3")]
     )
     assert rehearsed["finetune_replay_ratio"] == 0.5 and ft["finetune_replay_ratio"] == 0.0
     assert rehearsed["finetune_tokens"] == 2 * 3 * 127 and ft["finetune_tokens"] == 2 * 2 * 127
     assert len((out / "ft" / "dev.predictions").read_text().splitlines()) == 4
-    card = ModelCard.load(out / "ft" / "README.md")
-    assert card.data.eval_results[0].metric_value == ft["dev_accuracy"]
-    ev = run.main(
+    assert ModelCard.load(out / "ft" / "README.md").data.eval_results[0].metric_value == ft["dev_accuracy"]
+    ev = main(
         ["evaluate", "vanilla", "wiki.txt", *base, "--reading_params_path", str(out / "ft")]
         + ["--eval_corpus_path", "birth_dev.tsv", "--outputs_path", str(out / "dev.predictions")]
     )
@@ -204,16 +228,13 @@ def test_pretrain_finetune_evaluate_analyze_end_to_end(data_dir, tmp_path, capsy
     metrics = json.loads((out / "ft" / "metrics.json").read_text())
     assert metrics["finetune_steps"] == 2 and metrics["dev_total"] == 4
     # Without the architecture flags the folder's config describes the model (card included), and
-    # --bf16 False reaches the decoder (it used to fall back to the hardware default).
+    # --bf16 False reaches the decoder.
     seen = []
-
-    def spy(*args, **kwargs):
-        seen.append(kwargs["bf16"])
-        return evaluate_birthplaces(*args, **kwargs)
-
-    evaluate_birthplaces = run.evaluate_birthplaces
-    monkeypatch.setattr(run, "evaluate_birthplaces", spy)
-    again = run.main(
+    real = study_module.evaluate_birthplaces
+    monkeypatch.setattr(
+        study_module, "evaluate_birthplaces", lambda *a, **k: seen.append(k["bf16"]) or real(*a, **k)
+    )
+    again = main(
         [
             "evaluate",
             "vanilla",
@@ -228,26 +249,12 @@ def test_pretrain_finetune_evaluate_analyze_end_to_end(data_dir, tmp_path, capsy
     assert seen == [False] and again["dev_accuracy"] == ft["dev_accuracy"]
     text = ModelCard.load(out / "ft" / "README.md").text
     assert "2 layers, 2 heads,\nwidth 16, block size 128" in text, text[:600]
+    evaluate = ["evaluate", "vanilla", "wiki.txt", *base, "--reading_params_path", str(out / "ft")]
     with pytest.raises(ValueError, match=r"saved model has n_layer=2 but --n_layer 3 was given"):
-        run.main(
-            [
-                "evaluate",
-                "vanilla",
-                "wiki.txt",
-                *base,
-                "--n_layer",
-                "3",
-                "--reading_params_path",
-                str(out / "ft"),
-            ]
-            + ["--outputs_path", str(out / "x")]
-        )
+        main([*evaluate, "--n_layer", "3", "--outputs_path", str(out / "x")])
     with pytest.raises(ValueError, match="perceiver"):
-        run.main(
-            ["evaluate", "perceiver", "wiki.txt", *base, "--reading_params_path", str(out / "ft")]
-            + ["--outputs_path", str(out / "x")]
-        )
-    summary = run.main(
+        main(["evaluate", "perceiver", *evaluate[2:], "--outputs_path", str(out / "x")])
+    summary = main(
         [
             "analyze",
             "vanilla",
@@ -263,28 +270,28 @@ def test_pretrain_finetune_evaluate_analyze_end_to_end(data_dir, tmp_path, capsy
     assert (out / "an" / "coverage.png").stat().st_size > 1000 and (out / "an" / "analysis.md").exists()
 
 
-def test_london_baseline_and_quickstart(data_dir, tmp_path):
-    scores = run.main(["london_baseline", "--data_dir", str(data_dir)])
-    assert scores == {"london_accuracy": 0.25, "london_correct": 1, "london_total": 4}
-    m = run.main(
-        [
-            "quickstart",
-            "--data_dir",
-            str(data_dir),
-            "--output_dir",
-            str(tmp_path / "qs"),
-            *TINY,
-            "--max_steps",
-            "2",
-        ]
-    )
-    assert m["london_accuracy"] == 0.25 and m["dev_total"] == 4
-    assert (tmp_path / "qs" / "model" / "README.md").exists() and (tmp_path / "qs" / "summary.md").exists()
+def test_london_baseline_and_the_course_command_line(data_dir, tmp_path):
+    """The library function, and the recipe script run as the course runs it (one smoke test)."""
+    assert main(["london_baseline", "--data_dir", str(data_dir)]) == {
+        "london_accuracy": 0.25,
+        "london_correct": 1,
+        "london_total": 4,
+    }
+    for script in ("run.py", "london_baseline.py"):
+        args = ["london_baseline"] if script == "run.py" else []
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "recipes" / "char_gpt" / script), *args, "--data_dir", str(data_dir)],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, OMP_NUM_THREADS="1"),
+        )
+        assert done.returncode == 0, done.stderr
+        assert "Correct: 1.0 out of 4.0: 25.0%" in done.stdout
 
 
 def test_missing_file_names_the_places_looked(tmp_path):
     with pytest.raises(FileNotFoundError, match="cs224n-a5"):
-        run.main(["london_baseline", "--data_dir", str(tmp_path), "--eval_corpus_path", "nope.tsv"])
+        main(["london_baseline", "--data_dir", str(tmp_path), "--eval_corpus_path", "nope.tsv"])
 
 
 def test_a_bare_file_name_in_both_the_working_and_the_data_directory_must_agree(tmp_path, monkeypatch):
@@ -294,44 +301,36 @@ def test_a_bare_file_name_in_both_the_working_and_the_data_directory_must_agree(
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
-    data_dir = tmp_path / "data"
-    # only in the data directory: found there
-    assert run._resolve("birth_dev.tsv", data_dir) == str(data / "birth_dev.tsv")
-    # the same bytes in the working directory: no doubt which contents are meant
-    (work / "birth_dev.tsv").write_text("Where was Ann born?\tParis\n")
-    assert run._resolve("birth_dev.tsv", data_dir) == "birth_dev.tsv"
-    # different contents: refused, naming both; the course's london_baseline command included
     (work / "birth_dev.tsv").write_text("Where was Ann born?\tLondon\n")
-    with pytest.raises(
-        ValueError, match=r"birth_dev.tsv and .*cs224n-a5/birth_dev.tsv differ; pass \./birth_dev"
-    ):
-        run._resolve("birth_dev.tsv", data_dir)
     with pytest.raises(ValueError, match="differ"):
-        run.main(["london_baseline", "--data_dir", str(data_dir)])
-    # saying which one settles it
-    assert run._resolve("./birth_dev.tsv", data_dir) == "birth_dev.tsv"
-    assert run._resolve(str(data / "birth_dev.tsv"), data_dir) == str(data / "birth_dev.tsv")
+        main(["london_baseline", "--data_dir", str(tmp_path / "data")])
+    assert (
+        main(
+            ["london_baseline", "--data_dir", str(tmp_path / "data"), "--eval_corpus_path", "./birth_dev.tsv"]
+        )["london_accuracy"]
+        == 1.0
+    )
 
 
 def test_finetuning_packs_the_questions_by_default_with_the_padded_loss(data_dir, tmp_path, monkeypatch):
     layouts = []
-    collate = run.BirthplaceCollator.__call__
+    collate = BirthplaceCollator.__call__
 
     def spy(self, examples):
         batch = collate(self, examples)
         layouts.append((self.pack, tuple(batch["input_ids"].shape)))
         return batch
 
-    monkeypatch.setattr(run.BirthplaceCollator, "__call__", spy)
+    monkeypatch.setattr(BirthplaceCollator, "__call__", spy)
     common = ["finetune", "vanilla", "wiki.txt", "--data_dir", str(data_dir), *TINY, "--dropout", "0"]
     common += ["--bf16", "False", "--max_steps", "2", "--per_device_train_batch_size", "4"]
     common += ["--eval_after_finetune", "False"]
-    packed = run.main([*common, "--output_dir", str(tmp_path / "packed")])
+    packed = main([*common, "--output_dir", str(tmp_path / "packed")])
     assert layouts and all(pack and rows == 1 for pack, (rows, _) in layouts)  # 4 short questions, one row
     layouts.clear()
-    padded = run.main([*common, "--pack", "False", "--output_dir", str(tmp_path / "padded")])
+    padded = main([*common, "--pack", "False", "--output_dir", str(tmp_path / "padded")])
     assert layouts and all(not pack and rows == 4 for pack, (rows, _) in layouts)
     assert packed["finetune_mean_loss"] == pytest.approx(padded["finetune_mean_loss"], rel=1e-5)
     assert packed["finetune_tokens"] == padded["finetune_tokens"] == 2 * 4 * 127
     with pytest.raises(ValueError, match="--pack is not possible for the perceiver"):
-        run.main(["finetune", "perceiver", "wiki.txt", "--data_dir", str(data_dir), *TINY, "--pack"])
+        main(["finetune", "perceiver", "wiki.txt", "--data_dir", str(data_dir), *TINY, "--pack"])

@@ -9,6 +9,8 @@ would let a default silently overwrite what the user asked for.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 from collections.abc import Iterable, Sequence
 
 
@@ -52,4 +54,58 @@ def refuse_inapplicable(
             )
 
 
-__all__ = ["explicit_options", "refuse_inapplicable", "refuse_together"]
+def allow_bare_flags(parser: argparse.ArgumentParser, names: Iterable[str]) -> None:
+    """Let the optional booleans `names` (default None: "decide for me") be given bare, `--pack`
+    meaning `--pack True`; `HfArgumentParser` gives only plain booleans that form."""
+    for name in names:
+        action = parser._option_string_actions[f"--{name}"]
+        action.nargs, action.const = "?", True
+
+
+def pop_option(argv: Sequence[str], option: str) -> tuple[str | None, list[str]]:
+    """The value of `option` in `argv` (`--config x` or `--config=x`) and `argv` without it."""
+    rest, value, tokens = [], None, list(argv)
+    while tokens:
+        token = tokens.pop(0)
+        if token == option:
+            if not tokens:
+                raise SystemExit(f"{option} needs a value (a preset's JSON file).")
+            value = tokens.pop(0)
+        elif token.startswith(option + "="):
+            value = token.split("=", 1)[1]
+        else:
+            rest.append(token)
+    return value, rest
+
+
+def apply_preset(parser: argparse.ArgumentParser, path: str | os.PathLike) -> dict:
+    """Make the values of the JSON preset `path` the parser's defaults (the command line still
+    wins) and return them. `HfArgumentParser.parse_json_file` would take the file as the whole
+    configuration; a preset only changes defaults. A key that is no option is refused."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            values = json.load(f)
+    except json.JSONDecodeError as err:
+        raise SystemExit(f"{path}: not valid JSON (line {err.lineno}: {err.msg}).") from err
+    except OSError as err:
+        raise SystemExit(f"{path}: cannot read the preset ({err.strerror}).") from err
+    if not isinstance(values, dict):
+        raise SystemExit(f"{path}: a preset is a JSON object of option names and values.")
+    dests = {action.dest for action in parser._actions}
+    unknown = sorted(set(values) - dests)
+    if unknown:
+        raise SystemExit(
+            f"{path}: {', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not an option."
+        )
+    parser.set_defaults(**values)
+    return values
+
+
+__all__ = [
+    "allow_bare_flags",
+    "apply_preset",
+    "explicit_options",
+    "pop_option",
+    "refuse_inapplicable",
+    "refuse_together",
+]

@@ -1,0 +1,127 @@
+"""The command line of the birthplace study (`recipes/char_gpt/run.py`): the course's positionals
+`function variant pretrain_corpus_path`, then its flags and `TrainingArguments` flags, over the
+function's preset.
+
+Defaults come in three layers: the dataclass defaults of [`CharGPTStudyArguments`] and
+[`CharGPTTrainingArguments`], then the function's preset (`<presets>/<function>.json`;
+`finetune_from_pretrained.json` for `finetune` with `--reading_params_path`, or the file given
+with `--config`), then the command line, which always wins. A single argument ending in `.json`
+is a preset naming its own function (`run.py presets/quickstart.json`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+from pathlib import Path
+
+from transformers import set_seed
+
+from ..checkpoints import export_checkpoint
+from ..data.paths import resolve_data_dir
+from .char_gpt import (
+    CharGPTStudyArguments,
+    CharGPTTrainingArguments,
+    argument_parser,
+    check_arguments,
+    is_main_process,
+)
+from .cli import apply_preset, explicit_options, pop_option
+from .quickstart import quickstart
+from .study import StudyRun, analyze, evaluate, finetune, london_baseline, pretrain
+
+COURSE_POSITIONALS = ("function", "variant", "pretrain_corpus_path")
+
+
+def default_preset(presets: str | os.PathLike, function: str, reading: bool) -> Path | None:
+    """`<presets>/<function>.json` (finetuning a pretrained model: `finetune_from_pretrained.json`), if it exists."""
+    name = "finetune_from_pretrained" if function == "finetune" and reading else function
+    path = Path(presets) / f"{name}.json"
+    return path if path.is_file() else None
+
+
+def parse_study_arguments(
+    argv: list[str], presets: str | os.PathLike
+) -> tuple[CharGPTStudyArguments, CharGPTTrainingArguments, set[str]]:
+    """The two argument dataclasses of `argv` and the options the command line set."""
+    parser = argument_parser()
+    argv = ["--config", argv[0]] if len(argv) == 1 and argv[0].endswith(".json") else list(argv)
+    positionals = []
+    while argv and not argv[0].startswith("-") and len(positionals) < 3:
+        positionals.append(argv.pop(0))
+    config, argv = pop_option(argv, "--config")
+    given = explicit_options(parser, argv)
+    if {"function", "variant"} & given:
+        raise SystemExit(
+            "run.py: give the function and the variant as the first two words, as the course does: "
+            "run.py pretrain vanilla wiki.txt ..."
+        )
+    named = dict(zip(COURSE_POSITIONALS, positionals))
+    preset_file = config or default_preset(
+        presets, named.get("function", "quickstart"), "reading_params_path" in given
+    )
+    preset = apply_preset(parser, preset_file) if preset_file else {}
+    if "function" in named and preset.get("function", named["function"]) != named["function"]:
+        raise SystemExit(
+            f"run.py: the preset {preset_file} is for {preset['function']!r}, not {named['function']!r}."
+        )
+    function = named.get("function", preset.get("function", "quickstart"))
+    variant = named.get("variant", preset.get("variant", "vanilla"))
+    parser.set_defaults(**named, output_dir=preset.get("output_dir", f"runs/char_gpt/{function}-{variant}"))
+    study, training = parser.parse_args_into_dataclasses(args=argv)
+    check_arguments(study, training, given, set(preset) - {"function", "variant", "output_dir"})
+    return study, training, given
+
+
+def export(run: StudyRun) -> dict:
+    """`export_checkpoint`: `--reading_params_path` (a model folder) to a bfloat16 checkpoint in
+    `--writing_params_path`, keeping its card."""
+    if not (run.study.reading_params_path and run.study.writing_params_path):
+        raise SystemExit(
+            "run.py export_checkpoint: --reading_params_path and --writing_params_path are required."
+        )
+    dest = export_checkpoint(
+        run.study.reading_params_path, run.study.writing_params_path, export_command=run.command
+    )
+    print(f"Exported {run.study.reading_params_path} to {dest} (bfloat16)")
+    return {"checkpoint": str(dest)}
+
+
+STEPS = {
+    "pretrain": pretrain,
+    "finetune": finetune,
+    "evaluate": evaluate,
+    "london_baseline": london_baseline,
+    "analyze": analyze,
+    "quickstart": quickstart,
+    "export_checkpoint": export,
+}
+
+
+def run_command(argv: list[str], presets: str | os.PathLike) -> dict:
+    """Parse `argv` and run the requested step of the study; returns its metrics."""
+    command = "python recipes/char_gpt/run.py " + " ".join(shlex.quote(a) for a in argv)
+    study, training, given = parse_study_arguments(argv, presets)
+    logging.basicConfig(
+        level=logging.INFO if is_main_process() else logging.WARNING, format="%(levelname)s %(message)s"
+    )
+    set_seed(training.seed)
+    run = StudyRun(study, training, resolve_data_dir(study.data_dir), command, given)
+    result = STEPS[study.function](run)
+    end_distributed()
+    return result
+
+
+def end_distributed() -> None:
+    """Wait for every process (the main one saves, decodes and writes reports after training) and
+    tear the process group down, so that no process exits with gloo's threads still running, which
+    aborts it (`terminate called without an active exception`)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+__all__ = ["STEPS", "default_preset", "end_distributed", "parse_study_arguments", "run_command"]
