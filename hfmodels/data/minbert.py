@@ -189,7 +189,9 @@ def _header_offset(path: Path, lines: list[str], kind: str, labeled: bool) -> in
     return 1
 
 
-def _parse_row(line: str, where: str, offset: int, n_fields: int, kind: str, text_cols, labeled: bool):
+def _parse_row(
+    line: str, where: str, offset: int, n_fields: int, kind: str, text_cols: list[str], labeled: bool
+) -> tuple[str, list[str], int | float | None]:
     """(id, texts, label or None) of one data line; raises [`MinBertFormatError`] for a bad one."""
     if not line.strip():
         raise MinBertFormatError(f"{where}: empty line")
