@@ -1,6 +1,7 @@
-"""Tests of hfmodels.data.char_gpt: file parsing and its errors, the span-corruption contract of
-SPEC §1 (property tests), packing, birthplace examples, collators with the model and DataLoader
-workers, and the real files when ../shared/data is present."""
+"""Tests of the char-GPT study's data (hfmodels.data.birthplaces, span_corruption, packing,
+text_files): file parsing and its errors, the span-corruption contract of docs/definitions.md
+(property tests), packing, birthplace examples, collators with the model and DataLoader workers,
+and the real files when ../shared/data is present."""
 
 import os
 import pickle
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 
 from hfmodels.char_gpt import MASK_CHAR, PAD_CHAR, CharGPTConfig, CharGPTForCausalLM, CharTokenizer
 from hfmodels.char_gpt.tokenization_char_gpt import UnknownCharacterError
-from hfmodels.data.char_gpt import (
+from hfmodels.data import (
     BirthplaceCollator,
     DataFormatError,
     SpanCorruptionCollator,
@@ -139,12 +140,12 @@ def test_load_birthplaces(data_dir, tok):
 @pytest.mark.parametrize(
     "line, labelled, problem",
     [
-        ("Where was X born?\tParis\textra", True, "3 tab-separated field"),
-        ("Where was X born?", True, "1 tab-separated field"),
-        ("Where was X born?\tParis", False, "2 tab-separated field"),
+        ("Where was X born?\tParis\textra", True, "2 tab\\(s\\), expected exactly one tab"),
+        ("Where was X born?", True, "0 tab\\(s\\), expected exactly one tab"),
+        ("Where was X born?\tParis", False, "1 tab\\(s\\), expected no tab"),
         ("Where was X born?\t", True, "empty place"),
         ("Where was X born?\t  ", True, "empty place"),
-        ("Where was X born?\tParis ", True, "leading/trailing spaces"),
+        ("Where was X born?\tParis ", True, "place 'Paris ' has leading or trailing spaces"),
         ("Where was  born?\tParis", True, "not of the form"),
         ("Where was X from?\tParis", True, "not of the form"),
         ("Paris\tWhere was X born?", True, "not of the form"),
@@ -180,7 +181,7 @@ def test_missing_file_is_clear(tmp_path, monkeypatch):
 
 
 # ----------------------------------------------------------------------------------------------
-# Span corruption: the contract of SPEC §1 (hypothesis property tests)
+# Span corruption: the contract of docs/definitions.md (hypothesis property tests)
 
 docs_strategy = st.text(alphabet=ALPHABET, min_size=1, max_size=300)
 
@@ -512,13 +513,13 @@ def test_trainer_runs_with_the_collators(data_dir, tok, tmp_path):
 def test_packing_falls_back_to_one_example_per_row_when_that_is_smaller():
     """Four examples of 40 tokens would pack into rows of 120 and 40 (240 slots, padded to the
     fuller row); one example per row is 160 slots, with the same inputs and targets."""
-    from hfmodels.data.char_gpt import _layout_batch
+    from hfmodels.data import layout_batch
 
     sizes = np.array([40, 40, 40, 40])
     tokens = np.arange(2, 2 + 4 * 127).reshape(4, 127) % 50 + 2
     valid = np.arange(127)[None, :] < sizes[:, None]
-    padded = _layout_batch(tokens, valid, sizes, 127, 0, pack=False, pad_to_block=False)
-    packed = _layout_batch(tokens, valid, sizes, 127, 0, pack=True, pad_to_block=False)
+    padded = layout_batch(tokens, valid, sizes, 127, 0, pack=False, pad_to_block=False)
+    packed = layout_batch(tokens, valid, sizes, 127, 0, pack=True, pad_to_block=False)
     assert packed["input_ids"].shape == padded["input_ids"].shape == (4, 40)
     assert torch.equal(packed["input_ids"], padded["input_ids"])
     assert torch.equal(packed["labels"], padded["labels"])
@@ -527,7 +528,7 @@ def test_packing_falls_back_to_one_example_per_row_when_that_is_smaller():
     sizes = np.array([100, 27, 27, 27, 27])
     valid = np.arange(127)[None, :] < sizes[:, None]
     tokens = np.resize(tokens, (5, 127))
-    assert _layout_batch(tokens, valid, sizes, 127, 0, pack=True, pad_to_block=False)["input_ids"].shape == (
+    assert layout_batch(tokens, valid, sizes, 127, 0, pack=True, pad_to_block=False)["input_ids"].shape == (
         2,
         127,
     )

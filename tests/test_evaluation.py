@@ -1,12 +1,16 @@
-"""Batched greedy decoding, predictions file and exact-match accuracy (hfmodels.evaluation.birthplaces)."""
+"""Batched greedy decoding, predictions file, exact-match accuracy, the split a score belongs to and the
+strict reading of evaluation files (hfmodels.evaluation.birthplaces), and the analysis
+(hfmodels.evaluation.analysis)."""
 
 import os
+import re
 from pathlib import Path
 
 import pytest
 import torch
 
 from hfmodels.char_gpt import MASK_CHAR, CharGPTConfig, CharGPTForCausalLM, CharTokenizer
+from hfmodels.data import DataFormatError
 from hfmodels.evaluation.analysis import (
     confidence_report,
     coverage_curve,
@@ -18,8 +22,9 @@ from hfmodels.evaluation.birthplaces import (
     Prediction,
     evaluate_birthplaces,
     greedy_decode,
-    read_birthplace_file,
-    write_lines_atomic,
+    london_baseline,
+    score_line,
+    write_predictions,
 )
 from hfmodels.metrics.exact_match import ExactMatch
 
@@ -106,21 +111,107 @@ def test_bf16_decoding_gives_one_answer_per_question_and_restores_mode():
 def test_predictions_file_and_accuracy(tmp_path):
     tok = _tokenizer()
     model = _model("vanilla", tok)
-    tsv = tmp_path / "dev.tsv"
+    tsv = tmp_path / "birth_dev.tsv"
     tsv.write_text("".join(f"{q}\tParis\n" for q in QUESTIONS))
     out = tmp_path / "sub" / "dev.predictions"
-    scores, examples, preds = evaluate_birthplaces(model, tok, tsv, out, bf16=False)
+    result = evaluate_birthplaces(model, tok, tsv, out, bf16=False)
     lines = out.read_text().split("\n")
-    assert lines[-1] == "" and lines[:-1] == [p.text for p in preds]
-    assert scores == {"exact_match": 0.0, "correct": 0, "total": 4}
-    assert [e.line for e in examples] == [1, 2, 3, 4]
-    test = tmp_path / "test.tsv"
+    assert lines[-1] == "" and lines[:-1] == [p.text for p in result.predictions]
+    assert result.scores == {"exact_match": 0.0, "correct": 0, "total": 4}
+    assert result.examples["line"] == [1, 2, 3, 4]
+    assert result.split == "dev"
+    metrics = result.metrics()
+    assert (
+        metrics["dev_accuracy"] == 0.0
+        and metrics["dev_total"] == 4
+        and metrics["dev_predictions"] == str(out)
+    )
+    test = tmp_path / "birth_test_inputs.tsv"
     test.write_text("".join(f"{q}\n" for q in QUESTIONS))
-    scores, _, _ = evaluate_birthplaces(model, tok, test, None, bf16=False)
-    assert scores is None
+    result = evaluate_birthplaces(model, tok, test, None, bf16=False)
+    assert result.scores is None and result.split == "test"
+    assert set(result.metrics()) == {"test_decode_seconds", "test_predictions"}
 
 
-def test_exact_match_metric_and_file_errors(tmp_path):
+@pytest.mark.parametrize("name", ["undeveloped.tsv", "dev.tsv", "my_birth_dev.tsv", "birth_dev.tsv.bak"])
+def test_a_file_is_dev_only_by_its_known_name_or_an_explicit_split(tmp_path, name):
+    tok = _tokenizer()
+    model = _model("vanilla", tok)
+    tsv = tmp_path / name
+    tsv.write_text("".join(f"{q}\tParis\n" for q in QUESTIONS))
+    result = evaluate_birthplaces(model, tok, tsv, None, bf16=False, batch_size=4)
+    assert result.split is None
+    assert not any(k.startswith("dev_") for k in result.metrics())
+    assert result.metrics()["eval_total"] == 4
+    explicit = evaluate_birthplaces(model, tok, tsv, None, bf16=False, split="dev")
+    assert explicit.metrics()["dev_total"] == 4
+
+
+@pytest.mark.parametrize(
+    "content, where, problem",
+    [
+        ("Where was Ada born?\tParis\nWhere was Bob born?\t\n", ":2:", "empty place"),
+        ("Where was Ada born?\t Paris \n", ":1:", "place ' Paris ' has leading or trailing spaces"),
+        (" Where was Ada born?\tParis\n", ":1:", "leading or trailing spaces"),
+        ("", ":", "the file is empty"),
+        ("Where was Ada born?\tParis\n\nWhere was Bob born?\tRome\n", ":2:", "empty line"),
+        ("Where was Ada born?\tParis\nWhere was Bob born?\n", ":2:", "line 1 has place, so every line must"),
+        (
+            "Where was Ada born?\nWhere was Bob born?\tRome\n",
+            ":2:",
+            "line 1 has no place, so every line must",
+        ),
+        ("Where was Ada born?\tParis\tRome\n", ":1:", "2 tab"),
+        ("Where is Ada?\tParis\n", ":1:", "not of the form"),
+        ("Where was Ada born?\tPar\u00efs\n", ":1:", "(U+00EF) at column 24"),
+        ("Where was " + "A" * 30 + " born?\tParis\n", ":1:", "more than block_size - 1 = 47"),
+        ("Where was " + "A" * 40 + " born?\n", ":1:", "leaves no room for an answer"),
+        ("Where was Ada born?\r\n", ":1:", "carriage return"),
+    ],
+    ids=[
+        "empty gold",
+        "padded gold",
+        "padded question",
+        "empty file",
+        "empty line",
+        "missing place",
+        "extra place",
+        "two tabs",
+        "other question",
+        "unknown char",
+        "too long",
+        "question too long",
+        "crlf",
+    ],
+)
+def test_evaluation_files_are_read_strictly(tmp_path, content, where, problem):
+    tok = _tokenizer()
+    model = _model("vanilla", tok)
+    path = tmp_path / "eval.tsv"
+    path.write_text(content, encoding="utf-8", newline="")
+    with pytest.raises(DataFormatError, match=re.escape(f"{path}{where}") + ".*" + re.escape(problem)):
+        evaluate_birthplaces(model, tok, path, tmp_path / "p", bf16=False)
+    assert not (tmp_path / "p").exists()
+
+
+def test_evaluation_file_invalid_utf8_and_huge_line_are_reported_readably(tmp_path):
+    tok = _tokenizer()
+    model = _model("vanilla", tok)
+    path = tmp_path / "eval.tsv"
+    path.write_bytes(b"Where was Ada born?\tParis\nWhere was B\xffb born?\tRome\n")
+    with pytest.raises(
+        DataFormatError,
+        match=re.escape(f"{path}:2: not valid UTF-8")
+        + ".*byte offset 37 of the file \\(byte 12 of the line\\)",
+    ):
+        evaluate_birthplaces(model, tok, path, None, bf16=False)
+    path.write_text("Where is " + "x" * 10_000_000 + "?\tParis\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=re.escape(f"{path}:1: question 'Where is xxx")) as err:
+        evaluate_birthplaces(model, tok, path, None, bf16=False)
+    assert len(str(err.value)) < 400 and "(10000010 characters in all) is not of the form" in str(err.value)
+
+
+def test_exact_match_metric_and_predictions_file(tmp_path):
     metric = ExactMatch()
     assert metric.compute(
         predictions=["London", "Rome", "paris"], references=["London", "Paris", "Paris"]
@@ -129,36 +220,28 @@ def test_exact_match_metric_and_file_errors(tmp_path):
         "correct": 1,
         "total": 3,
     }
-    bad = tmp_path / "bad.tsv"
-    bad.write_text("Where was A born?\tX\nWhere was B born?\tY\tZ\n")
-    with pytest.raises(ValueError, match=r"bad.tsv:2"):
-        read_birthplace_file(bad)
-    # One prediction per input line: nothing may be skipped or half-labelled.
-    for text, message in (
-        ("Where was A born?\tX\n\nWhere was B born?\tY\n", r"bad.tsv:2: empty line"),
-        ("Where was A born?\tX\nWhere was B born?\n", r"bad.tsv:2: no place on this line, but line 1 has"),
-        ("Where was A born?\n\tY\n", r"bad.tsv:2: empty question"),
-    ):
-        bad.write_text(text)
-        with pytest.raises(ValueError, match=message):
-            read_birthplace_file(bad)
-    bad.write_text("Where was A born?\r\nWhere was B born?\r\n\n\n")  # CRLF and trailing empty lines
-    assert [(e.question, e.place, e.line) for e in read_birthplace_file(bad)] == [
-        ("Where was A born?", None, 1),
-        ("Where was B born?", None, 2),
-    ]
-    write_lines_atomic(tmp_path / "p.txt", ["a", "b"])
-    assert (tmp_path / "p.txt").read_text() == "a\nb\n"
+    write_predictions(tmp_path / "p.txt", ["a", "", "b"])  # an empty answer keeps its line
+    assert (tmp_path / "p.txt").read_text() == "a\n\nb\n"
     assert not list(tmp_path.glob(".p.txt*"))
+    assert (
+        score_line({"correct": 25, "total": 500, "exact_match": 0.05}) == "Correct: 25.0 out of 500.0: 5.0%"
+    )
+
+
+def test_london_baseline_counts_london_and_writes_its_predictions(tmp_path):
+    path = tmp_path / "birth_dev.tsv"
+    path.write_text("Where was A born?\tLondon\nWhere was B born?\tParis\nWhere was C born?\tLondon\n")
+    out = tmp_path / "london.predictions"
+    assert london_baseline(path, out) == {"london_accuracy": 2 / 3, "london_correct": 2, "london_total": 3}
+    assert out.read_text() == "London\n" * 3
+    (tmp_path / "test.tsv").write_text("Where was A born?\n")
+    with pytest.raises(DataFormatError, match="test.tsv:1: 0 tab"):
+        london_baseline(tmp_path / "test.tsv")
 
 
 @pytest.mark.skipif(not DEV.exists(), reason="shared data not present")
 def test_london_baseline_is_five_percent_on_dev():
-    examples = read_birthplace_file(DEV)
-    scores = ExactMatch().compute(
-        predictions=["London"] * len(examples), references=[e.place for e in examples]
-    )
-    assert scores == {"exact_match": 0.05, "correct": 25, "total": 500}
+    assert london_baseline(DEV) == {"london_accuracy": 0.05, "london_correct": 25, "london_total": 500}
 
 
 def test_confidence_analysis_numbers():
@@ -230,8 +313,8 @@ def test_document_recall_needs_gold_places(tmp_path):
     path.write_text("Where was Ann born?\nWhere was Bob born?\n", encoding="utf-8")
     corpus = tmp_path / "wiki.txt"
     corpus.write_text("Ann. Ann was born in Paris.\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"questions.tsv: document recall needs gold places .*line 1"):
+    with pytest.raises(DataFormatError, match=r"questions.tsv:1: 0 tab\(s\), expected exactly one tab"):
         write_document_recall(None, None, path, corpus, tmp_path / "out")
     path.write_text("Where was Ann born?\tParis\nWhere was Bob born?\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"questions.tsv:2: no place on this line"):
+    with pytest.raises(DataFormatError, match=r"questions.tsv:2: 0 tab"):
         write_document_recall(None, None, path, corpus, tmp_path / "out")

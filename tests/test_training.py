@@ -1,5 +1,5 @@
 """minGPT's optimizer and token schedule (hfmodels.training.optim / schedules) and the resumable
-span-corruption collator (hfmodels.training.resume)."""
+span-corruption collator (hfmodels.data.span_corruption)."""
 
 import math
 import os
@@ -9,15 +9,15 @@ import torch
 from transformers import TrainingArguments
 
 from hfmodels.char_gpt import CharGPTConfig, CharGPTForCausalLM, CharTokenizer
-from hfmodels.data.char_gpt import BirthplaceCollator, SpanCorruptionCollator, birthplace_example
-from hfmodels.training.optim import create_mingpt_adamw, decay_parameter_names
-from hfmodels.training.replay import ReplayCollator
-from hfmodels.training.resume import (
-    EpochCallback,
+from hfmodels.data import (
+    BirthplaceCollator,
+    ReplayCollator,
     ResumableSpanCorruptionCollator,
-    last_complete_checkpoint,
-    resolve_resume_checkpoint,
+    SpanCorruptionCollator,
+    birthplace_example,
 )
+from hfmodels.training.optim import create_mingpt_adamw, decay_parameter_names
+from hfmodels.training.resume import EpochCallback
 from hfmodels.training.schedules import (
     MinGPTLRSchedule,
     TokenScheduleTrainer,
@@ -171,43 +171,6 @@ def test_resumable_collator_depends_on_batch_and_epoch_only():
     EpochCallback(a).on_epoch_begin(None, State(), None)
     assert a.epoch == 1
     assert not torch.equal(a(docs[:4])["input_ids"], first["input_ids"])  # new epoch, new draws
-
-
-def _checkpoint(folder, step, weights=True, state=True):
-    path = folder / f"checkpoint-{step}"
-    path.mkdir(parents=True)
-    if weights:
-        (path / "model.safetensors").write_bytes(b"w")
-    if state:
-        (path / "trainer_state.json").write_text("{}")
-    return str(path)
-
-
-def test_last_checkpoint_is_the_newest_complete_one_by_step_number(tmp_path, caplog):
-    out = tmp_path / "full6e-4" / "vanilla_pretrain"  # hyphens in the path must not confuse the order
-    assert last_complete_checkpoint(out) is None and resolve_resume_checkpoint("last", out) is None
-    _checkpoint(out, 750)
-    newest = _checkpoint(out, 9750)
-    _checkpoint(out, 10000, state=False)  # killed while saving: no trainer_state.json yet
-    _checkpoint(out, 10250, weights=False)  # killed before the weights were written
-    (out / "checkpoint-99999.tmp").mkdir()  # not a checkpoint folder
-    with caplog.at_level("WARNING"):
-        assert last_complete_checkpoint(out) == newest  # 9750, not the lexically larger 750
-    assert "checkpoint-10000: no trainer_state.json" in caplog.text
-    assert "checkpoint-10250: no model weights" in caplog.text
-    assert resolve_resume_checkpoint("last", out) == newest == resolve_resume_checkpoint("LATEST", out)
-    assert resolve_resume_checkpoint(None, out) is None and resolve_resume_checkpoint("", out) is None
-    assert resolve_resume_checkpoint(newest, out) == newest
-
-
-def test_resuming_a_half_written_or_missing_checkpoint_is_refused_with_the_reason(tmp_path):
-    complete = _checkpoint(tmp_path, 500)
-    broken = _checkpoint(tmp_path, 750, state=False)
-    with pytest.raises(ValueError, match=r"checkpoint-750: cannot resume, no trainer_state.json") as err:
-        resolve_resume_checkpoint(broken, tmp_path / "elsewhere")
-    assert f"the newest complete checkpoint next to it is {complete}" in str(err.value)
-    with pytest.raises(ValueError, match=r"checkpoint-9: cannot resume, no such folder"):
-        resolve_resume_checkpoint(str(tmp_path / "checkpoint-9"), tmp_path)
 
 
 def test_replay_collator_stacks_questions_and_corrupted_documents():

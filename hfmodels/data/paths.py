@@ -20,6 +20,7 @@ few lines of `urllib` rather than `huggingface_hub` (whose download helpers only
 
 from __future__ import annotations
 
+import filecmp
 import hashlib
 import os
 import shutil
@@ -297,6 +298,17 @@ def _verify(path: Path, relative: str, url: str, spec: DataFileSpec) -> None:
             )
 
 
+def _publish(tmp: Path, target: Path) -> None:
+    """Move a verified download into place, readable as a plain `open` would have made it.
+
+    Downloads are streamed as bytes and checked before the rename, which a text writer such as
+    `hfmodels.reporting.write_text_atomic` cannot do; `mkstemp` makes files 0600, hence the mode."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, target)
+
+
 def _extract_siblings(archive: Path, relative: str, spec: DataFileSpec, cache_root: Path) -> None:
     """Also unpack the other known files of the same archive that the cache lacks (each verified;
     one that is missing from the archive or does not match is skipped and fetched on its own later),
@@ -311,7 +323,7 @@ def _extract_siblings(archive: Path, relative: str, spec: DataFileSpec, cache_ro
         try:
             _extract_member(archive, other_spec.remote_name, Path(name))
             _verify(Path(name), other, str(archive), other_spec)
-            os.replace(name, target)
+            _publish(Path(name), target)
         except DataDownloadError:
             pass
         finally:
@@ -352,7 +364,7 @@ def download_data_file(relative: str, cache_dir: str | os.PathLike | None = None
         else:
             _fetch(url, tmp)
         _verify(tmp, relative, url, spec)
-        os.replace(tmp, target)
+        _publish(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
         if archive_tmp is not None:
@@ -401,6 +413,53 @@ def data_file(relative: str, data_dir: str | os.PathLike | None = None, download
     )
 
 
+def resolve_data_path(
+    name: str | os.PathLike | None,
+    data_dir: str | os.PathLike | None = None,
+    subdirs: tuple[str, ...] = ("cs224n-a5",),
+) -> Path | None:
+    """The file a command-line argument such as `wiki.txt` or `birth_dev.tsv` names.
+
+    `name` is taken as given (relative to the working directory) if it exists or is absolute;
+    otherwise it is looked up in each of `subdirs` of [`resolve_data_dir`]`(data_dir)`, then in
+    that directory itself; otherwise, if `subdir/name` is one of [`KNOWN_DATA_FILES`], it comes
+    from [`data_file`] (the cache, or a verified download). `None` gives `None`.
+
+    A bare file name (no directory part, as in the course's commands) that exists both in the
+    working directory and in the data directory with different contents is refused: either choice
+    could be the wrong one. `./wiki.txt` or an absolute path picks the working directory's file.
+
+    Raises:
+        `ValueError`: the ambiguous bare name above (the message names both files).
+        `FileNotFoundError`: not found anywhere (the message names every place looked at).
+    """
+    if name is None:
+        return None
+    text = os.fspath(name)
+    given = Path(text).expanduser()
+    base = resolve_data_dir(data_dir)
+    candidates = [base / sub / text for sub in subdirs] + [base / text]
+    in_data = [c for c in candidates if c.is_file()]
+    if given.exists() or given.is_absolute():
+        bare = given.name == text
+        if bare and given.is_file() and in_data and not filecmp.cmp(given, in_data[0], shallow=False):
+            raise ValueError(
+                f"{text}: the working directory's {text} and {in_data[0]} differ; pass ./{text} (the "
+                f"working directory's) or {in_data[0]} (the data directory's) to say which one."
+            )
+        return given
+    if in_data:
+        return in_data[0]
+    known = [f"{sub}/{text}" for sub in subdirs if f"{sub}/{text}" in KNOWN_DATA_FILES]
+    if known:
+        return data_file(known[0], data_dir)
+    looked = ", ".join(str(c) for c in [given.resolve(), *candidates])
+    raise FileNotFoundError(
+        f"{text}: not found (looked at: {looked}); pass --data_dir or set ${DATA_DIR_ENV} to the "
+        "directory that holds it, or give the file's path."
+    )
+
+
 __all__ = [
     "DATASET_SOURCES",
     "KNOWN_DATA_FILES",
@@ -411,4 +470,5 @@ __all__ = [
     "default_cache_dir",
     "download_data_file",
     "resolve_data_dir",
+    "resolve_data_path",
 ]

@@ -1,4 +1,4 @@
-"""Where does a birthplace answer come from? (SPEC §1 "The questions the study asks")
+"""Where does a birthplace answer come from: retrieved from pretraining, or invented?
 
 Three measurements no course solution makes:
 
@@ -33,22 +33,15 @@ import argparse
 import json
 import math
 import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from datasets import Dataset
 
-from ..reporting import save_figure_atomic
-from .birthplaces import Prediction, greedy_decode, read_birthplace_file
-
-QUESTION = re.compile(r"Where was (?P<name>.+) born\?")
-
-
-def question_name(question: str) -> str:
-    """NAME of `Where was NAME born?` (the whole question if it has another form)."""
-    match = QUESTION.fullmatch(question)
-    return match["name"] if match else question
+from ..data import question_name, read_birthplace_file, read_text
+from ..reporting import save_figure_atomic, write_text_atomic
+from .birthplaces import Prediction, greedy_decode
 
 
 def names_in_corpus(questions: Sequence[str], corpus_text: str) -> list[bool]:
@@ -265,13 +258,9 @@ def _markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _labelled_examples(eval_path: str | os.PathLike, what: str) -> list:
-    """The birthplace file's examples; ValueError naming the file if a line has no gold place."""
-    examples = read_birthplace_file(eval_path)
-    missing = next((i for i, e in enumerate(examples, 1) if e.place is None), None)
-    if missing is not None:
-        raise ValueError(f"{eval_path}: {what} needs gold places on every line (line {missing} has none).")
-    return examples
+def _labelled_examples(eval_path: str | os.PathLike, tokenizer) -> Dataset:
+    """The labelled birthplace file's rows, read strictly (`hfmodels.data.read_birthplace_file`)."""
+    return read_birthplace_file(eval_path, labelled=True, tokenizer=tokenizer)
 
 
 def analyze(
@@ -285,13 +274,11 @@ def analyze(
 ) -> dict:
     """Decode `eval_path`, compute [`confidence_report`] and write the report files. `bf16` as in
     [`greedy_decode`] (None: bf16 autocast where the hardware runs it natively)."""
-    from ..reporting import write_text_atomic
-
-    examples = _labelled_examples(eval_path, "the analysis")
-    questions = [e.question for e in examples]
+    examples = _labelled_examples(eval_path, tokenizer)
+    questions, places = examples["question"], examples["place"]
     predictions = greedy_decode(model, tokenizer, questions, batch_size=batch_size, bf16=bf16)
-    corpus_text = Path(corpus_path).read_text(encoding="utf-8")
-    report = confidence_report(questions, predictions, [e.place for e in examples], corpus_text)
+    corpus_text = read_text(corpus_path)
+    report = confidence_report(questions, predictions, places, corpus_text)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = {k: v for k, v in report.items() if k != "curve"}
@@ -300,14 +287,14 @@ def analyze(
     records = [
         {
             "question": q,
-            "gold": e.place,
+            "gold": gold,
             "prediction": p.text,
-            "correct": p.text == e.place,
+            "correct": p.text == gold,
             "name_in_corpus": question_name(q) in corpus_text,
             "confidence": p.confidence,
             "token_probs": p.token_probs,
         }
-        for q, e, p in zip(questions, examples, predictions)
+        for q, gold, p in zip(questions, places, predictions)
     ]
     write_text_atomic(out / "predictions.jsonl", "".join(json.dumps(r) + "\n" for r in records))
     _plot(report, out / "coverage.png")
@@ -323,13 +310,9 @@ def write_document_recall(
     output_dir: str | os.PathLike,
 ) -> dict:
     """[`document_recall`] over a labelled birthplace file; writes `document_recall.json`."""
-    from ..reporting import write_text_atomic
-
-    examples = _labelled_examples(eval_path, "document recall")
-    documents = Path(corpus_path).read_text(encoding="utf-8").splitlines()
-    recalled = document_recall(
-        model, tokenizer, [e.question for e in examples], [e.place for e in examples], documents
-    )
+    examples = _labelled_examples(eval_path, tokenizer)
+    documents = read_text(corpus_path).splitlines()
+    recalled = document_recall(model, tokenizer, examples["question"], examples["place"], documents)
     measured = [r for r in recalled if r is not None]
     summary = {
         "questions": len(examples),

@@ -1,35 +1,33 @@
-"""Span-corruption draws that an interrupted and resumed `Trainer` run repeats exactly.
-
-`SpanCorruptionCollator` keeps one RNG stream per process, which a checkpoint does not hold and
-which the data loader's prefetching runs ahead of; a resumed run would therefore corrupt the
-documents differently from the uninterrupted run. [`ResumableSpanCorruptionCollator`] instead
-seeds every batch from `(seed, epoch, process rank, the batch's corpus line numbers)`: the
-`Trainer`'s sampler gives the same batches in the same epoch after a resume (it skips the batches
-already trained on without collating them), so the draws are the same, and each epoch's new
-shuffle gives new draws, as the original re-draws every time an example is read.
-[`EpochCallback`] tells the collator which epoch is running (`Trainer` calls `on_epoch_begin`
-after restoring a checkpoint's state, with `state.epoch` inside the resumed epoch).
+"""Resuming interrupted `Trainer` runs: which checkpoint to resume, and the callbacks that make a
+resumed run repeat the uninterrupted one.
 
 [`resolve_resume_checkpoint`] turns a recipe's `--resume_from_checkpoint` into a checkpoint that
-is safe to resume: `last` picks the newest *complete* one in the output folder, numerically, and
-a folder left half-written by a run killed while saving is skipped (or, named explicitly, refused
-with the reason). `Trainer` writes `trainer_state.json` last and cannot resume without it, so a
-restartable script that picked the highest-numbered folder would stop at every restart.
+is safe to resume: `last` picks the newest *complete* one in the output folder, numerically. A
+checkpoint is complete when [`checkpoint_problem`] finds nothing wrong: its weights open with
+safetensors, `trainer_state.json` parses, every `rng_state*.pth` loads, and `optimizer.pt` and
+`scheduler.pt` are present and load. A folder left half-written by a run killed while saving (or
+damaged later) is skipped with a warning naming it and the reason, or, named explicitly, refused
+with the reason; without this check, `Trainer` would crash inside `train()` on the first broken
+file (`SafetensorError`, `JSONDecodeError`, `OSError`).
+
+[`EpochCallback`] tells `hfmodels.data.ResumableSpanCorruptionCollator` which epoch is running
+(`Trainer` calls `on_epoch_begin` after restoring a checkpoint's state, with `state.epoch` inside
+the resumed epoch).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
 import re
-import zlib
 from typing import Any
 
-import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
 from transformers import TrainerCallback
-
-from ..data.char_gpt import SpanCorruptionCollator, process_rank
+from transformers.trainer_pt_utils import safe_globals
 
 logger = logging.getLogger(__name__)
 
@@ -38,60 +36,9 @@ LAST_CHECKPOINT = ("last", "latest")
 _CHECKPOINT_DIR = re.compile(r"^checkpoint-(\d+)$")
 _STATE = "trainer_state.json"
 _WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
-
-
-class ResumableSpanCorruptionCollator(SpanCorruptionCollator):
-    """[`SpanCorruptionCollator`] whose random draws depend only on the seed, the epoch, the
-    process rank and which documents form the batch (their `line` numbers, or a checksum of
-    their text, question or ids when there is no `line` column). Same arguments as the parent; `seed` defaults
-    to 0. Register [`EpochCallback`] with the `Trainer` so the epoch is known."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.seed is None:
-            self.seed = 0
-        self.epoch = 0
-        self._batch_rng: np.random.Generator | None = None
-
-    @property
-    def rng(self) -> np.random.Generator:  # type: ignore[override]
-        """The generator of the batch being collated (set by `__call__`)."""
-        if self._batch_rng is None:
-            raise RuntimeError("ResumableSpanCorruptionCollator.rng is only defined while collating a batch.")
-        return self._batch_rng
-
-    @staticmethod
-    def _example_key(example: dict[str, Any]) -> int:
-        if example.get("line") is not None:
-            return int(example["line"])
-        if "text" in example:
-            content = example["text"]
-        elif "question" in example:  # a raw birthplace row
-            content = f"{example['question']}\t{example.get('place') or ''}"
-        else:
-            content = example["input_ids"]
-        data = (
-            content.encode("utf-8") if isinstance(content, str) else np.asarray(content, np.int64).tobytes()
-        )
-        return zlib.crc32(data)
-
-    def _seeded(self, examples: list[dict], make):
-        keys = [self._example_key(ex) for ex in examples]
-        self._batch_rng = np.random.default_rng(
-            np.random.SeedSequence([self.seed, self.epoch, process_rank(), *keys])
-        )
-        try:
-            return make(examples)
-        finally:
-            self._batch_rng = None
-
-    def __call__(self, examples: list[dict]):
-        return self._seeded(examples, super().__call__)
-
-    def corrupt_rows(self, examples: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """`(tokens, valid, lengths)` of the batch's corruption before any layout (what `__call__`
-        lays out; the same draws), for collators that combine it with other rows."""
-        return self._seeded(examples, self._corrupt_batch)
+_RNG_STATE = re.compile(r"^rng_state(_\d+)?\.pth$")
+_OPTIMIZER = "optimizer.pt"
+_SCHEDULER = "scheduler.pt"
 
 
 class EpochCallback(TrainerCallback):
@@ -118,15 +65,77 @@ class StopAfterStepsCallback(TrainerCallback):
             control.should_training_stop = True
 
 
+def _unreadable(kind: str, path: str, err: Exception) -> str:
+    return f"{kind} {os.path.basename(path)} is unreadable ({type(err).__name__}: {str(err)[:120]})"
+
+
+def _weights_problem(folder: str) -> str | None:
+    """Why the checkpoint's weights cannot be loaded, or None (headers and sizes checked, not values)."""
+    files = {
+        name: os.path.join(folder, name) for name in _WEIGHTS if os.path.isfile(os.path.join(folder, name))
+    }
+    if not files:
+        return f"no model weights ({' / '.join(_WEIGHTS)}); was the run stopped while saving?"
+    shards = [files[name] for name in ("model.safetensors",) if name in files]
+    if "model.safetensors.index.json" in files:
+        index = files["model.safetensors.index.json"]
+        try:
+            with open(index, encoding="utf-8") as f:
+                names = sorted(set(json.load(f)["weight_map"].values()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            return _unreadable("weight index", index, err)
+        shards += [os.path.join(folder, name) for name in names]
+    for shard in shards:
+        try:
+            with safe_open(shard, framework="pt") as f:
+                f.keys()
+        except (OSError, SafetensorError) as err:
+            return _unreadable("weights", shard, err)
+    if not shards:
+        return _torch_file_problem(files["pytorch_model.bin"], "weights")
+    return None
+
+
+def _torch_file_problem(path: str, kind: str) -> str | None:
+    """Why `torch.load` (as `Trainer` calls it: weights only) fails on `path`, or None."""
+    try:
+        with safe_globals():
+            torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:  # noqa: BLE001 (torch raises RuntimeError, OSError, EOFError, UnpicklingError...)
+        return _unreadable(kind, path, err)
+    return None
+
+
 def checkpoint_problem(path: str | os.PathLike) -> str | None:
-    """Why `path` cannot be resumed (missing folder, weights or `trainer_state.json`), or None."""
+    """Why `path` cannot be resumed, or None when it can.
+
+    Checked in order: the folder exists; its weights open with safetensors (header and file size);
+    `trainer_state.json` parses; every `rng_state*.pth` loads (at least one is present);
+    `optimizer.pt` and `scheduler.pt` are present and load."""
     path = os.fspath(path)
     if not os.path.isdir(path):
         return "no such folder"
-    if not any(os.path.isfile(os.path.join(path, name)) for name in _WEIGHTS):
-        return f"no model weights ({' / '.join(_WEIGHTS)}); was the run stopped while saving?"
-    if not os.path.isfile(os.path.join(path, _STATE)):
+    problem = _weights_problem(path)
+    if problem is not None:
+        return problem
+    state = os.path.join(path, _STATE)
+    if not os.path.isfile(state):
         return f"no {_STATE} (the Trainer writes it last); was the run stopped while saving?"
+    try:
+        with open(state, encoding="utf-8") as f:
+            json.load(f)
+    except (OSError, ValueError) as err:
+        return _unreadable("trainer state", state, err)
+    rng = sorted(name for name in os.listdir(path) if _RNG_STATE.match(name))
+    if not rng:
+        return "no rng_state*.pth (the random state Trainer restores for an exact resume)"
+    for name in [*rng, _OPTIMIZER, _SCHEDULER]:
+        file = os.path.join(path, name)
+        if not os.path.isfile(file):
+            return f"no {name}; was the run stopped while saving?"
+        problem = _torch_file_problem(file, "random state" if name in rng else name.split(".")[0])
+        if problem is not None:
+            return problem
     return None
 
 
@@ -146,7 +155,7 @@ def last_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:
         problem = checkpoint_problem(path)
         if problem is None:
             return path
-        logger.warning("Skipping the incomplete checkpoint %s: %s", path, problem)
+        logger.warning("Skipping the checkpoint %s, it cannot be resumed: %s", path, problem)
     return None
 
 
@@ -180,7 +189,6 @@ def resolve_resume_checkpoint(value: str | None, output_dir: str | os.PathLike) 
 __all__ = [
     "LAST_CHECKPOINT",
     "EpochCallback",
-    "ResumableSpanCorruptionCollator",
     "StopAfterStepsCallback",
     "checkpoint_problem",
     "last_complete_checkpoint",

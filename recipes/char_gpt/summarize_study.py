@@ -108,12 +108,13 @@ def london_row(data_dir: str | None) -> dict | None:
     a `FileNotFoundError` if `data_dir` holds no `birth_dev.tsv`, rather than a table without it."""
     if data_dir is None:
         return None
-    from hfmodels.evaluation.birthplaces import evaluate_places, read_birthplace_file
+    from hfmodels.data import read_birthplace_file
+    from hfmodels.evaluation.birthplaces import evaluate_places
 
     for base in (Path(data_dir) / "cs224n-a5", Path(data_dir)):
         if (base / "birth_dev.tsv").is_file():
             examples = read_birthplace_file(base / "birth_dev.tsv")
-            scores = evaluate_places(["London"] * len(examples), [e.place for e in examples])
+            scores = evaluate_places(["London"] * len(examples), examples["place"])
             return {
                 "system": "london",
                 "dev_accuracy": scores["exact_match"],

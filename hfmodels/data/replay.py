@@ -1,7 +1,7 @@
 """Rehearsal during birthplace finetuning: pretraining documents mixed into every batch.
 
 The study's finetuning (10 epochs on 2,000 questions) erases most of what span-corruption
-pretraining stored (RESULTS.md, "Memorised, then lost in finetuning"). Replaying pretraining
+pretraining stored (docs/results.md). Replaying pretraining
 documents beside the questions is the standard remedy for such forgetting. [`ReplayCollator`]
 builds each finetuning batch from the question examples the `Trainer` hands it plus
 `round(ratio * len(questions))` corpus documents under the span-corruption objective of
@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data.char_gpt import IGNORE_INDEX, BirthplaceCollator, _layout_batch
-from .resume import ResumableSpanCorruptionCollator
+from .birthplaces import BirthplaceCollator
+from .packing import IGNORE_INDEX, layout_batch
+from .span_corruption import ResumableSpanCorruptionCollator, example_key
 
 
 def _stack(parts: list[np.ndarray], width: int, fill: int) -> np.ndarray:
@@ -77,7 +78,7 @@ class ReplayCollator:
         k = min(round(self.ratio * len(examples)), len(self.documents))
         if k == 0:
             return []
-        keys = [ResumableSpanCorruptionCollator._example_key(ex) for ex in examples]
+        keys = [example_key(ex) for ex in examples]
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, *keys]))
         return sorted(rng.choice(len(self.documents), size=k, replace=False).tolist())
 
@@ -99,7 +100,7 @@ class ReplayCollator:
         tokens, labels = _stack(tokens, width, pad_id), _stack(labels, width, IGNORE_INDEX)
         sizes = np.concatenate(sizes)
         valid = np.arange(width)[None, :] < sizes[:, None]
-        return _layout_batch(
+        return layout_batch(
             tokens, valid, sizes, self.document_collator.block_size - 1, pad_id, pack=self.pack,
             pad_to_block=False, labels=labels,
         )  # fmt: skip
