@@ -67,6 +67,14 @@ MINBERT_CASES = [
     ("label out of range", "ids-sst-dev.csv", _sst("1\tid1\tx\t5"), "bad row", 3),
     ("wrong column count", "ids-sst-train.csv", _sst("1\tid1\tx", "2\tid2\tok\t3"), "bad row", 3),
     ("empty line", "ids-sst-train.csv", _sst("", "2\tid2\tok\t3"), "bad row", 3),
+    ("carriage return", "ids-sst-train.csv", _sst("1\tid1\tx\ry\t2", "2\tid2\tok\t3"), "bad row", 3),
+    (
+        "CRLF line ends",
+        "ids-sst-train.csv",
+        _sst("1\tid1\tx\t2").replace(b"\n", b"\r\n"),
+        "repair",
+        ("", ["id0", "id1"]),
+    ),
     (
         "invalid UTF-8",
         "ids-sst-train.csv",

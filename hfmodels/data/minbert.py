@@ -30,8 +30,8 @@ other header raises a `MinBertFormatError` naming the file and what was expected
 a file with a header and no rows, and a file whose rows are all bad are errors too.
 
 **Bad rows** (wrong number of fields, an unclosed quote, a field over the `csv` module's limit of
-131,072 characters, label missing, not a finite number or out of range, empty sentence or id, an
-empty line) raise a `MinBertFormatError` naming the file, the
+131,072 characters, a carriage return inside the line, label missing, not a finite number or out
+of range, empty sentence or id, an empty line) raise a `MinBertFormatError` naming the file, the
 line and the value (cut to 80 characters), unless `on_bad_row="skip"`, which logs a warning naming
 file, line and reason for each skipped row and then one warning listing every skipped line.
 Quora defaults to `"skip"`: the shipped `quora.csv` has two truncated rows (lines 2577 and 14222,
@@ -145,6 +145,8 @@ def _split_line(line: str, where: str) -> list[str]:
     The line is parsed on its own with its `\\n` put back, so a quoted field still open at the end
     of the line takes in that `\\n` (and nothing further): that is how an unclosed quote shows.
     """
+    if "\r" in line:  # the csv module would end the record there and then fail with a misleading hint
+        raise MinBertFormatError(f"{where}: a carriage return (\\r) inside the line: {_shown(line)}")
     try:
         fields = next(csv.reader([line + "\n"], delimiter="\t"))
     except csv.Error as err:
