@@ -21,6 +21,7 @@ from hfmodels.data.paths import (
     data_file,
     default_cache_dir,
     resolve_data_dir,
+    resolve_data_path,
 )
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -153,6 +154,59 @@ def test_missing_known_file_without_download(tmp_path, server):
 
 
 # ----------------------------------------------------------------------------------------------
+# command-line file names (resolve_data_path)
+
+
+def test_resolve_data_path_as_given_then_in_the_data_dir(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    (data / "cs224n-a5").mkdir(parents=True)
+    (data / "cs224n-a5" / "wiki.txt").write_text("corpus\n")
+    (data / "extra.tsv").write_text("x\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert resolve_data_path(None, data) is None
+    assert resolve_data_path("wiki.txt", data) == data.resolve() / "cs224n-a5" / "wiki.txt"
+    assert resolve_data_path("extra.tsv", data) == data.resolve() / "extra.tsv"
+    (work / "mine.tsv").write_text("y\n")
+    assert resolve_data_path("mine.tsv", data) == Path("mine.tsv")
+    assert resolve_data_path(str(work / "mine.tsv"), data) == work / "mine.tsv"
+    (work / "wiki.txt").write_text("corpus\n")  # the same bytes: no ambiguity
+    assert resolve_data_path("wiki.txt", data) == Path("wiki.txt")
+
+
+def test_resolve_data_path_refuses_an_ambiguous_bare_name_and_names_what_it_looked_at(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    (data / "cs224n-a5").mkdir(parents=True)
+    (data / "cs224n-a5" / "wiki.txt").write_text("corpus\n")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "wiki.txt").write_text("another corpus\n")
+    with pytest.raises(
+        ValueError, match=r"wiki.txt: the working directory's wiki.txt and .*cs224n-a5/wiki.txt differ"
+    ):
+        resolve_data_path("wiki.txt", data)
+    assert resolve_data_path("./wiki.txt", data) == Path("./wiki.txt")
+    with pytest.raises(
+        FileNotFoundError, match=r"nothere.tsv: not found \(looked at: .*data/cs224n-a5/nothere.tsv"
+    ):
+        resolve_data_path("nothere.tsv", data)
+
+
+def test_resolve_data_path_downloads_a_known_file_it_cannot_find(tmp_path, server, monkeypatch):
+    root, url, requested = server
+    content = b"Where was A born?\tRome\n"
+    (root / "cs224n-a5").mkdir()
+    (root / "cs224n-a5" / "birth_dev.tsv").write_bytes(content)
+    monkeypatch.setitem(paths.KNOWN_DATA_FILES, "cs224n-a5/birth_dev.tsv", _spec(content))
+    monkeypatch.setenv(paths.DATA_URL_ENV, url)
+    data = tmp_path / "data"
+    data.mkdir()
+    monkeypatch.chdir(tmp_path)
+    got = resolve_data_path("birth_dev.tsv", data)
+    assert got == tmp_path / "cache" / "cs224n-a5" / "birth_dev.tsv" and got.read_bytes() == content
+
+
+# ----------------------------------------------------------------------------------------------
 # downloads
 
 
@@ -170,6 +224,9 @@ def test_download_from_mirror(tmp_path, server, monkeypatch):
     assert got.read_bytes() == content
     assert requested == ["/toy/file.txt"]
     assert _leftovers(tmp_path / "cache") == ["file.txt"]  # no temporary files left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert got.stat().st_mode & 0o777 == 0o666 & ~umask  # as a plain open() makes it, not mkstemp's 0600
     # second call: served from the cache, no new request
     assert data_file("toy/file.txt", data) == got
     assert requested == ["/toy/file.txt"]
