@@ -1,4 +1,4 @@
-"""recipes/char_gpt/select_finetune.py: the held-out split of the training questions, the grid,
+"""hfmodels.training.selection (recipes/char_gpt/select_finetune.py): the held-out split of the training questions, the grid,
 the choice made without dev, the final finetune scored on dev, and a rerun that keeps the grid."""
 
 import json
@@ -6,10 +6,19 @@ import os
 import sys
 
 import pytest
-from scripts import ROOT, load_script, write_birthplace_data
+from scripts import ROOT, write_birthplace_data
+
+import hfmodels.training.selection as select
+from hfmodels.training.char_gpt_cli import run_command
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-select = load_script("recipes/char_gpt/select_finetune.py", "select_finetune")
+PRESETS = ROOT / "recipes" / "char_gpt" / "presets"
+
+
+def select_main(argv):
+    return select.run_selection_command(argv, PRESETS / "finetune_from_pretrained.json")
+
+
 TINY = ["--n_layer", "2", "--n_embd", "16", "--n_head", "2", "--report_to", "none", "--logging_steps", "1"]
 
 PEOPLE = [
@@ -67,9 +76,8 @@ def test_choice_prefers_accuracy_then_recall_then_grid_order():
 
 
 def test_grid_then_final_finetune_on_all_training_questions(data_dir, tmp_path, monkeypatch, capsys):
-    run = select._run_module()
     pre = tmp_path / "pre"
-    run.main(
+    run_command(
         ["pretrain", "vanilla", "wiki.txt", "--data_dir", str(data_dir), *TINY, "--max_steps", "2"]
         + [
             "--per_device_train_batch_size",
@@ -78,7 +86,8 @@ def test_grid_then_final_finetune_on_all_training_questions(data_dir, tmp_path, 
             str(pre),
             "--output_dir",
             str(tmp_path / "r"),
-        ]
+        ],
+        PRESETS,
     )
     out = tmp_path / "select"
     argv = [
@@ -92,7 +101,7 @@ def test_grid_then_final_finetune_on_all_training_questions(data_dir, tmp_path, 
     ]
     argv += ["--lrs", "1e-3", "3e-2", "--epochs", "1", "2", "--holdout", "3", "--recall", *TINY]
     argv += ["--per_device_train_batch_size", "4"]
-    summary = select.main(argv)
+    summary = select_main(argv)
 
     assert [r["name"] for r in summary["grid"]] == ["lr0.001_ep1", "lr0.03_ep1", "lr0.001_ep2", "lr0.03_ep2"]
     assert (summary["fit"], summary["holdout"]) == (5, 3)
@@ -121,23 +130,23 @@ def test_grid_then_final_finetune_on_all_training_questions(data_dir, tmp_path, 
 
     # A rerun keeps the scored pairs and the final model; a changed choice finetunes the final model again.
     calls = []
-    real = select._finetune
-    monkeypatch.setattr(select, "_finetune", lambda *a: calls.append(a[-1].name) or real(*a))
-    again = select.main(argv)
+    real = select.finetune_pair
+    monkeypatch.setattr(select, "finetune_pair", lambda *a: calls.append(a[-1].name) or real(*a))
+    again = select_main(argv)
     assert calls == [] and again["grid"] == summary["grid"] and again["final"] == final
     record = json.loads((out / "final" / "final.json").read_text())
     (out / "final" / "final.json").write_text(json.dumps(dict(record, chosen="another pair")))
-    select.main(argv)
+    select_main(argv)
     assert calls == ["final"]
     # A pair scored from other weights is not reused silently.
     pair = out / "lr0.001_ep1" / "pair.json"
     pair.write_text(json.dumps(dict(json.loads(pair.read_text()), pretrained_sha256="0" * 64)))
     with pytest.raises(ValueError, match=r"lr0.001_ep1/pair.json: scored with pretrained_sha256='000"):
-        select.main(argv)
+        select_main(argv)
     # Flags the grid sets itself would override it for every pair: refused before any work.
     for flag in ("--num-train-epochs", "--finetune_lr=1e-4"):
         with pytest.raises(SystemExit):
-            select.main([*argv, flag, "3"] if "=" not in flag else [*argv, flag])
+            select_main([*argv, flag, "3"] if "=" not in flag else [*argv, flag])
         assert "is set by the grid" in capsys.readouterr().err
 
 

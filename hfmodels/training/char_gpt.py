@@ -74,6 +74,12 @@ class CharGPTStudyArguments:
     finetune_corpus_path: str = field(default="birth_places_train.tsv", metadata={"help": "finetuning TSV"})
     eval_corpus_path: str | None = field(default=None, metadata={"help": "TSV to evaluate on"})
     outputs_path: str | None = field(default=None, metadata={"help": "predictions file (one place per line)"})
+    eval_split: str | None = field(
+        default=None,
+        metadata={
+            "help": "the split --eval_corpus_path belongs to, naming its metrics (default: from the data set's file names)"
+        },
+    )
     overwrite_output_dir: bool = field(
         default=False,
         metadata={"help": "replace the run or model already in --output_dir / --writing_params_path"},

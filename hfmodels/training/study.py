@@ -211,7 +211,9 @@ def finetune(run: StudyRun) -> dict:
     eval_path = run.data(study.eval_corpus_path or "birth_dev.tsv") if study.eval_after_finetune else None
     outputs = None
     if eval_path:
-        outputs = study.outputs_path or os.path.join(out, f"{split_of_file(eval_path) or 'eval'}.predictions")
+        outputs = study.outputs_path or os.path.join(
+            out, f"{study.eval_split or split_of_file(eval_path) or 'eval'}.predictions"
+        )
     prepare_training_outputs(run, outputs)
     tokenizer = tokenizer_for(run)
     model = model_for(run, tokenizer)
@@ -247,7 +249,13 @@ def score(
     """Greedy answers to every question of `eval_path`, written to `outputs_path`, scored when the
     file has places; the course's report line is printed."""
     evaluation = evaluate_birthplaces(
-        model, tokenizer, eval_path, outputs_path, batch_size=study.eval_batch_size, bf16=bool(bf16)
+        model,
+        tokenizer,
+        eval_path,
+        outputs_path,
+        batch_size=study.eval_batch_size,
+        bf16=bool(bf16),
+        split=study.eval_split,
     )
     if evaluation.scores is None:
         print(
