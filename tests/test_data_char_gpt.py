@@ -32,6 +32,7 @@ from hfmodels.data import (
     read_birthplace_file,
     read_wiki_file,
     span_corrupt,
+    split_of_file,
 )
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -167,6 +168,87 @@ def test_birthplace_too_long_for_block(tmp_path):
     assert len(read_birthplace_file(path, block_size=None)) == 2
     with pytest.raises(DataFormatError, match=re.escape(f"{path}:2") + ".*block_size - 1 = 127"):
         read_birthplace_file(path, block_size=128)
+
+
+def test_a_leading_bom_is_removed_with_a_warning_in_every_reader(tmp_path, caplog):
+    wiki = tmp_path / "wiki.txt"
+    wiki.write_bytes(b"\xef\xbb\xbf" + "\n".join(DOCS).encode("utf-8"))
+    plain = tmp_path / "plain.txt"
+    plain.write_text("\n".join(DOCS), encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        assert read_wiki_file(wiki)["text"] == DOCS
+        tok = build_char_tokenizer(corpus_path=wiki)
+    assert f"{wiki}: removed the UTF-8 byte-order mark" in caplog.text
+    assert "\ufeff" not in tok.get_vocab()
+    assert tok.get_vocab() == build_char_tokenizer(corpus_path=plain).get_vocab()
+    tsv = tmp_path / "birth.tsv"
+    tsv.write_bytes(b"\xef\xbb\xbf" + "".join(f"{q}\t{p}\n" for q, p in PAIRS).encode("utf-8"))
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert read_birthplace_file(tsv, labelled=None)["question"] == [q for q, _ in PAIRS]
+    assert f"{tsv}: removed the UTF-8 byte-order mark" in caplog.text
+
+
+def test_invalid_utf8_names_line_and_byte_offset_in_the_corpus_and_the_tokenizer(tmp_path):
+    path = tmp_path / "wiki.txt"
+    path.write_bytes(b"good\nbad \xc3\x28 byte\n")
+    for read in (read_wiki_file, lambda p: build_char_tokenizer(corpus_path=p)):
+        with pytest.raises(
+            DataFormatError, match=re.escape(f"{path}:2: not valid UTF-8") + ".*byte offset 9"
+        ):
+            read(path)
+
+
+def test_labelled_none_follows_the_first_line(tmp_path):
+    path = tmp_path / "b.tsv"
+    path.write_text("Where was A born?\nWhere was B born?\n", encoding="utf-8")
+    assert read_birthplace_file(path, labelled=None).column_names == ["question", "name", "line"]
+    path.write_text("Where was A born?\tRome\n", encoding="utf-8")
+    assert read_birthplace_file(path, labelled=None)["place"] == ["Rome"]
+    path.write_text("Where was A born?\tRome\nWhere was B born?\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=re.escape(f"{path}:2: 0 tab(s)") + ".*line 1 has place"):
+        read_birthplace_file(path, labelled=None)
+
+
+def test_a_question_with_outer_spaces_and_a_huge_line_are_reported_readably(tmp_path):
+    path = tmp_path / "b.tsv"
+    path.write_text("Where was A born? \tRome\n", encoding="utf-8")
+    with pytest.raises(
+        DataFormatError, match=re.escape(f"{path}:1: question 'Where was A born? ' has leading")
+    ):
+        read_birthplace_file(path)
+    path.write_text("Where was A born?\tRome\n" + "y" * 10_000_000 + "\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=re.escape(f"{path}:2: 0 tab(s)")) as err:
+        read_birthplace_file(path)
+    assert len(str(err.value)) < 300 and "(10000000 characters in all)" in str(err.value)
+
+
+def test_test_inputs_need_room_for_an_answer(tmp_path):
+    path = tmp_path / "birth_test_inputs.tsv"
+    question = "Where was " + "A" * 20 + " born?"  # 36 characters, 37 with its ⁇
+    path.write_text(question + "\n", encoding="utf-8")
+    assert len(read_birthplace_file(path, labelled=False, block_size=39)) == 1
+    with pytest.raises(
+        DataFormatError, match=re.escape(f"{path}:1: the prompt question⁇ is 37") + ".*at most 36"
+    ):
+        read_birthplace_file(path, labelled=False, block_size=38)
+
+
+@pytest.mark.parametrize(
+    "path, split",
+    [
+        ("birth_dev.tsv", "dev"),
+        ("/x/cs224n-a5/birth_dev.tsv", "dev"),
+        ("birth_places_train.tsv", "train"),
+        ("birth_test_inputs.tsv", "test"),
+        ("undeveloped.tsv", None),
+        ("dev.tsv", None),
+        ("birth_dev.tsv.old", None),
+        ("my_birth_dev.tsv", None),
+    ],
+)
+def test_split_of_file_knows_only_the_data_sets_own_names(path, split):
+    assert split_of_file(path) == split
 
 
 def test_missing_file_is_clear(tmp_path, monkeypatch):
