@@ -1,0 +1,154 @@
+#!/usr/bin/env python
+"""Train lab 3's AddSub encoder-decoder Transformer with `Trainer` and score it by greedy decoding.
+
+    python recipes/addsub/train.py --output_dir runs/addsub/reference                 # lab 3's setup
+    python recipes/addsub/train.py --preset tuned --output_dir runs/addsub/tuned      # the tuned preset
+    accelerate launch recipes/addsub/train.py --output_dir runs/addsub/reference      # same, launched
+    python recipes/addsub/train.py --output_dir runs/addsub/reference --resume_from_checkpoint last
+
+A preset (`recipes/addsub/presets/<name>.json`, default `reference`) sets the model and training
+defaults; any flag on the command line overrides it (every `TrainingArguments` flag works). Writes
+to `--output_dir`: the model and tokenizer (loadable with `AutoModelForSeq2SeqLM` /
+`AutoTokenizer` after `import hfmodels`), checkpoints (one per epoch), TensorBoard logs,
+`metrics.json`, `summary.md` and the model card `README.md`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import HfArgumentParser, Trainer, TrainingArguments, default_data_collator, set_seed
+
+import hfmodels  # noqa: F401  (registers the Auto classes)
+from hfmodels.addsub import AddSubConfig, AddSubTokenizer, AddSubTransformerForConditionalGeneration
+from hfmodels.data.addsub import build_addsub_dataset, exhaustive_addsub_dataset, tokenize_addsub
+from hfmodels.evaluation.addsub import evaluate_addsub
+from hfmodels.reporting import build_model_card, update_metrics_file, write_summary, write_text_atomic
+from hfmodels.training.precision import describe_cpu
+from hfmodels.training.resume import resolve_resume_checkpoint
+
+PRESETS_DIR = Path(__file__).resolve().parent / "presets"
+
+
+@dataclass
+class AddSubArguments:
+    """The model's shape and the data split (defaults: lab 3's reference setup)."""
+
+    num_heads: int = field(default=4, metadata={"help": "attention heads"})
+    emb_dim: int = field(default=32, metadata={"help": "embedding width"})
+    feedforward_dim: int = field(default=32, metadata={"help": "feed-forward hidden width"})
+    encoder_layers: int = field(default=4, metadata={"help": "encoder blocks"})
+    decoder_layers: int = field(default=4, metadata={"help": "decoder blocks"})
+    dropout: float = field(default=0.2, metadata={"help": "dropout after every LayerNorm"})
+    split_seed: int = field(default=0, metadata={"help": "seed of the train/validation/test permutation"})
+    validation_fraction: float = field(default=0.1, metadata={"help": "part of the 90 % kept for validation"})
+    evaluate_exhaustive: bool = field(
+        default=True, metadata={"help": "also score every expression of the task"}
+    )
+    eval_batch_size: int = field(default=1024, metadata={"help": "batch size of the greedy decoding"})
+    max_train_examples: int | None = field(
+        default=None, metadata={"help": "cap the training split (smoke tests)"}
+    )
+    max_eval_examples: int | None = field(
+        default=None, metadata={"help": "cap each scored split (smoke tests)"}
+    )
+
+
+def parse_args(argv: list[str]) -> tuple[AddSubArguments, TrainingArguments, str]:
+    """`--preset NAME` (or a JSON path) gives the defaults, the other flags override them."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--preset", default="reference")
+    known, rest = pre.parse_known_args(argv)
+    preset_path = (
+        Path(known.preset) if known.preset.endswith(".json") else PRESETS_DIR / f"{known.preset}.json"
+    )
+    if not preset_path.exists():
+        raise SystemExit(f"--preset {known.preset}: no file {preset_path}")
+    parser = HfArgumentParser((AddSubArguments, TrainingArguments))
+    parser.set_defaults(**json.loads(preset_path.read_text(encoding="utf-8")))
+    args, training = parser.parse_args_into_dataclasses(rest)
+    return args, training, preset_path.stem
+
+
+def _cap(ds, n):
+    return ds if n is None or len(ds) <= n else ds.select(range(n))
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Train, save, score the test (and exhaustive) sets and write the reports; returns the metrics."""
+    argv = sys.argv[1:] if argv is None else argv
+    args, training, preset = parse_args(argv)
+    set_seed(training.seed)
+    tokenizer = AddSubTokenizer()
+    raw = build_addsub_dataset(seed=args.split_seed, validation_fraction=args.validation_fraction)
+    raw["train"] = _cap(raw["train"], args.max_train_examples)
+    for name in ("validation", "test"):
+        raw[name] = _cap(raw[name], args.max_eval_examples)
+    data = tokenize_addsub(raw, tokenizer)
+    columns = ["input_ids", "attention_mask", "labels"]
+    config = AddSubConfig(
+        num_heads=args.num_heads,
+        emb_dim=args.emb_dim,
+        feedforward_dim=args.feedforward_dim,
+        encoder_layers=args.encoder_layers,
+        decoder_layers=args.decoder_layers,
+        dropout=args.dropout,
+    )
+    model = AddSubTransformerForConditionalGeneration(config)
+    trainer = Trainer(
+        model=model,
+        args=training,
+        train_dataset=data["train"].select_columns(columns),
+        eval_dataset=data["validation"].select_columns(columns),
+        data_collator=default_data_collator,
+        processing_class=tokenizer,
+    )
+    start = time.perf_counter()
+    result = trainer.train(
+        resume_from_checkpoint=resolve_resume_checkpoint(training.resume_from_checkpoint, training.output_dir)
+    )
+    wall = time.perf_counter() - start
+    if not trainer.is_world_process_zero():
+        return {}
+    trainer.save_model(training.output_dir)
+    metrics = {f"train_{k}" if not k.startswith("train") else k: v for k, v in result.metrics.items()}
+    metrics.update(
+        train_wall_s=wall, preset=preset, machine=describe_cpu(), num_parameters=model.num_parameters()
+    )
+    model.eval()
+    splits = {"test": raw["test"], "validation": raw["validation"]}
+    if args.evaluate_exhaustive:
+        splits["exhaustive"] = exhaustive_addsub_dataset()
+    for name, ds in splits.items():
+        scores = evaluate_addsub(model, tokenizer, _cap(ds, args.max_eval_examples), args.eval_batch_size)
+        metrics.update({f"{name}_{k}": v for k, v in scores.items()})
+    metrics["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    command = "python recipes/addsub/train.py " + shlex.join(argv)
+    merged = update_metrics_file(training.output_dir, metrics)
+    write_summary(training.output_dir, f"AddSub Transformer ({preset} preset)", merged, command)
+    card = build_model_card(
+        "addsub",
+        model_name=os.path.basename(os.path.normpath(training.output_dir)),
+        metrics={
+            k: v for k, v in merged.items() if "exact_match" in k or k in ("train_wall_s", "num_parameters")
+        },
+        accuracy=merged["test_exact_match"],
+        dataset_name="AddSub (signed two-digit addition and subtraction)",
+        dataset_type="addsub",
+        task_type="text2text-generation",
+        metric_name="exact match accuracy (test)",
+        template_kwargs={"config": config, "preset": preset, "command": command},
+    )
+    write_text_atomic(Path(training.output_dir) / "README.md", str(card))
+    return merged
+
+
+if __name__ == "__main__":
+    main()
