@@ -190,7 +190,7 @@ def test_bf16_is_the_default_only_where_the_hardware_multiplies_bf16(monkeypatch
     assert parse("pretrain vanilla wiki.txt --bf16 false")[1].bf16 is False
 
 
-def _pretrain(data_dir, out, *extra):
+def _pretrain(data_dir, _out, *extra):
     base = ["--data_dir", str(data_dir), *TINY, "--per_device_train_batch_size", "4"]
     return main(["pretrain", "vanilla", "wiki.txt", *base, "--pack", *extra])
 
@@ -334,3 +334,224 @@ def test_finetuning_packs_the_questions_by_default_with_the_padded_loss(data_dir
     assert packed["finetune_tokens"] == padded["finetune_tokens"] == 2 * 4 * 127
     with pytest.raises(ValueError, match="--pack is not possible for the perceiver"):
         main(["finetune", "perceiver", "wiki.txt", "--data_dir", str(data_dir), *TINY, "--pack"])
+
+
+# Issue 26: nothing lost, nothing silently wrong.
+
+
+def _tiny_run(data_dir, run_dir, model_dir, *extra):
+    return _pretrain(
+        data_dir, None, "--output_dir", str(run_dir), "--writing_params_path", str(model_dir), "--save_steps", "1",
+        "--save_total_limit", "3", *extra,
+    )  # fmt: skip
+
+
+def test_a_finished_run_is_neither_overwritten_nor_resumed_unless_told(data_dir, tmp_path):
+    run_dir, model = tmp_path / "E", tmp_path / "E.params"
+    _tiny_run(data_dir, run_dir, model, "--max_steps", "3")
+    weights = (model / "model.safetensors").read_bytes()
+    checkpoints = sorted(p.name for p in run_dir.glob("checkpoint-*"))
+    assert checkpoints == ["checkpoint-1", "checkpoint-2", "checkpoint-3"]
+    with pytest.raises(
+        SystemExit,
+        match=r"E: holds a finished run \(pretrain vanilla, 3 steps\); pass --overwrite_output_dir",
+    ):
+        _tiny_run(data_dir, run_dir, model, "--max_steps", "4", "--seed", "8")
+    # resuming the finished run would train a 4th step of 3 and change the weights
+    with pytest.raises(SystemExit, match=r"checkpoint-3: the run is already finished \(step 3 of 3\)"):
+        _tiny_run(data_dir, run_dir, model, "--max_steps", "3", "--resume_from_checkpoint", "last")
+    with pytest.raises(
+        SystemExit, match=r"E.params: holds a model folder already; pass --overwrite_output_dir"
+    ):
+        _tiny_run(data_dir, tmp_path / "F", model, "--max_steps", "2")
+    assert sorted(p.name for p in run_dir.glob("checkpoint-*")) == checkpoints
+    assert (model / "model.safetensors").read_bytes() == weights
+    again = _tiny_run(data_dir, run_dir, model, "--max_steps", "2", "--seed", "8", "--overwrite_output_dir")
+    assert again["pretrain_steps"] == 2 and (model / "model.safetensors").read_bytes() != weights
+    assert sorted(p.name for p in run_dir.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
+
+
+def test_checkpoints_of_an_unfinished_run_resume_only_as_the_same_run_with_whole_run_metrics(
+    data_dir, tmp_path
+):
+    run_dir, model = tmp_path / "G", tmp_path / "G.params"
+    stopped = _tiny_run(data_dir, run_dir, model, "--max_steps", "4", "--stop_after_steps", "2")
+    assert stopped["pretrain_steps"] == 2 and stopped["pretrain_mean_loss"] is not None
+    with pytest.raises(
+        SystemExit, match=r"holds checkpoints of an unfinished run \(checkpoint-2\); pass --resume_from"
+    ):
+        _tiny_run(data_dir, run_dir, model, "--max_steps", "4")
+    with pytest.raises(SystemExit, match=r"holds checkpoints of a different run \(seed=42 there, 8 here\)"):
+        _tiny_run(
+            data_dir, run_dir, model, "--max_steps", "4", "--seed", "8", "--resume_from_checkpoint", "last"
+        )
+    resumed = _tiny_run(data_dir, run_dir, model, "--max_steps", "4", "--resume_from_checkpoint", "last")
+    assert resumed["pretrain_steps"] == 4 and resumed["pretrain_segment_first_step"] == 3
+    # the Trainer's mean covers steps 3-4 only: it is not reported as the run's
+    assert resumed["pretrain_mean_loss"] is None and resumed["pretrain_segment_mean_loss"] > 0
+    for folder in (run_dir, model):
+        metrics = json.loads((folder / "metrics.json").read_text())
+        assert metrics["pretrain_mean_loss"] is None and metrics["pretrain_steps"] == 4
+
+
+def test_model_folders_hold_no_pickle_and_outputs_are_checked_before_training(data_dir, tmp_path):
+    run_dir, model = tmp_path / "H", tmp_path / "H.params"
+    _tiny_run(data_dir, run_dir, model, "--max_steps", "1")
+    assert (
+        not (model / "training_args.bin").exists()
+        and (run_dir / "checkpoint-1" / "training_args.bin").exists()
+    )
+    assert not [p.name for p in model.iterdir() if p.suffix in {".bin", ".pt", ".pth", ".pkl", ".pickle"}]
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    finetune = [
+        "finetune",
+        "vanilla",
+        "wiki.txt",
+        "--data_dir",
+        str(data_dir),
+        "--reading_params_path",
+        str(model),
+    ]
+    finetune += ["--report_to", "none", "--max_steps", "1", "--output_dir", str(tmp_path / "ft")]
+    with pytest.raises(
+        ValueError, match=r"--outputs_path .*a_file/dev.predictions: cannot be created, .*a_file is a regular"
+    ):
+        main([*finetune, "--outputs_path", str(blocker / "dev.predictions")])
+    with pytest.raises(ValueError, match=r"--writing_params_path .*a_file/m: cannot be created"):
+        main([*finetune, "--writing_params_path", str(blocker / "m")])
+    with pytest.raises(ValueError, match=r"--output_dir .*a_file: is a regular file"):
+        main([*finetune[:-1], str(blocker)])
+    assert not (tmp_path / "ft").exists()  # refused before any training
+    with pytest.raises(ValueError, match=r"--outputs_path .*a_file/x: cannot be created"):
+        main(["evaluate", *finetune[1:6], "--outputs_path", str(blocker / "x")])
+
+
+def test_a_new_model_in_an_old_folder_takes_nothing_of_the_old_one(data_dir, tmp_path):
+    """finetune --eval_after_finetune False into a folder that held a scored model: the old dev
+    accuracy, predictions and card go (they described other weights)."""
+    common = ["finetune", "vanilla", "wiki.txt", "--data_dir", str(data_dir), *TINY, "--max_steps", "1"]
+    common += ["--writing_params_path", str(tmp_path / "ft"), "--output_dir", str(tmp_path / "r")]
+    main(common)
+    assert (tmp_path / "ft" / "dev.predictions").exists()
+    assert "dev_accuracy" in json.loads((tmp_path / "ft" / "metrics.json").read_text())
+    main([*common, "--eval_after_finetune", "False", "--overwrite_output_dir", "--seed", "3"])
+    metrics = json.loads((tmp_path / "ft" / "metrics.json").read_text())
+    assert "dev_accuracy" not in metrics and "dev_predictions" not in metrics
+    assert not (tmp_path / "ft" / "dev.predictions").exists()
+    card = ModelCard.load(tmp_path / "ft" / "README.md")
+    assert not card.data.eval_results and "not been scored" in card.text
+
+
+def test_a_damaged_model_folder_or_tokenizer_is_refused_naming_what_is_wrong(data_dir, tmp_path):
+    model = tmp_path / "m"
+    _tiny_run(data_dir, tmp_path / "r", model, "--max_steps", "1")
+    evaluate = [
+        "--data_dir",
+        str(data_dir),
+        "--reading_params_path",
+        str(model),
+        "--outputs_path",
+        str(tmp_path / "p"),
+    ]
+    config_file = model / "config.json"
+    config = json.loads(config_file.read_text())
+    config_file.write_text(json.dumps(dict(config, attention_type="synthesizer")))
+    with pytest.raises(
+        ValueError, match=r"weights do not match config.json \(missing keys: .*attn.w2.*unexpected keys"
+    ):
+        main(["evaluate", "synthesizer", "wiki.txt", *evaluate])
+    config_file.write_text(json.dumps(dict(config, n_layer=3)))
+    with pytest.raises(ValueError, match=r"missing keys: .*transformer.h.2"):
+        main(["evaluate", "vanilla", "wiki.txt", *evaluate])
+    config_file.write_text(json.dumps(config))
+    vocab_file = model / "vocab.json"
+    vocab = json.loads(vocab_file.read_text())
+    vocab_file.write_text(json.dumps(dict(list(vocab.items())[:-1]), ensure_ascii=False))
+    with pytest.raises(
+        ValueError, match=rf"vocab_size={len(vocab)} but the tokenizer has {len(vocab) - 1} entries"
+    ):
+        main(["evaluate", "vanilla", "wiki.txt", *evaluate])
+    vocab_file.unlink()  # no silent rebuild from the corpus
+    with pytest.raises(
+        FileNotFoundError, match=r"m/vocab.json: missing; a model folder carries its own tokenizer"
+    ):
+        main(["evaluate", "vanilla", "wiki.txt", *evaluate])
+    assert not (tmp_path / "p").exists()
+
+
+def test_export_writes_a_bfloat16_checkpoint_that_keeps_its_card(data_dir, tmp_path):
+    import torch
+    from safetensors import safe_open
+
+    from hfmodels.checkpoints import export_checkpoint
+    from hfmodels.training.char_gpt import load_pretrained_strict
+
+    model = tmp_path / "m"
+    _tiny_run(data_dir, tmp_path / "r", model, "--max_steps", "1")
+    dest = main(
+        [
+            "export_checkpoint",
+            "--reading_params_path",
+            str(model),
+            "--writing_params_path",
+            str(tmp_path / "c"),
+        ]
+    )
+    dest = tmp_path / "c"
+    with safe_open(str(dest / "model.safetensors"), "pt") as f:
+        assert {f.get_slice(k).get_dtype() for k in f.keys()} == {"BF16"}
+    card = (dest / "README.md").read_text()
+    assert "--max_steps 1" in card and "export_checkpoint --reading_params_path" in card
+    assert {"config.json", "generation_config.json", "vocab.json", "tokenizer_config.json"} <= {
+        p.name for p in dest.iterdir()
+    }
+    original = load_pretrained_strict(model).to(torch.bfloat16).to(torch.float32)
+    loaded = load_pretrained_strict(dest, dtype=torch.float32)
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    ids = torch.tensor([[3, 4, 5, 6]])
+    assert torch.equal(original(ids).logits, loaded(ids).logits)
+    export_checkpoint(
+        model, tmp_path / "c2", pretrain_command="python recipes/char_gpt/run.py pretrain vanilla x"
+    )
+    assert "python recipes/char_gpt/run.py pretrain vanilla x" in (tmp_path / "c2" / "README.md").read_text()
+
+
+def test_quickstart_finetunes_the_shipped_checkpoint_and_prints_the_small_table(
+    data_dir, tmp_path, monkeypatch, capsys
+):
+    """The main job's code path on a tiny stand-in checkpoint made here; the real one is not needed."""
+    import hfmodels.checkpoints as checkpoints
+
+    shipped = tmp_path / "checkpoints"
+    monkeypatch.setattr(checkpoints, "CHECKPOINTS_DIR", shipped)
+    args = [
+        "quickstart",
+        "--data_dir",
+        str(data_dir),
+        "--output_dir",
+        str(tmp_path / "qs"),
+        "--report_to",
+        "none",
+    ]
+    args += ["--max_steps", "2", "--per_device_train_batch_size", "2"]
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"checkpoints/char_gpt-vanilla-pretrained: the pretrained checkpoint is missing",
+    ):
+        main(args)
+    _tiny_run(data_dir, tmp_path / "r", tmp_path / "m", "--max_steps", "2")
+    checkpoints.export_checkpoint(tmp_path / "m", shipped / checkpoints.VANILLA_PRETRAINED)
+    m = main(args)
+    assert m["london_accuracy"] == 0.25 and m["dev_total"] == 4 and m["finetune_from"].endswith("pretrained")
+    assert m["finetune_lr"] == 1e-4 and m["finetune_steps"] == 2
+    assert m["dev_name_in_corpus_count"] == 4 and m["dev_place_in_persons_document_count"] == 4
+    out = capsys.readouterr().out
+    assert "| London for every question | 25.0 % (1/4) | computed by this run |" in out
+    assert "| finetune only (no pretraining) | 3.6 % (18/500) | known figure, not run" in out
+    assert f"| pretrained + finetuned | {100 * m['dev_accuracy']:.1f} %" in out
+    assert (tmp_path / "qs" / "retrieved_or_invented.png").stat().st_size > 1000
+    assert (tmp_path / "qs" / "study_table.md").read_text() in out
+    model = tmp_path / "qs" / "model"
+    assert (model / "README.md").exists() and len((model / "dev.predictions").read_text().splitlines()) == 4
+    assert json.loads((tmp_path / "qs" / "metrics.json").read_text())["dev_accuracy"] == m["dev_accuracy"]

@@ -103,8 +103,8 @@ def prepare_training_outputs(run: StudyRun, predictions: str | None = None) -> s
     claim_output_dir(
         training.output_dir, run_settings(run), training.resume_from_checkpoint, study.overwrite_output_dir
     )
-    if not training.resume_from_checkpoint or os.path.isdir(out):
-        claim_model_folder(out, study.overwrite_output_dir)
+    # a resumed run may replace what its own earlier segment wrote (claim_output_dir checked it is the same run)
+    claim_model_folder(out, study.overwrite_output_dir or bool(training.resume_from_checkpoint))
     return out
 
 
@@ -151,7 +151,10 @@ def finish_model_folder(folder: str, run: StudyRun, metrics: dict) -> None:
 
 def _end_of_training(run: StudyRun, trainer, tokenizer, metrics: dict, out: str) -> None:
     save_model_folder(trainer, tokenizer, out)
-    mark_finished(run.training.output_dir, run.study.function, run.study.variant, trainer.state.global_step)
+    if trainer.state.global_step >= trainer.state.max_steps:  # not when --stop_after_steps ended it early
+        mark_finished(
+            run.training.output_dir, run.study.function, run.study.variant, trainer.state.global_step
+        )
 
 
 def pretrain(run: StudyRun) -> dict:
