@@ -374,3 +374,88 @@ def test_empty_input_is_a_clear_error(attention_type):
         model.transformer(inputs_embeds=torch.zeros(2, 0, 16))
     with pytest.raises(ValueError, match="generate needs a prompt of at least one token"):
         model.generate(empty, max_new_tokens=3, do_sample=False)
+
+
+REMOTE_CODE_LOAD = """
+import sys
+
+sys.modules["hfmodels"] = None  # `import hfmodels` raises ImportError in this interpreter
+import torch
+from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
+
+results = {}
+for folder in sys.argv[2:]:
+    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
+    model = AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True).eval()
+    ids = torch.tensor([tokenizer("Where was Ada born?\\u2047").input_ids])
+    with torch.no_grad():
+        out = model(ids, labels=ids)
+    generated = model.generate(ids, max_new_tokens=8, do_sample=False, eos_token_id=None)
+    results[folder] = dict(logits=out.logits, loss=out.loss, generated=generated, cls=type(model).__module__)
+bare = AutoModel.from_pretrained(sys.argv[2] + "-bare", trust_remote_code=True).eval()
+with torch.no_grad():
+    results["bare"] = bare(ids).last_hidden_state
+results["hfmodels_loaded"] = [name for name, mod in sys.modules.items() if name.startswith("hfmodels") and mod]
+torch.save(results, sys.argv[1])
+"""
+
+
+def test_saved_folders_load_as_remote_code_without_hfmodels(tmp_path):
+    """`save_pretrained` writes `auto_map` and the family's files: a fresh interpreter where
+    `import hfmodels` is impossible loads model and tokenizer with `trust_remote_code=True`, offline,
+    and gets the same logits, loss and generated ids."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    tokenizer = CharTokenizer.from_corpus(CORPUS)
+    folders, expected = [], {}
+    for attention_type in VARIANTS:
+        model = tiny_model(attention_type, seed=8, vocab_size=tokenizer.vocab_size)
+        folder = str(tmp_path / attention_type)
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        if attention_type == "vanilla":
+            model.transformer.save_pretrained(folder + "-bare")
+        folders.append(folder)
+        ids = torch.tensor([tokenizer("Where was Ada born?\u2047").input_ids])
+        with torch.no_grad():
+            out = model(ids, labels=ids)
+        generated = model.generate(ids, max_new_tokens=8, do_sample=False, eos_token_id=None)
+        expected[folder] = (out.logits, out.loss, generated)
+    config = json.loads((tmp_path / "vanilla" / "config.json").read_text())
+    assert config["auto_map"] == {
+        "AutoConfig": "configuration_char_gpt.CharGPTConfig",
+        "AutoModelForCausalLM": "modeling_char_gpt.CharGPTForCausalLM",
+    }
+    tokenizer_config = json.loads((tmp_path / "vanilla" / "tokenizer_config.json").read_text())
+    assert tokenizer_config["auto_map"]["AutoTokenizer"][0] == "tokenization_char_gpt.CharTokenizer"
+    result_path = tmp_path / "results.pt"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"), OMP_NUM_THREADS="1")
+    run = subprocess.run(
+        [sys.executable, "-c", REMOTE_CODE_LOAD, str(result_path), *folders],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    got = torch.load(result_path)
+    assert got["hfmodels_loaded"] == []
+    for folder in folders:
+        logits, loss, generated = expected[folder]
+        assert got[folder]["cls"].startswith("transformers_modules"), got[folder]["cls"]
+        assert torch.equal(got[folder]["logits"], logits)
+        assert torch.equal(got[folder]["loss"], loss)
+        assert torch.equal(got[folder]["generated"], generated)
+    bare = CharGPTForCausalLM.from_pretrained(folders[0]).transformer.eval()
+    with torch.no_grad():
+        assert torch.equal(
+            got["bare"],
+            bare(torch.tensor([tokenizer("Where was Ada born?\u2047").input_ids])).last_hidden_state,
+        )
+    # With hfmodels imported, the same folder loads the installed classes (no remote code).
+    assert type(AutoModelForCausalLM.from_pretrained(folders[0])) is CharGPTForCausalLM

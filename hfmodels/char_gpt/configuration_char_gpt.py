@@ -188,4 +188,8 @@ class CharGPTConfig(PretrainedConfig):
         return self.block_size - 1 if self.attention_type == "synthesizer" else self.block_size
 
 
+# `save_pretrained` writes `auto_map` and copies this family's files, so a saved folder loads with
+# `trust_remote_code=True` where hfmodels is not installed.
+CharGPTConfig.register_for_auto_class()
+
 __all__ = ["CharGPTConfig", "ATTENTION_TYPES"]

@@ -684,6 +684,11 @@ class CharGPTForCausalLM(CharGPTPreTrainedModel, GenerationMixin):
         )
 
 
+# `save_pretrained` writes `auto_map` and copies this family's files (this one, the configuration
+# and the kernels), so a saved folder loads with `trust_remote_code=True` where hfmodels is not installed.
+CharGPTModel.register_for_auto_class("AutoModel")
+CharGPTForCausalLM.register_for_auto_class("AutoModelForCausalLM")
+
 __all__ = [
     "CHAR_GPT_VARIANTS",
     "CharGPTForCausalLM",

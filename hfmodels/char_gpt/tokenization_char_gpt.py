@@ -182,4 +182,8 @@ class CharTokenizer(PreTrainedTokenizer):
         return (path,)
 
 
+# `save_pretrained` writes `auto_map` into tokenizer_config.json and copies this file, so a saved
+# folder's tokenizer loads with `trust_remote_code=True` where hfmodels is not installed.
+CharTokenizer.register_for_auto_class("AutoTokenizer")
+
 __all__ = ["CharTokenizer", "UnknownCharacterError", "PAD_CHAR", "MASK_CHAR", "read_vocab_file"]
