@@ -196,9 +196,10 @@ def test_cross_encoder_heads_encode_the_joined_pair(tokenizer, pair_hidden_size)
     model = model_of(
         pooling="cls", cross_encoder_tasks=["paraphrase", "similarity"], pair_hidden_size=pair_hidden_size
     )
-    assert {type(model.paraphrase_head).__name__, type(model.similarity_head).__name__} == {
-        "MultitaskBertCrossHead"
-    }
+    assert [type(model.heads[t]).__name__ for t in ("paraphrase", "similarity")] == [
+        "CrossEncoderParaphraseHead",
+        "CrossEncoderSimilarityHead",
+    ]
     s1, s2 = ["a man plays guitar", "a cat"], ["a woman plays", "why is the film bad"]
     one = tokenizer(s1, padding=True, return_tensors="pt")
     two = tokenizer(s2, padding=True, return_tensors="pt")
@@ -207,13 +208,13 @@ def test_cross_encoder_heads_encode_the_joined_pair(tokenizer, pair_hidden_size)
     kw.update(input_ids_2=two["input_ids"], attention_mask_2=two["attention_mask"])
     cls = model.bert(**pair).last_hidden_state[:, 0]
     para = model(task="paraphrase", labels=torch.tensor([1.0, 0.0]), **kw)
-    torch.testing.assert_close(para.logits, model.paraphrase_head(cls), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(para.logits, model.heads.paraphrase.mlp(cls), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(
         para.loss, F.binary_cross_entropy_with_logits(para.logits, torch.tensor([1.0, 0.0]))
     )
     sim = model(task="similarity", labels=torch.tensor([3.0, 0.5]), **kw)
     torch.testing.assert_close(
-        sim.logits, 5 * torch.sigmoid(model.similarity_head(cls)), rtol=1e-5, atol=1e-5
+        sim.logits, 5 * torch.sigmoid(model.heads.similarity.mlp(cls)), rtol=1e-5, atol=1e-5
     )
     assert ((sim.logits > 0) & (sim.logits < 5)).all()
     torch.testing.assert_close(sim.loss, F.mse_loss(sim.logits, torch.tensor([3.0, 0.5])))
@@ -231,8 +232,8 @@ def test_hybrid_cross_head_adds_the_bi_encoder_features(tokenizer):
     model = model_of(
         pooling="mean", cross_encoder_tasks=["paraphrase"], cross_encoder_bi_features=True, pair_hidden_size=0
     )
-    head = model.paraphrase_head
-    assert head.out.in_features == 32 * (1 + 4)  # joined pair + [u, v, |u-v|, u*v]
+    head = model.heads.paraphrase
+    assert head.mlp.out.in_features == 32 * (1 + 4)  # joined pair + [u, v, |u-v|, u*v]
     s1, s2 = ["a man plays guitar", "a cat"], ["a woman plays", "why is the film bad"]
     one = tokenizer(s1, padding=True, return_tensors="pt")
     two = tokenizer(s2, padding=True, return_tensors="pt")
@@ -240,7 +241,7 @@ def test_hybrid_cross_head_adds_the_bi_encoder_features(tokenizer):
     joined = model.encode(pair["input_ids"], pair["attention_mask"], pair["token_type_ids"])
     u = model.encode(one["input_ids"], one["attention_mask"])
     v = model.encode(two["input_ids"], two["attention_mask"])
-    expected = head.out(torch.cat([joined, u, v, (u - v).abs(), u * v], dim=-1)).squeeze(-1)
+    expected = head.mlp.out(torch.cat([joined, u, v, (u - v).abs(), u * v], dim=-1)).squeeze(-1)
     out = model(
         task="paraphrase",
         input_ids=one["input_ids"],
@@ -256,24 +257,25 @@ def test_hybrid_cross_head_adds_the_bi_encoder_features(tokenizer):
 def test_similarity_projection_starts_as_the_cosine_head_and_is_similarity_only(backbone_dir):
     model = MultitaskBertModel.from_backbone(backbone_dir, pooling="mean", similarity_projection=True)
     plain = MultitaskBertModel.from_backbone(backbone_dir, pooling="mean")
-    assert torch.equal(model.similarity_projection.weight, torch.eye(32))
+    assert torch.equal(model.heads.similarity.projection.weight, torch.eye(32))
     ids, mask, ids2, mask2 = batch(seed=3)
     kw = dict(input_ids=ids, attention_mask=mask, input_ids_2=ids2, attention_mask_2=mask2)
     model.eval(), plain.eval()
     torch.testing.assert_close(model(task="similarity", **kw).logits, plain(task="similarity", **kw).logits)
     model.train()
     model(task="similarity", labels=torch.tensor([0.0, 1.0, 4.0, 2.0]), **kw).loss.backward()
-    assert model.similarity_projection.weight.grad.abs().sum() > 0
+    assert model.heads.similarity.projection.weight.grad.abs().sum() > 0
     model.zero_grad()
     model(task="paraphrase", labels=torch.tensor([0.0, 1.0, 1.0, 0.0]), **kw).loss.backward()
     assert (
-        model.similarity_projection.weight.grad is None or not model.similarity_projection.weight.grad.any()
+        model.heads.similarity.projection.weight.grad is None
+        or not model.heads.similarity.projection.weight.grad.any()
     )
     with torch.no_grad():
-        model.similarity_projection.weight.mul_(torch.linspace(0.1, 2.0, 32))
+        model.heads.similarity.projection.weight.mul_(torch.linspace(0.1, 2.0, 32))
     model.eval()
     u, v = model.encode(ids, mask), model.encode(ids2, mask2)
-    p = model.similarity_projection
+    p = model.heads.similarity.projection
     torch.testing.assert_close(
         model(task="similarity", **kw).logits, 5 * F.cosine_similarity(p(u), p(v)), rtol=1e-5, atol=1e-5
     )
@@ -284,8 +286,8 @@ def test_pair_features_order_and_values():
     got = pair_features(u, v, ["u", "v", "|u-v|", "u*v"])
     assert got.tolist() == [[1.0, -2.0, 3.0, 1.0, 2.0, 3.0, 3.0, -2.0]]
     assert pair_features(u, v, ["|u-v|"]).tolist() == [[2.0, 3.0]]
-    assert model_of(pair_features=["u", "v"]).paraphrase_head.out.in_features == 256
-    assert model_of(pair_features=["u", "v"], pair_hidden_size=0).paraphrase_head.out.in_features == 64
+    assert model_of(pair_features=["u", "v"]).heads.paraphrase.mlp.out.in_features == 256
+    assert model_of(pair_features=["u", "v"], pair_hidden_size=0).heads.paraphrase.mlp.out.in_features == 64
 
 
 def test_single_task_cfimdb_classifier():
@@ -293,7 +295,7 @@ def test_single_task_cfimdb_classifier():
     ids, mask, _, _ = batch()
     out = model(input_ids=ids, attention_mask=mask, labels=torch.tensor([0, 1, 1, 0]))
     assert out.logits.shape == (4, 2) and out.loss is not None
-    assert not hasattr(model, "paraphrase_head")
+    assert list(model.heads) == ["sentiment"]
     with pytest.raises(ValueError, match="Unknown task 'paraphrase'"):
         model(task="paraphrase", input_ids=ids, input_ids_2=ids)
 
@@ -311,8 +313,8 @@ def test_frozen_vs_finetuned_encoder_gradients(option):
         assert not any(p.requires_grad for p in model.bert.parameters())
     else:
         assert encoder_grads and any(g.abs().sum() > 0 for g in encoder_grads)
-    assert model.sentiment_head.weight.grad.abs().sum() > 0
-    assert model.paraphrase_head.out.weight.grad.abs().sum() > 0
+    assert model.heads.sentiment.classifier.weight.grad.abs().sum() > 0
+    assert model.heads.paraphrase.mlp.out.weight.grad.abs().sum() > 0
 
 
 # ---- save / load -----------------------------------------------------------------------------
@@ -353,6 +355,35 @@ def test_auto_round_trip_gives_identical_outputs(tmp_path, kwargs):
         torch.testing.assert_close(after, logits, rtol=0, atol=1e-6)
     frozen = kwargs.get("option") == "pretrain"
     assert all(p.requires_grad != frozen for p in loaded.bert.parameters())
+
+
+LEGACY = Path(__file__).parent / "fixtures" / "multitask_bert_legacy"
+
+
+@pytest.mark.parametrize("name", ["mlp_sim_linear", "projection_pooler", "cross_both", "cross_hybrid"])
+def test_folders_saved_with_the_old_head_names_load_with_identical_outputs(tmp_path, name):
+    """Folders written before the heads moved into `heads` (keys `sentiment_head.*`,
+    `paraphrase_head.*`, `similarity_head.*`, `similarity_projection.*`) load with every weight
+    and give bit-identical logits (recorded by the code that saved them); saved again, they
+    use the new names and load the same."""
+    folder = LEGACY / name
+    old_keys = load_file(folder / "model.safetensors")
+    assert any(k.endswith("_head.weight") or "_head." in k for k in old_keys)  # the fixture is old-style
+    model, info = MultitaskBertModel.from_pretrained(folder, output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"]
+    state = model.state_dict()
+    assert len(state) == len(old_keys) and not [k for k in state if "_head." in k]
+    inputs = load_file(LEGACY / "batch.safetensors")
+    recorded = load_file(folder / "logits.safetensors")
+    assert set(recorded) == set(model.config.tasks)
+    model.save_pretrained(tmp_path)
+    resaved = AutoModel.from_pretrained(tmp_path)
+    assert all(k.startswith(("bert.", "heads.")) for k in load_file(tmp_path / "model.safetensors"))
+    for task, logits in recorded.items():
+        kw = inputs if task != "sentiment" else {k: v for k, v in inputs.items() if not k.endswith("_2")}
+        with torch.no_grad():
+            assert torch.equal(model.eval()(task=task, **kw).logits, logits), task
+            assert torch.equal(resaved(task=task, **kw).logits, logits), task
 
 
 def test_from_backbone_copies_the_encoder_and_predicts_from_strings(backbone_dir, tokenizer):
@@ -571,9 +602,9 @@ def test_layerwise_lr_groups_give_each_layer_its_rate():
     params = dict(model.named_parameters())
     assert len(where) == sum(len(g["params"]) for g in groups) == len(params)  # each parameter once
     expected = {
-        "sentiment_head.weight": (1e-3, 0.01),
-        "sentiment_head.bias": (1e-3, 0.0),
-        "paraphrase_head.dense.weight": (1e-3, 0.01),
+        "heads.sentiment.classifier.weight": (1e-3, 0.01),
+        "heads.sentiment.classifier.bias": (1e-3, 0.0),
+        "heads.paraphrase.mlp.dense.weight": (1e-3, 0.01),
         "bert.pooler.dense.weight": (1e-3, 0.01),  # the top: pooler and heads at the base rate
         "bert.encoder.layer.1.attention.self.query.weight": (1e-3 * 0.5, 0.01),  # layer i: decay ** (L - i)
         "bert.encoder.layer.1.output.dense.bias": (1e-3 * 0.5, 0.0),
@@ -779,6 +810,46 @@ def test_recipe_accepts_options_that_a_head_uses(tmp_path, flags):
     recipe = load_recipe("train")
     with pytest.raises(FileNotFoundError, match="missing"):
         recipe.main(["--data_dir", str(tmp_path / "missing"), "--output_dir", str(tmp_path), *flags])
+
+
+PRESETS = sorted((Path(__file__).resolve().parents[1] / "recipes/multitask_bert/presets").glob("*.json"))
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.stem)
+def test_every_preset_sets_what_it_says_and_flags_still_win(tmp_path, preset):
+    recipe = load_recipe("train")
+    values = json.loads(preset.read_text())
+    args, targs, given = recipe.parse_arguments(
+        ["--config", f"presets/{preset.name}", "--output_dir", str(tmp_path)]
+    )
+    for key, value in values.items():
+        got = getattr(args, key) if hasattr(args, key) else getattr(targs, key)
+        assert got == value or got == [value], (key, got, value)
+    assert set(values) <= given
+    if "learning_rate" not in values:  # the option's default rate
+        assert targs.learning_rate == (1e-3 if args.option == "pretrain" else 5e-5)
+    args, targs, _ = recipe.parse_arguments(
+        ["--config", preset.stem, "--output_dir", str(tmp_path), "--epochs", "7", "--seed", "3"]
+    )
+    assert targs.num_train_epochs == 7 and targs.seed == 3
+
+
+def test_a_json_file_as_the_only_argument_and_bad_presets(tmp_path):
+    recipe = load_recipe("train")
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps({"task": "sts", "output_dir": str(tmp_path / "o"), "similarity_head": "mlp"}))
+    args, targs, _ = recipe.parse_arguments([str(run)])
+    assert (args.task, args.similarity_head, targs.output_dir) == ("sts", "mlp", str(tmp_path / "o"))
+    assert targs.eval_strategy == "epoch" and targs.seed == 11711  # the recipe's dataclass defaults
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"task": "sst", "no_such_option": 1}))
+    with pytest.raises(SystemExit, match="no_such_option is not an option"):
+        recipe.parse_arguments(["--config", str(bad)])
+    with pytest.raises(SystemExit, match="--config missing.json: no such file"):
+        recipe.parse_arguments(["--config", "missing.json"])
+    # a preset's option is checked like a flag: a single task with the multitask schedule
+    with pytest.raises(ValueError, match="--schedule has no effect"):
+        recipe.main(["--config", "sst_pretrain", "--schedule", "round_robin", "--output_dir", str(tmp_path)])
 
 
 def write_minbert_dir(root: Path) -> Path:

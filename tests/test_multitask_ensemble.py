@@ -22,13 +22,12 @@ from hfmodels.evaluation.ensemble import (
     check_members,
     combine_members,
     ensemble_predictions,
-    logits_to_scores,
+    member_predictions,
     predict_member,
-    scores_to_predictions,
     union_of,
 )
-from hfmodels.multitask_bert import MultitaskBertConfig, MultitaskBertModel
-from hfmodels.training.multitask import MultitaskTrainer, logits_to_predictions
+from hfmodels.multitask_bert import TASK_HEADS, MultitaskBertConfig, MultitaskBertModel
+from hfmodels.training.multitask import MultitaskTrainer
 
 
 def save_tiny_model(folder: Path, seed: int, **config) -> Path:
@@ -72,29 +71,36 @@ def raw_data(data_dir: Path) -> dict:
 # ---- averaging arithmetic --------------------------------------------------------------------
 
 
+def scores_of(task, logits):
+    """A task head's averageable scores of float64 logits, as numpy."""
+    return TASK_HEADS[task].scores(torch.as_tensor(np.asarray(logits, dtype=np.float64))).numpy()
+
+
 def test_probabilities_are_averaged_then_decided():
     # sentiment: mean of softmax probabilities, then argmax
     a = np.array([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]])
     b = np.array([[0.1, 0.5, 0.4], [0.1, 0.8, 0.1]])
-    np.testing.assert_allclose(logits_to_scores("sentiment", np.log(a) + 3.0), a)  # softmax of logits
+    np.testing.assert_allclose(scores_of("sentiment", np.log(a) + 3.0), a)  # softmax of logits
     predicted = ensemble_predictions("sentiment", [np.log(a), np.log(b)])
     assert predicted.tolist() == [1, 1]  # means [0.35, 0.4, 0.25] and [0.15, 0.5, 0.35]
-    assert [logits_to_predictions("sentiment", np.log(m)).tolist() for m in (a, b)] == [[0, 2], [1, 1]]
+    assert [member_predictions("sentiment", np.log(m)).tolist() for m in (a, b)] == [[0, 2], [1, 1]]
     # paraphrase: mean of sigmoid probabilities > 0.5 (not the mean logit)
     p = np.array([[0.55, 0.6], [0.001, 0.3], [0.97, 0.5]])  # members x pairs
     logits = [np.log(row / (1 - row)) for row in p]
-    np.testing.assert_allclose(logits_to_scores("paraphrase", logits[0]), p[0])
-    np.testing.assert_allclose(average_scores([logits_to_scores("paraphrase", x) for x in logits]), p.mean(0))
+    np.testing.assert_allclose(scores_of("paraphrase", logits[0]), p[0])
+    np.testing.assert_allclose(average_scores([scores_of("paraphrase", x) for x in logits]), p.mean(0))
     assert ensemble_predictions("paraphrase", logits).tolist() == [1, 0]  # means 0.507, 0.467
     assert np.mean(logits, axis=0)[0] < 0  # averaging logits would have said 0 for the first pair
     # similarity: mean score
     scores = [np.array([1.0, 4.0, 2.5]), np.array([3.0, 5.0, 0.5])]
     assert ensemble_predictions("similarity", scores).tolist() == [2.0, 4.5, 1.5]
-    assert scores_to_predictions("paraphrase", np.array([0.5, 0.5000001])).tolist() == [0, 1]
+    assert TASK_HEADS["paraphrase"].decide(torch.tensor([0.5, 0.5000001])).tolist() == [0, 1]
     with pytest.raises(ValueError, match="differ in shape"):
         average_scores([np.zeros(3), np.zeros(4)])
     with pytest.raises(ValueError, match="task='nli'"):
-        logits_to_scores("nli", np.zeros(2))
+        ensemble_predictions("nli", [np.zeros(2)])
+    with pytest.raises(ValueError, match="task='nli'"):
+        member_predictions("nli", np.zeros(2))
 
 
 def test_an_ensemble_of_one_decides_like_the_model_alone():
@@ -102,7 +108,7 @@ def test_an_ensemble_of_one_decides_like_the_model_alone():
     for task, shape in (("sentiment", (200, 5)), ("paraphrase", (200,)), ("similarity", (200,))):
         logits = g.normal(scale=3.0, size=shape).astype(np.float32)
         logits[:3] = 0.0  # ties and undecided pairs too
-        expected = logits_to_predictions(task, logits)
+        expected = member_predictions(task, logits)
         np.testing.assert_array_equal(ensemble_predictions(task, [logits]), expected)
 
 

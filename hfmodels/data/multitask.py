@@ -28,7 +28,7 @@ from datasets import Dataset
 from torch.utils.data import Sampler
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
-from .minbert import TASK_OF_DATASET
+from .minbert import TASK_OF_DATASET, load_minbert, tokenize_minbert
 
 SCHEDULES = ("proportional", "round_robin")
 _SECOND = ("input_ids_2", "attention_mask_2", "token_type_ids_2")
@@ -231,4 +231,50 @@ class MultitaskCollator:
         return batch
 
 
-__all__ = ["MultitaskDataset", "MultitaskBatchSampler", "MultitaskCollator", "SCHEDULES"]
+#: The data sets of each recipe `--task`: all three for `multitask`, else the named one.
+TASK_DATASETS = {
+    "multitask": ("sst", "quora", "sts"),
+    "sst": ("sst",),
+    "cfimdb": ("cfimdb",),
+    "quora": ("quora",),
+    "sts": ("sts",),
+}
+
+
+def _cap(ds: Dataset, n: int | None) -> Dataset:
+    return ds if n is None or len(ds) <= n else ds.select(range(n))
+
+
+def load_task_data(
+    task: str,
+    data_dir,
+    tokenizer: PreTrainedTokenizerBase,
+    max_length: int = 128,
+    cfimdb_max_length: int = 256,
+    max_train_examples: int | None = None,
+    max_eval_examples: int | None = None,
+) -> tuple[dict[str, Dataset], dict[str, Dataset], dict[str, Dataset]]:
+    """Tokenised `(train, dev, test)` data sets keyed by data-set name for a `task` of
+    [`TASK_DATASETS`] (`max_length` tokens per sentence, `cfimdb_max_length` for CFIMDB reviews;
+    the caps keep the first rows of each set). Sets without a test file have no `test` entry."""
+    if task not in TASK_DATASETS:
+        raise ValueError(f"--task {task!r}; allowed: {', '.join(TASK_DATASETS)}")
+    train, dev, test = {}, {}, {}
+    for name in TASK_DATASETS[task]:
+        limit = cfimdb_max_length if name == "cfimdb" else max_length
+        dsd = tokenize_minbert(load_minbert(name, data_dir), tokenizer, max_length=limit)
+        train[name] = _cap(dsd["train"], max_train_examples)
+        dev[name] = _cap(dsd["validation"], max_eval_examples)
+        if "test" in dsd:
+            test[name] = _cap(dsd["test"], max_eval_examples)
+    return train, dev, test
+
+
+__all__ = [
+    "MultitaskBatchSampler",
+    "MultitaskCollator",
+    "MultitaskDataset",
+    "SCHEDULES",
+    "TASK_DATASETS",
+    "load_task_data",
+]

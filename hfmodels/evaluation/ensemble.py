@@ -4,8 +4,8 @@ Each member (a saved [`MultitaskBertModel`] folder with its tokenizer) predicts 
 [`MultitaskTrainer.predict_logits`] (the training recipe's evaluation code: length-sorted batches,
 accelerate sharding, bf16 autocast as `TrainingArguments` say), on data tokenised by its own
 tokenizer, so members may have different backbones. Their outputs become scores
-([`logits_to_scores`]) that are averaged ([`average_scores`]) and turned into predictions
-([`scores_to_predictions`]):
+(each task head's `scores` rule, `hfmodels.multitask_bert.TASK_HEADS`) that are averaged
+([`average_scores`]) and turned into predictions (the head's `decide` rule):
 
 * sentiment: mean of the softmax class probabilities, then `argmax`;
 * paraphrase: mean of the `sigmoid` duplicate probabilities, duplicate when `> 0.5`;
@@ -29,29 +29,15 @@ import torch
 from datasets import Dataset
 from transformers import AutoConfig, AutoTokenizer, TrainingArguments
 
-from ..data.minbert import TASK_OF_DATASET, tokenize_minbert
+from ..data.minbert import TASK_OF_DATASET, load_minbert, tokenize_minbert
 from ..data.multitask import MultitaskCollator
-from ..multitask_bert.configuration_multitask_bert import TASKS, MultitaskBertConfig
-from ..multitask_bert.modeling_multitask_bert import MultitaskBertModel
-from ..training.multitask import MultitaskTrainer, logits_to_predictions
+from ..multitask_bert.configuration_multitask_bert import MultitaskBertConfig
+from ..multitask_bert.modeling_multitask_bert import MultitaskBertModel, head_rules
+from ..training.multitask import MultitaskTrainer
 from .minbert import compute_minbert_metrics
 
 #: A data set and split, e.g. `("sst", "dev")` or `("sts", "test")`.
 Key = tuple[str, str]
-
-
-def logits_to_scores(task: str, logits: np.ndarray) -> np.ndarray:
-    """A member's head outputs as averageable scores (float64): softmax class probabilities
-    `(rows, labels)` (sentiment), `sigmoid` duplicate probabilities (paraphrase) or the 0-5 scores
-    themselves (similarity)."""
-    logits = torch.as_tensor(np.asarray(logits, dtype=np.float64))
-    if task == "sentiment":
-        return torch.softmax(logits, dim=-1).numpy()
-    if task == "paraphrase":
-        return torch.sigmoid(logits).numpy()
-    if task == "similarity":
-        return logits.numpy()
-    raise ValueError(f"task={task!r}; allowed: {', '.join(TASKS)}")
 
 
 def average_scores(member_scores: Sequence[np.ndarray]) -> np.ndarray:
@@ -65,22 +51,17 @@ def average_scores(member_scores: Sequence[np.ndarray]) -> np.ndarray:
     return np.mean(arrays, axis=0)
 
 
-def scores_to_predictions(task: str, scores: np.ndarray) -> np.ndarray:
-    """Predictions from (averaged) scores: class ids (`argmax`), 0/1 (`probability > 0.5`) or the
-    0-5 scores (similarity)."""
-    scores = np.asarray(scores)
-    if task == "sentiment":
-        return scores.argmax(-1)
-    if task == "paraphrase":
-        return (scores > 0.5).astype(np.int64)
-    if task == "similarity":
-        return scores
-    raise ValueError(f"task={task!r}; allowed: {', '.join(TASKS)}")
-
-
 def ensemble_predictions(task: str, member_logits: Sequence[np.ndarray]) -> np.ndarray:
-    """The ensemble's predictions for `task` from each member's head outputs on the same rows."""
-    return scores_to_predictions(task, average_scores([logits_to_scores(task, x) for x in member_logits]))
+    """The ensemble's predictions for `task` from each member's head outputs on the same rows: each
+    member's `scores` (in float64) by the task head's rule, averaged, then the head's `decide`."""
+    rules = head_rules(task)
+    scores = [rules.scores(torch.as_tensor(np.asarray(x, dtype=np.float64))).numpy() for x in member_logits]
+    return rules.decide(torch.from_numpy(average_scores(scores))).numpy()
+
+
+def member_predictions(task: str, logits: np.ndarray) -> np.ndarray:
+    """One member's own predictions from its head outputs (the task head's `predictions` rule)."""
+    return head_rules(task).predictions(torch.as_tensor(np.asarray(logits))).numpy()
 
 
 def dataset_names(config: MultitaskBertConfig) -> list[str]:
@@ -112,6 +93,23 @@ def check_members(model_dirs: Sequence[str | os.PathLike]) -> list[list[str]]:
 def union_of(covered: Sequence[Sequence[str]]) -> list[str]:
     """The data sets any member covers, in order of first appearance."""
     return list(dict.fromkeys(name for names in covered for name in names))
+
+
+def load_eval_sets(
+    names: Sequence[str], data_dir=None, max_eval_examples: int | None = None
+) -> dict[Key, Dataset]:
+    """The raw dev and test sets `{(name, split): Dataset}` of the data sets `names` (splits
+    `"dev"` and `"test"`; the first `max_eval_examples` rows of each when given)."""
+    data = {}
+    for name in names:
+        for split, ds in load_minbert(name, data_dir).items():
+            if split == "train":
+                continue
+            n = max_eval_examples
+            data[(name, "dev" if split == "validation" else split)] = (
+                ds if n is None or len(ds) <= n else ds.select(range(n))
+            )
+    return data
 
 
 def predict_member(
@@ -179,8 +177,7 @@ def combine_members(
         for key in keys
     }
     member_metrics = [
-        score({key: logits_to_predictions(TASK_OF_DATASET[key[0]], m[key]) for key in m})
-        for m in member_logits
+        score({key: member_predictions(TASK_OF_DATASET[key[0]], m[key]) for key in m}) for m in member_logits
     ]
     counts = {key: sum(key in m for m in member_logits) for key in keys}
     return EnsembleResult(
@@ -198,8 +195,8 @@ __all__ = [
     "combine_members",
     "dataset_names",
     "ensemble_predictions",
-    "logits_to_scores",
+    "load_eval_sets",
+    "member_predictions",
     "predict_member",
-    "scores_to_predictions",
     "union_of",
 ]

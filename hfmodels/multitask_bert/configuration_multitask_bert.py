@@ -1,4 +1,5 @@
-"""Configuration of the multitask BERT of SPEC §2 (sentiment, paraphrase, similarity heads)."""
+"""Configuration of the multitask BERT (`docs/definitions.md`, "Multitask BERT"): sentiment, paraphrase and
+similarity heads."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ class MultitaskBertConfig(PretrainedConfig):
             `"pretrain"` freezes the encoder (only the heads learn, as the original's
             `--option pretrain`); `"finetune"` trains everything.
         pooling (`str`, defaults to `"cls"`):
-            Sentence representation: `"cls"` (final hidden state of [CLS], SPEC §2),
+            Sentence representation: `"cls"` (final hidden state of [CLS]),
             `"pooler"` (BERT's tanh pooler over [CLS], the original baseline) or `"mean"`
             (attention-masked mean of the final hidden states, how all-MiniLM-L6-v2 was trained).
         head_dropout (`float`, defaults to 0.3):

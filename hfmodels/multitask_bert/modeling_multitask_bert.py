@@ -1,21 +1,28 @@
-"""Multitask BERT (SPEC §2): one BERT encoder shared by three heads.
+"""Multitask BERT: one BERT encoder shared by three task heads (`docs/definitions.md`,
+"Multitask BERT").
 
-* **sentiment**: `num_sentiment_labels` logits from the sentence representation
-  (cross-entropy; SST-5 has 5 classes, CFIMDB 2);
-* **paraphrase**: one logit from the pair features of the two questions
+* **sentiment** ([`SentimentHead`]): `num_sentiment_labels` logits from the sentence
+  representation (cross-entropy; SST-5 has 5 classes, CFIMDB 2);
+* **paraphrase** ([`ParaphraseHead`]): one logit from the pair features of the two questions
   (binary cross-entropy with logits; `sigmoid > 0.5` = duplicate);
-* **similarity**: a score on 0-5, either `5 * cos(u, v)` or an MLP over the pair features
-  (mean squared error against the gold score).
+* **similarity** ([`SimilarityHead`]): a score on 0-5, either `5 * cos(u, v)` or an MLP over the
+  pair features (mean squared error against the gold score).
 
-The encoder is transformers' own `BertModel`, so any BERT checkpoint folder or Hub id loads
-into it ([`MultitaskBertModel.from_backbone`]). By default pairs are encoded *separately* (a
-bi-encoder: both sentences go through the encoder in one batch of 2B rows) because the pair
-features `[u, v, |u - v|, u * v]` need one vector per sentence. The pair tasks named in
+The heads sit in `model.heads`, an `nn.ModuleDict` keyed by task; each owns its forward, its loss
+and its decision rules (`predictions`, `scores`, `decide`). The encoder is transformers' own
+`BertModel`, so any BERT checkpoint folder or Hub id loads into it
+([`MultitaskBertModel.from_backbone`]). By default pairs are encoded *separately* (a bi-encoder:
+both sentences go through the encoder in one batch of 2B rows) because the pair features
+`[u, v, |u - v|, u * v]` need one vector per sentence. The pair tasks named in
 `config.cross_encoder_tasks` instead encode `[CLS] s1 [SEP] s2 [SEP]` as one sequence (a
 cross-encoder, [`join_pair`]); the inputs are the same two tokenised sides either way.
 
 `forward(task=...)` computes one task per call, which is how the multitask `Trainer` feeds it
-(single-task batches tagged with their task, see `batching.py`).
+(single-task batches tagged with their task, `hfmodels.data.multitask`).
+
+Folders saved when the heads were attributes (`sentiment_head.*`, `paraphrase_head.*`,
+`similarity_head.*`, `similarity_projection.*`) load unchanged: `from_pretrained` renames their
+weights with [`LEGACY_KEY_MAPPING`].
 """
 
 from __future__ import annotations
@@ -31,45 +38,13 @@ from transformers import initialization as init
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.models.bert.modeling_bert import BertEmbeddings
 
-from .configuration_multitask_bert import PAIR_TASKS, TASKS, MultitaskBertConfig
+from .configuration_multitask_bert import TASKS, MultitaskBertConfig
 
 
 def pair_features(u: torch.Tensor, v: torch.Tensor, names: Sequence[str]) -> torch.Tensor:
     """Concatenate the named features of a sentence pair, e.g. `[u, v, |u-v|, u*v]` (SBERT)."""
     table = {"u": lambda: u, "v": lambda: v, "|u-v|": lambda: (u - v).abs(), "u*v": lambda: u * v}
     return torch.cat([table[name]() for name in names], dim=-1)
-
-
-class _ScalarHead(nn.Module):
-    """Dropout, then an MLP (one hidden layer of `pair_hidden_size`, GELU) or a single linear
-    layer from `in_features` to one output per row."""
-
-    def __init__(self, config: MultitaskBertConfig, in_features: int):
-        super().__init__()
-        self.dropout = nn.Dropout(config.head_dropout)
-        if config.pair_hidden_size > 0:
-            self.dense = nn.Linear(in_features, config.pair_hidden_size)
-            self.out = nn.Linear(config.pair_hidden_size, 1)
-        else:
-            self.dense = None
-            self.out = nn.Linear(in_features, 1)
-
-    def score(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.dropout(x)
-        if self.dense is not None:
-            x = self.dropout(F.gelu(self.dense(x)))
-        return self.out(x).squeeze(-1)
-
-
-class MultitaskBertPairHead(_ScalarHead):
-    """Head of a bi-encoded pair task: the [`_ScalarHead`] MLP over the pair features of `u`, `v`."""
-
-    def __init__(self, config: MultitaskBertConfig):
-        super().__init__(config, len(config.pair_features) * config.bert_config.hidden_size)
-        self.features = list(config.pair_features)
-
-    def forward(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        return self.score(pair_features(u, v, self.features))
 
 
 def join_pair(
@@ -103,28 +78,257 @@ def join_pair(
     return ids, valid.to(attention_mask.dtype), (valid & ~first).to(input_ids.dtype)
 
 
-class MultitaskBertCrossHead(_ScalarHead):
-    """Head of a cross-encoded pair task: the [`_ScalarHead`] MLP over the pooled pair (followed,
-    with `cross_encoder_bi_features`, by the bi-encoder pair features of `u` and `v`)."""
+class PairMLP(nn.Module):
+    """Dropout, then an MLP (one hidden layer of `pair_hidden_size`, GELU) or a single linear
+    layer from `in_features` to one value per row: the scorer inside the pair-task heads."""
 
-    def __init__(self, config: MultitaskBertConfig):
-        features = list(config.pair_features) if config.cross_encoder_bi_features else []
-        super().__init__(config, config.bert_config.hidden_size * (1 + len(features)))
-        self.features = features
+    def __init__(self, config: MultitaskBertConfig, in_features: int):
+        super().__init__()
+        self.dropout = nn.Dropout(config.head_dropout)
+        if config.pair_hidden_size > 0:
+            self.dense = nn.Linear(in_features, config.pair_hidden_size)
+            self.out = nn.Linear(config.pair_hidden_size, 1)
+        else:
+            self.dense = None
+            self.out = nn.Linear(in_features, 1)
 
-    def forward(
-        self, pooled: torch.Tensor, u: torch.Tensor | None = None, v: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        if self.features:
-            if u is None or v is None:
-                raise ValueError("this cross-encoder head also needs the bi-encoder vectors u and v")
-            pooled = torch.cat([pooled, pair_features(u, v, self.features)], dim=-1)
-        return self.score(pooled)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.dropout(x)
+        if self.dense is not None:
+            x = self.dropout(F.gelu(self.dense(x)))
+        return self.out(x).squeeze(-1)
 
 
 class SimilarityProjection(nn.Linear):
     """The similarity task's own linear map `P` before the cosine (`config.similarity_projection`);
     initialised to the identity with zero bias, so training starts from the plain cosine head."""
+
+
+class MultitaskBertTaskHead(nn.Module):
+    """One task's head: its forward (encoder representations -> logits), its loss, and how its
+    logits become predictions and averageable scores.
+
+    `inputs` names the representations `forward` takes as keyword arguments, which the model
+    computes: `"sentence"` (the pooled first sentence), `"u"`/`"v"` (each side of a pair encoded
+    separately) or `"joined"` (the pooled `[CLS] s1 [SEP] s2 [SEP]` input of a cross-encoder).
+    The rules (`loss`, `predictions`, `scores`, `decide`) are class-level, so an ensemble applies
+    them to saved logits without the model.
+    """
+
+    task: str = ""
+    inputs: tuple[str, ...] = ()
+
+    @staticmethod
+    def loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The training loss of `logits` against `labels`."""
+        raise NotImplementedError
+
+    @staticmethod
+    def predictions(logits: torch.Tensor) -> torch.Tensor:
+        """The task's predictions from one model's logits."""
+        raise NotImplementedError
+
+    @staticmethod
+    def scores(logits: torch.Tensor) -> torch.Tensor:
+        """Scores that can be averaged over models (probabilities, or the 0-5 similarity)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def decide(scores: torch.Tensor) -> torch.Tensor:
+        """Predictions from (averaged) scores."""
+        raise NotImplementedError
+
+
+class SentimentHead(MultitaskBertTaskHead):
+    """Dropout and a linear layer to `num_sentiment_labels` logits; cross-entropy; `argmax`."""
+
+    task = "sentiment"
+    inputs = ("sentence",)
+
+    def __init__(self, config: MultitaskBertConfig):
+        super().__init__()
+        self.dropout = nn.Dropout(config.head_dropout)
+        self.classifier = nn.Linear(config.bert_config.hidden_size, config.num_sentiment_labels)
+
+    def forward(self, sentence: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.dropout(sentence))
+
+    @staticmethod
+    def loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits.float(), labels.long())
+
+    @staticmethod
+    def predictions(logits: torch.Tensor) -> torch.Tensor:
+        return logits.argmax(-1)
+
+    @staticmethod
+    def scores(logits: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(logits, dim=-1)
+
+    @staticmethod
+    def decide(scores: torch.Tensor) -> torch.Tensor:
+        return scores.argmax(-1)
+
+
+class ParaphraseHead(MultitaskBertTaskHead):
+    """One duplicate logit from a [`PairMLP`] over the pair features of `u`, `v` (bi-encoder);
+    binary cross-entropy with logits; duplicate when `logit > 0` (probability `sigmoid > 0.5`)."""
+
+    task = "paraphrase"
+    inputs = ("u", "v")
+
+    def __init__(self, config: MultitaskBertConfig):
+        super().__init__()
+        self.features = list(config.pair_features)
+        self.mlp = PairMLP(config, len(self.features) * config.bert_config.hidden_size)
+
+    def forward(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return self.mlp(pair_features(u, v, self.features))
+
+    @staticmethod
+    def loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return F.binary_cross_entropy_with_logits(logits.float(), labels.float())
+
+    @staticmethod
+    def predictions(logits: torch.Tensor) -> torch.Tensor:
+        return (logits > 0).long()
+
+    @staticmethod
+    def scores(logits: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(logits)
+
+    @staticmethod
+    def decide(scores: torch.Tensor) -> torch.Tensor:
+        return (scores > 0.5).long()
+
+
+class _CrossEncoderMixin:
+    """A cross-encoded pair head: the [`PairMLP`] over the pooled joined pair, followed (with
+    `cross_encoder_bi_features`) by the bi-encoder pair features of `u` and `v`."""
+
+    def _build(self, config: MultitaskBertConfig) -> None:
+        self.features = list(config.pair_features) if config.cross_encoder_bi_features else []
+        self.inputs = ("joined", "u", "v") if self.features else ("joined",)
+        hidden = config.bert_config.hidden_size
+        self.mlp = PairMLP(config, hidden * (1 + len(self.features)))
+
+    def _score(self, joined: torch.Tensor, u: torch.Tensor | None, v: torch.Tensor | None) -> torch.Tensor:
+        if self.features:
+            if u is None or v is None:
+                raise ValueError("this cross-encoder head also needs the bi-encoder vectors u and v")
+            joined = torch.cat([joined, pair_features(u, v, self.features)], dim=-1)
+        return self.mlp(joined)
+
+
+class CrossEncoderParaphraseHead(_CrossEncoderMixin, ParaphraseHead):
+    """[`ParaphraseHead`] over the cross-encoded pair (`"paraphrase" in config.cross_encoder_tasks`)."""
+
+    def __init__(self, config: MultitaskBertConfig):
+        MultitaskBertTaskHead.__init__(self)
+        self._build(config)
+
+    def forward(
+        self, joined: torch.Tensor, u: torch.Tensor | None = None, v: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return self._score(joined, u, v)
+
+
+class SimilarityHead(MultitaskBertTaskHead):
+    """Similarity heads predict a 0-5 score (mean squared error); the score is the prediction and
+    the averageable score. This base is the cosine head: `5 * cos(u, v)`, or `5 * cos(P u, P v)`
+    with `config.similarity_projection` ([`SimilarityProjection`])."""
+
+    task = "similarity"
+    inputs = ("u", "v")
+
+    def __init__(self, config: MultitaskBertConfig):
+        super().__init__()
+        hidden = config.bert_config.hidden_size
+        self.projection = SimilarityProjection(hidden, hidden) if config.similarity_projection else None
+
+    def forward(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        if self.projection is not None:
+            u, v = self.projection(u), self.projection(v)
+        return 5.0 * F.cosine_similarity(u.float(), v.float(), dim=-1)
+
+    @staticmethod
+    def loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(logits.float(), labels.float())
+
+    @staticmethod
+    def predictions(logits: torch.Tensor) -> torch.Tensor:
+        return logits
+
+    @staticmethod
+    def scores(logits: torch.Tensor) -> torch.Tensor:
+        return logits
+
+    @staticmethod
+    def decide(scores: torch.Tensor) -> torch.Tensor:
+        return scores
+
+
+class MlpSimilarityHead(SimilarityHead):
+    """The score regressed by a [`PairMLP`] from the pair features (`similarity_head="mlp"`)."""
+
+    def __init__(self, config: MultitaskBertConfig):
+        MultitaskBertTaskHead.__init__(self)
+        self.features = list(config.pair_features)
+        self.mlp = PairMLP(config, len(self.features) * config.bert_config.hidden_size)
+
+    def forward(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return self.mlp(pair_features(u, v, self.features))
+
+
+class CrossEncoderSimilarityHead(_CrossEncoderMixin, SimilarityHead):
+    """`5 * sigmoid(.)` of the cross-encoded pair's score (`"similarity" in cross_encoder_tasks`)."""
+
+    def __init__(self, config: MultitaskBertConfig):
+        MultitaskBertTaskHead.__init__(self)
+        self._build(config)
+
+    def forward(
+        self, joined: torch.Tensor, u: torch.Tensor | None = None, v: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return 5.0 * torch.sigmoid(self._score(joined, u, v).float())
+
+
+#: The head class of each task whose class-level rules (`loss`, `predictions`, `scores`,
+#: `decide`) every variant of that task shares.
+TASK_HEADS: dict[str, type[MultitaskBertTaskHead]] = {
+    "sentiment": SentimentHead,
+    "paraphrase": ParaphraseHead,
+    "similarity": SimilarityHead,
+}
+
+
+def head_rules(task: str) -> type[MultitaskBertTaskHead]:
+    """The head class whose rules (`loss`, `predictions`, `scores`, `decide`) apply to `task`."""
+    if task not in TASK_HEADS:
+        raise ValueError(f"task={task!r}; allowed: {', '.join(TASK_HEADS)}")
+    return TASK_HEADS[task]
+
+
+def build_task_head(task: str, config: MultitaskBertConfig) -> MultitaskBertTaskHead:
+    """The head `config` describes for `task` (bi- or cross-encoder, cosine or MLP similarity)."""
+    cross = task in config.cross_encoder_tasks
+    if task == "paraphrase":
+        return CrossEncoderParaphraseHead(config) if cross else ParaphraseHead(config)
+    if task == "similarity" and cross:
+        return CrossEncoderSimilarityHead(config)
+    if task == "similarity" and config.similarity_head == "mlp":
+        return MlpSimilarityHead(config)
+    return TASK_HEADS[task](config)
+
+
+#: Renames the weights of folders saved before the heads lived in `heads` (an `nn.ModuleDict`):
+#: regex on the checkpoint's keys -> the current name (transformers' `key_mapping`).
+LEGACY_KEY_MAPPING = {
+    r"^sentiment_head\.": "heads.sentiment.classifier.",
+    r"^paraphrase_head\.": "heads.paraphrase.mlp.",
+    r"^similarity_head\.": "heads.similarity.mlp.",
+    r"^similarity_projection\.": "heads.similarity.projection.",
+}
 
 
 class MultitaskBertPreTrainedModel(PreTrainedModel):
@@ -164,20 +368,7 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel):
     def __init__(self, config: MultitaskBertConfig):
         super().__init__(config)
         self.bert = BertModel(config.bert_config, add_pooling_layer=config.pooling == "pooler")
-        self.dropout = nn.Dropout(config.head_dropout)
-        hidden = config.bert_config.hidden_size
-        if "sentiment" in config.tasks:
-            self.sentiment_head = nn.Linear(hidden, config.num_sentiment_labels)
-        cross = set(config.cross_encoder_tasks)
-        if "paraphrase" in config.tasks:
-            head = MultitaskBertCrossHead if "paraphrase" in cross else MultitaskBertPairHead
-            self.paraphrase_head = head(config)
-        if "similarity" in config.tasks and "similarity" in cross:
-            self.similarity_head = MultitaskBertCrossHead(config)
-        elif "similarity" in config.tasks and config.similarity_head == "mlp":
-            self.similarity_head = MultitaskBertPairHead(config)
-        elif "similarity" in config.tasks and config.similarity_projection:
-            self.similarity_projection = SimilarityProjection(hidden, hidden)
+        self.heads = nn.ModuleDict({task: build_task_head(task, config) for task in config.tasks})
         self.post_init()
         self.apply_option()
 
@@ -190,13 +381,17 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel):
     @classmethod
     def from_pretrained(cls, *args, **kwargs) -> MultitaskBertModel:
         """`PreTrainedModel.from_pretrained`, then re-apply `config.option`: loading replaces the
-        parameters, which would silently unfreeze a `"pretrain"` (frozen-encoder) model."""
-        model = super().from_pretrained(*args, **kwargs)
-        if isinstance(model, tuple):  # output_loading_info=True
-            model[0].apply_option()
-        else:
-            model.apply_option()
-        return model
+        parameters, which would silently unfreeze a `"pretrain"` (frozen-encoder) model. Weights of
+        folders saved with the earlier head names are renamed by [`LEGACY_KEY_MAPPING`], and the
+        model is saved with the current names (transformers would otherwise revert the renaming)."""
+        kwargs.setdefault("key_mapping", LEGACY_KEY_MAPPING)
+        loaded = super().from_pretrained(*args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded  # output_loading_info=True
+        conversions = getattr(model, "_weight_conversions", None) or []
+        kept = [c for c in conversions if not set(c.source_patterns) <= set(LEGACY_KEY_MAPPING)]
+        model._weight_conversions = kept or None
+        model.apply_option()
+        return loaded
 
     @classmethod
     def from_backbone(cls, name_or_path: str | os.PathLike, **config_kwargs) -> MultitaskBertModel:
@@ -264,6 +459,41 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel):
         emb = self.encode(ids, mask, types)
         return emb[:batch], emb[batch:]
 
+    def encode_joined(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        input_ids_2: torch.Tensor,
+        attention_mask_2: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """The pooled representation of each pair joined as `[CLS] s1 [SEP] s2 [SEP]` ([`join_pair`]).
+        Raises ValueError when a joined pair is longer than the encoder's positions."""
+        ids, mask, types = join_pair(
+            input_ids,
+            torch.ones_like(input_ids) if attention_mask is None else attention_mask,
+            input_ids_2,
+            torch.ones_like(input_ids_2) if attention_mask_2 is None else attention_mask_2,
+            pad_token_id=self.config.bert_config.pad_token_id or 0,
+        )
+        limit = self.config.bert_config.max_position_embeddings
+        if ids.shape[1] > limit:
+            raise ValueError(
+                f"A joined pair has {ids.shape[1]} tokens, more than the encoder's {limit} positions; "
+                "tokenise each side with a smaller max_length."
+            )
+        return self.encode(ids, mask, types)
+
+    def head(self, task: str | None) -> MultitaskBertTaskHead:
+        """The head of `task` (defaults to the only task of a single-task model)."""
+        if task is None:
+            if len(self.config.tasks) != 1:
+                raise ValueError(f"forward() needs task=...; this model has the heads {self.config.tasks}.")
+            task = self.config.tasks[0]
+        if task not in self.heads:
+            allowed = TASKS if task not in TASKS else self.config.tasks
+            raise ValueError(f"Unknown task {task!r} for this model; allowed: {', '.join(allowed)}.")
+        return self.heads[task]
+
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
@@ -284,7 +514,7 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel):
                 The second sentence of each pair; required for `"paraphrase"` and `"similarity"`.
             labels (`torch.Tensor` of shape `(batch,)`, *optional*):
                 Sentiment class ids (cross-entropy), paraphrase 0/1 (binary cross-entropy with
-                logits) or similarity scores 0-5 (mean squared error).
+                logits) or similarity scores 0-5 (mean squared error): the head's `loss`.
             task (`str`):
                 One of `config.tasks`. Defaults to the only task of a single-task model.
 
@@ -294,72 +524,24 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel):
             `(batch,)` predicted 0-5 similarity scores.
         """
         return_dict = self.config.return_dict if return_dict is None else return_dict
-        if task is None:
-            if len(self.config.tasks) != 1:
-                raise ValueError(f"forward() needs task=...; this model has the heads {self.config.tasks}.")
-            task = self.config.tasks[0]
-        if task not in self.config.tasks:
-            allowed = TASKS if task not in TASKS else self.config.tasks
-            raise ValueError(f"Unknown task {task!r} for this model; allowed: {', '.join(allowed)}.")
+        head = self.head(task)
         if input_ids is None:
             raise ValueError("forward() needs input_ids.")
-
-        loss = None
-        if task == "sentiment":
-            pooled = self.dropout(self.encode(input_ids, attention_mask, token_type_ids))
-            logits = self.sentiment_head(pooled)
-            if labels is not None:
-                loss = F.cross_entropy(logits.float(), labels.long())
-        elif input_ids_2 is None:
+        if head.inputs != ("sentence",) and input_ids_2 is None:
             raise ValueError(
-                f"Task {task!r} compares two sentences: pass input_ids_2 (and attention_mask_2)."
+                f"Task {head.task!r} compares two sentences: pass input_ids_2 (and attention_mask_2)."
             )
-        elif task in self.config.cross_encoder_tasks:
-            ones = torch.ones_like
-            ids, mask, types = join_pair(
-                input_ids,
-                ones(input_ids) if attention_mask is None else attention_mask,
-                input_ids_2,
-                ones(input_ids_2) if attention_mask_2 is None else attention_mask_2,
-                pad_token_id=self.config.bert_config.pad_token_id or 0,
-            )
-            limit = self.config.bert_config.max_position_embeddings
-            if ids.shape[1] > limit:
-                raise ValueError(
-                    f"Task {task!r}: a joined pair has {ids.shape[1]} tokens, more than the encoder's "
-                    f"{limit} positions; tokenise each side with a smaller max_length."
-                )
-            u = v = None
-            if self.config.cross_encoder_bi_features:
-                u, v = self.encode_pair(
-                    input_ids, attention_mask, token_type_ids, input_ids_2, attention_mask_2, token_type_ids_2
-                )
-            logits = getattr(self, f"{task}_head")(self.encode(ids, mask, types), u, v)
-            if task == "paraphrase":
-                if labels is not None:
-                    loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float())
-            else:
-                logits = 5.0 * torch.sigmoid(logits.float())
-                if labels is not None:
-                    loss = F.mse_loss(logits, labels.float())
-        else:
-            u, v = self.encode_pair(
+        features = {}
+        if "sentence" in head.inputs:
+            features["sentence"] = self.encode(input_ids, attention_mask, token_type_ids)
+        if "joined" in head.inputs:
+            features["joined"] = self.encode_joined(input_ids, attention_mask, input_ids_2, attention_mask_2)
+        if "u" in head.inputs:
+            features["u"], features["v"] = self.encode_pair(
                 input_ids, attention_mask, token_type_ids, input_ids_2, attention_mask_2, token_type_ids_2
             )
-            if task == "paraphrase":
-                logits = self.paraphrase_head(u, v)
-                if labels is not None:
-                    loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float())
-            else:
-                if self.config.similarity_head == "cosine":
-                    if self.config.similarity_projection:
-                        u, v = self.similarity_projection(u), self.similarity_projection(v)
-                    logits = 5.0 * F.cosine_similarity(u.float(), v.float(), dim=-1)
-                else:
-                    logits = self.similarity_head(u, v)
-                if labels is not None:
-                    loss = F.mse_loss(logits.float(), labels.float())
-
+        logits = head(**features)
+        loss = head.loss(logits, labels) if labels is not None else None
         if not return_dict:
             return (loss, logits) if loss is not None else (logits,)
         return SequenceClassifierOutput(loss=loss, logits=logits)
@@ -433,11 +615,21 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel):
 
 
 __all__ = [
+    "CrossEncoderParaphraseHead",
+    "CrossEncoderSimilarityHead",
+    "LEGACY_KEY_MAPPING",
+    "MlpSimilarityHead",
     "MultitaskBertModel",
     "MultitaskBertPreTrainedModel",
-    "MultitaskBertPairHead",
-    "MultitaskBertCrossHead",
+    "MultitaskBertTaskHead",
+    "PairMLP",
+    "ParaphraseHead",
+    "SentimentHead",
+    "SimilarityHead",
+    "SimilarityProjection",
+    "TASK_HEADS",
+    "build_task_head",
+    "head_rules",
     "join_pair",
     "pair_features",
-    "PAIR_TASKS",
 ]

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +22,38 @@ from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
 
 MODEL_CARDS_DIR = Path(__file__).resolve().parent / "templates"
 METRICS_FILE = "metrics.json"
+#: The project's one license (as `setup.py` says), on every model card.
+LICENSE = "mit"
 SUMMARY_FILE = "summary.md"
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write `text` to `path` through a temporary file in the same folder and `os.replace`."""
+def _new_file_mode(path: Path) -> int:
+    """The mode a plain `open(path, "w")` leaves: the existing file's, else 0o666 minus the umask."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        pass
+    try:  # Linux states the umask without changing it (os.umask would, for a moment, in every thread)
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _replace_atomic(path: str | os.PathLike, write: Callable[[str], None], suffix: str = ".tmp") -> Path:
+    """Call `write(tmp)` on a temporary file in `path`'s folder, give it the mode a plain `open`
+    would ([`_new_file_mode`]; `mkstemp` makes it 0600), then `os.replace` it onto `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        write(tmp)
+        os.chmod(tmp, _new_file_mode(path))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -40,21 +62,39 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     return path
 
 
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write `text` (UTF-8) to `path` through a temporary file in the same folder and `os.replace`;
+    the file gets the mode a plain `open` would give it."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+
+    return _replace_atomic(path, write)
+
+
 def save_figure_atomic(fig, path: str | os.PathLike, **savefig_kwargs) -> Path:
-    """Save a matplotlib figure to `path` through a temporary file and `os.replace`, then close it."""
+    """Save a matplotlib figure to `path` atomically (as [`write_text_atomic`]), then close it."""
     import matplotlib.pyplot as plt
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
     try:
-        fig.savefig(tmp, **savefig_kwargs)
-        os.replace(tmp, path)
+        return _replace_atomic(path, lambda tmp: fig.savefig(tmp, **savefig_kwargs), suffix=Path(path).suffix)
     finally:
         plt.close(fig)
-        if tmp.exists():
-            tmp.unlink()
-    return path
+
+
+def _metrics_text(metrics: Mapping[str, Any]) -> str:
+    return json.dumps(dict(metrics), indent=2, sort_keys=True, default=str) + "\n"
+
+
+def write_json_atomic(path: str | os.PathLike, values: Mapping[str, Any]) -> Path:
+    """Write `values` as indented, key-sorted JSON to `path` (atomically)."""
+    return write_text_atomic(path, _metrics_text(values))
+
+
+def write_metrics_file(folder: str | os.PathLike, metrics: Mapping[str, Any]) -> Path:
+    """Write `folder/metrics.json` afresh (atomically): a run's complete metrics."""
+    return write_json_atomic(Path(folder) / METRICS_FILE, metrics)
 
 
 def update_metrics_file(folder: str | os.PathLike, metrics: Mapping[str, Any]) -> dict[str, Any]:
@@ -70,7 +110,7 @@ def update_metrics_file(folder: str | os.PathLike, metrics: Mapping[str, Any]) -
                 f"{path}: not valid JSON ({err}); move it away to start a new metrics file."
             ) from err
     merged.update(metrics)
-    write_text_atomic(path, json.dumps(merged, indent=2, sort_keys=True, default=str) + "\n")
+    write_text_atomic(path, _metrics_text(merged))
     return merged
 
 
@@ -100,8 +140,18 @@ def metrics_table(metrics: Mapping[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def template_path(template: str | os.PathLike) -> Path:
+    """A card template: a path, or the name of one in `hfmodels/reporting/templates/` (`"char_gpt"`)."""
+    path = Path(template)
+    if not path.is_file():
+        path = MODEL_CARDS_DIR / f"{template}.md"
+    if not path.is_file():
+        raise FileNotFoundError(f"model card template {str(template)!r}: neither a file nor {path}.")
+    return path
+
+
 def build_model_card(
-    template: str,
+    template: str | os.PathLike,
     model_name: str,
     metrics: Mapping[str, Any],
     accuracy: float | None = None,
@@ -110,19 +160,24 @@ def build_model_card(
     task_type: str = "text-generation",
     metric_name: str = "exact match accuracy (dev)",
     template_kwargs: Mapping[str, Any] | None = None,
+    eval_results: Sequence[EvalResult] | None = None,
+    tags: Sequence[str] = (),
+    pipeline_tag: str | None = None,
+    base_model: str | None = None,
+    datasets: Sequence[str] | None = None,
 ) -> ModelCard:
-    """A `ModelCard` rendered from `hfmodels/reporting/templates/<template>.md` (or a path to a template).
+    """The model card of every family: a `ModelCard` rendered from a template ([`template_path`])
+    with `model-index` metadata, the project's license ([`LICENSE`]) and the tags
+    `hfmodels`, the template's name and `tags`.
 
-    With `accuracy`, the card data gets a `model-index` entry (`EvalResult`, metric type
-    `accuracy`, split `dev`) so the Hub shows it as the model's evaluation result."""
-    template_path = Path(template)
-    if not template_path.exists():
-        template_path = MODEL_CARDS_DIR / f"{template}.md"
-    if not template_path.exists():
-        raise FileNotFoundError(f"model card template {template!r}: neither a file nor {template_path}.")
-    eval_results = None
+    The evaluation results are `eval_results`, or with `accuracy` one `EvalResult` (metric type
+    `accuracy`, split `dev`, on `dataset_name`/`dataset_type` for `task_type`). `pipeline_tag`
+    defaults to `task_type`. The template sees `model_name`, `accuracy` (as `"25.0 %"` or None),
+    `metrics_table` ([`metrics_table`] of `metrics`) and `template_kwargs`."""
+    path = template_path(template)
+    results = list(eval_results or [])
     if accuracy is not None:
-        eval_results = [
+        results.append(
             EvalResult(
                 task_type=task_type,
                 dataset_type=dataset_type,
@@ -132,24 +187,29 @@ def build_model_card(
                 metric_name=metric_name,
                 metric_value=float(accuracy),
             )
-        ]
+        )
     card_data = ModelCardData(
         model_name=model_name,
         library_name="transformers",
-        license="mit",
-        tags=["hfmodels", "char_gpt"],
-        pipeline_tag=task_type,
-        eval_results=eval_results,
+        license=LICENSE,
+        tags=list(dict.fromkeys(["hfmodels", path.stem, *tags])),
+        pipeline_tag=pipeline_tag or task_type,
+        base_model=base_model,
+        datasets=list(datasets) if datasets else None,
+        eval_results=results or None,
     )
-    kwargs = dict(template_kwargs or {})
-    return ModelCard.from_template(
-        card_data,
-        template_path=str(template_path),
-        model_name=model_name,
-        accuracy=None if accuracy is None else f"{100 * float(accuracy):.1f} %",
-        metrics_table=metrics_table(metrics),
-        **kwargs,
-    )
+    values = {
+        "model_name": model_name,
+        "accuracy": None if accuracy is None else f"{100 * float(accuracy):.1f} %",
+        "metrics_table": metrics_table(metrics),
+        **dict(template_kwargs or {}),
+    }
+    return ModelCard.from_template(card_data, template_path=str(path), **values)
+
+
+def save_model_card(card: ModelCard, folder: str | os.PathLike) -> Path:
+    """Write `card` as `folder/README.md` (atomically)."""
+    return write_text_atomic(Path(folder) / "README.md", str(card))
 
 
 def push_folder_to_hub(
@@ -170,7 +230,12 @@ def push_folder_to_hub(
 
 
 __all__ = [
+    "LICENSE",
     "build_model_card",
+    "save_model_card",
+    "template_path",
+    "write_json_atomic",
+    "write_metrics_file",
     "metrics_table",
     "push_folder_to_hub",
     "save_figure_atomic",

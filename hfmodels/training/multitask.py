@@ -34,6 +34,7 @@ from ..data.minbert import TASK_OF_DATASET
 from ..data.multitask import MultitaskBatchSampler, MultitaskDataset
 from ..evaluation.minbert import compute_minbert_metrics
 from ..multitask_bert.configuration_multitask_bert import TASKS
+from ..multitask_bert.modeling_multitask_bert import head_rules
 from .layerwise import check_layerwise_lr_decay, check_task_loss_weights, layerwise_lr_groups
 
 
@@ -63,19 +64,6 @@ class _TaskView(torch.utils.data.Dataset):
         example.pop("id", None)
         example["task"] = self.task
         return example
-
-
-def logits_to_predictions(task: str, logits: np.ndarray) -> np.ndarray:
-    """A single model's predictions from its head outputs: class ids (`argmax`, sentiment), 0/1
-    (`logit > 0`, paraphrase) or the 0-5 scores themselves (similarity)."""
-    logits = np.asarray(logits)
-    if task == "sentiment":
-        return logits.argmax(-1)
-    if task == "paraphrase":
-        return (logits > 0).astype(np.int64)
-    if task == "similarity":
-        return logits
-    raise ValueError(f"task={task!r}; allowed: {', '.join(TASKS)}")
 
 
 class MultitaskTrainer(Trainer):
@@ -201,9 +189,10 @@ class MultitaskTrainer(Trainer):
 
     def predict_dataset(self, dataset: Dataset, task: str, batch_size: int | None = None) -> np.ndarray:
         """Predictions for every row of a tokenised `dataset`, in its order: class ids (sentiment),
-        0/1 (paraphrase) or 0-5 scores (similarity); see [`predict_logits`] and
-        [`logits_to_predictions`]."""
-        return logits_to_predictions(task, self.predict_logits(dataset, task, batch_size))
+        0/1 (paraphrase) or 0-5 scores (similarity), by the task head's `predictions` rule applied
+        to [`predict_logits`]."""
+        logits = torch.from_numpy(self.predict_logits(dataset, task, batch_size))
+        return head_rules(task).predictions(logits).numpy()
 
     @torch.no_grad()
     def predict_logits(self, dataset: Dataset, task: str, batch_size: int | None = None) -> np.ndarray:
@@ -265,4 +254,4 @@ class MultitaskTrainer(Trainer):
         return metrics
 
 
-__all__ = ["MultitaskTrainer", "default_backbone_path", "logits_to_predictions"]
+__all__ = ["MultitaskTrainer", "default_backbone_path"]

