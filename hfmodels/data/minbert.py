@@ -17,10 +17,11 @@ line is thus either a row or a named skip, and the reader checks that rows read 
 equal the file's data lines. Sentences are stripped of surrounding white space (the files put a
 space before every SST sentence); case is left to the tokenizer (the backbones are uncased).
 
-**Encoding.** UTF-8. Invalid UTF-8 raises a `MinBertFormatError` naming the file, the line and the
-byte offset, in either mode (the file's encoding is wrong, not one row). A UTF-8 byte-order mark at
-the start of the file is stripped with a warning naming the file (as every reader in
-`hfmodels.data` does); anywhere else it is part of a field.
+**Encoding.** UTF-8, decoded by the rules every reader of `hfmodels.data` shares
+(`hfmodels.data.text_files`): invalid UTF-8 raises a `MinBertFormatError` naming the file, the line
+and the byte offset, in either mode (the file's encoding is wrong, not one row); a UTF-8 byte-order
+mark at the start of the file is stripped with a warning naming the file; anywhere else it is part
+of a field. Values quoted in messages are cut to 80 characters (`text_files.shorten`).
 
 **Malformed test header.** `ids-sst-test-student.csv` and `ids-cfimdb-test-student.csv` start
 with `0<TAB><TAB>id<TAB>sentence` instead of `<TAB>id<TAB>sentence`, and every row has an
@@ -53,7 +54,6 @@ second sentence of a pair) through `Dataset.map(batched=True)` with the backbone
 
 from __future__ import annotations
 
-import codecs
 import csv
 import hashlib
 import logging
@@ -66,6 +66,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 from transformers import PreTrainedTokenizerBase
 
 from .paths import data_file
+from .text_files import DataFormatError, read_text, shorten
 
 logger = logging.getLogger(__name__)
 
@@ -78,19 +79,10 @@ QUORA_SPLIT_SEED = 11711
 QUORA_DEV_FRACTION = 0.2
 #: Which task head each data set trains.
 TASK_OF_DATASET = {"sst": "sentiment", "cfimdb": "sentiment", "quora": "paraphrase", "sts": "similarity"}
-#: Longest value, in characters, quoted whole in an error message (longer ones are cut).
-SHOWN_CHARACTERS = 80
 
 
-class MinBertFormatError(ValueError):
-    """A minBERT file does not have the expected layout; the message names file and line."""
-
-
-def _shown(value: str) -> str:
-    """`value` quoted for a message, cut to [`SHOWN_CHARACTERS`] with its full length stated."""
-    if len(value) <= SHOWN_CHARACTERS:
-        return repr(value)
-    return f"{value[:SHOWN_CHARACTERS]!r}... ({len(value):,} characters)"
+class MinBertFormatError(DataFormatError):
+    """A minBERT file does not have the expected layout or encoding; the message names file and line."""
 
 
 def _check_label(value: str, kind: str, where: str) -> int | float:
@@ -98,41 +90,29 @@ def _check_label(value: str, kind: str, where: str) -> int | float:
     try:
         number = float(value.strip())
     except ValueError:
-        raise MinBertFormatError(f"{where}: label {_shown(value)} is not a number") from None
+        raise MinBertFormatError(f"{where}: label {shorten(value)} is not a number") from None
     if not math.isfinite(number):
-        raise MinBertFormatError(f"{where}: label {_shown(value)} is not a finite number")
+        raise MinBertFormatError(f"{where}: label {shorten(value)} is not a finite number")
     if kind == "sts":
         if not 0.0 <= number <= 5.0:
-            raise MinBertFormatError(f"{where}: similarity {_shown(value)} is outside 0.0-5.0")
+            raise MinBertFormatError(f"{where}: similarity {shorten(value)} is outside 0.0-5.0")
         return number
     top = {"sst": 4, "cfimdb": 1, "quora": 1}[kind]
     if number != int(number) or not 0 <= number <= top:
-        raise MinBertFormatError(f"{where}: label {_shown(value)} is not an integer in 0-{top}")
+        raise MinBertFormatError(f"{where}: label {shorten(value)} is not an integer in 0-{top}")
     return int(number)
 
 
 def _read_lines(path: Path) -> list[str]:
-    """The file's lines (without their `\\n` / `\\r\\n` ends), decoded strictly as UTF-8.
-
-    A byte-order mark at the very start is stripped with a warning; invalid UTF-8 raises a
-    [`MinBertFormatError`] naming the line and the byte offset.
-    """
-    data = path.read_bytes()
-    start = 0
-    if data.startswith(codecs.BOM_UTF8):
-        logger.warning("%s: starts with a UTF-8 byte-order mark (U+FEFF); stripped", path)
-        start = len(codecs.BOM_UTF8)
+    """The file's lines (without their `\\n` / `\\r\\n` ends), decoded by the rules every reader of
+    `hfmodels.data` shares (`hfmodels.data.text_files.read_text`: a leading BOM stripped with a
+    warning, invalid UTF-8 an error naming line and byte offset)."""
+    if path.stat().st_size == 0:  # said here, where the header that should open the file is known
+        return []
     try:
-        text = data[start:].decode("utf-8")
-    except UnicodeDecodeError as err:
-        offset = start + err.start
-        line_start = data.rfind(b"\n", 0, offset) + 1
-        line_number = data.count(b"\n", 0, offset) + 1
-        raise MinBertFormatError(
-            f"{path}, line {line_number}: invalid UTF-8 byte "
-            f"{data[offset : offset + 1]!r} at byte offset {offset} of the file "
-            f"(byte {offset - line_start + 1} of the line): {err.reason}"
-        ) from None
+        text = read_text(path)
+    except DataFormatError as err:
+        raise MinBertFormatError(str(err)) from None
     lines = text.split("\n")
     if lines[-1] == "":
         lines.pop()  # the last line's own `\n`, not an empty line
@@ -146,16 +126,18 @@ def _split_line(line: str, where: str) -> list[str]:
     of the line takes in that `\\n` (and nothing further): that is how an unclosed quote shows.
     """
     if "\r" in line:  # the csv module would end the record there and then fail with a misleading hint
-        raise MinBertFormatError(f"{where}: a carriage return (\\r) inside the line: {_shown(line)}")
+        raise MinBertFormatError(f"{where}: a carriage return (\\r) inside the line: {shorten(line)}")
     try:
         fields = next(csv.reader([line + "\n"], delimiter="\t"))
     except csv.Error as err:
-        raise MinBertFormatError(f"{where}: not a valid tab-separated line ({err}): {_shown(line)}") from None
+        raise MinBertFormatError(
+            f"{where}: not a valid tab-separated line ({err}): {shorten(line)}"
+        ) from None
     for k, field in enumerate(fields):
         if "\n" in field:
             raise MinBertFormatError(
                 f'{where}: field {k + 1} opens a quote (") that is not closed on its line: '
-                f"{_shown(chr(34) + field[:-1])}"
+                f"{shorten(chr(34) + field[:-1])}"
             )
     return fields
 
@@ -184,7 +166,7 @@ def _header_offset(path: Path, lines: list[str], kind: str, labeled: bool) -> in
             else f" (or the test-student files' {MALFORMED_TEST_HEADER})"
         )
         raise MinBertFormatError(
-            f"{path}, line 1: header {_shown(lines[0])} does not match the expected {expected}{also}"
+            f"{path}, line 1: header {shorten(lines[0])} does not match the expected {expected}{also}"
         )
     if len(lines) == 1:
         raise MinBertFormatError(f"{path}, line 2: no data lines after the header")
@@ -200,16 +182,16 @@ def _parse_row(
     row = _split_line(line, where)
     if len(row) != n_fields:
         raise MinBertFormatError(
-            f"{where}: {len(row)} tab-separated fields, expected {n_fields}: {_shown(line)}"
+            f"{where}: {len(row)} tab-separated fields, expected {n_fields}: {shorten(line)}"
         )
     values = row[offset:]
     sent_id = values[0].strip()
     if not sent_id:
-        raise MinBertFormatError(f"{where}: empty id: {_shown(line)}")
+        raise MinBertFormatError(f"{where}: empty id: {shorten(line)}")
     texts = [v.strip() for v in values[1 : 1 + len(text_cols)]]
     for col, text in zip(text_cols, texts):
         if not text:
-            raise MinBertFormatError(f"{where}: empty {col}: {_shown(line)}")
+            raise MinBertFormatError(f"{where}: empty {col}: {shorten(line)}")
     label = _check_label(values[-1], kind, where) if labeled else None
     return sent_id, texts, label
 
