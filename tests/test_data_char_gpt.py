@@ -101,7 +101,7 @@ def test_wiki_trailing_newline_is_not_a_document(tmp_path):
         ("doc one\n\ndoc three", 2, "empty line"),
         ("doc one\ndoc two\n\n", 3, "empty line"),
         ("doc one\r\ndoc two", 1, "carriage return"),
-        ("", None, "empty"),
+        ("", 1, "the file is empty"),
     ],
 )
 def test_wiki_format_errors(tmp_path, content, line, problem):

@@ -153,7 +153,7 @@ def test_a_file_is_dev_only_by_its_known_name_or_an_explicit_split(tmp_path, nam
         ("Where was Ada born?\tParis\nWhere was Bob born?\t\n", ":2:", "empty place"),
         ("Where was Ada born?\t Paris \n", ":1:", "place ' Paris ' has leading or trailing spaces"),
         (" Where was Ada born?\tParis\n", ":1:", "leading or trailing spaces"),
-        ("", ":", "the file is empty"),
+        ("", ":1:", "the file is empty"),
         ("Where was Ada born?\tParis\n\nWhere was Bob born?\tRome\n", ":2:", "empty line"),
         ("Where was Ada born?\tParis\nWhere was Bob born?\n", ":2:", "line 1 has place, so every line must"),
         (

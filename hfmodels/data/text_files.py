@@ -67,7 +67,7 @@ def read_text(path: str | os.PathLike) -> str:
             f"{start - line_start + 1} of the line): {shorten(bad)}."
         ) from None
     if not text:
-        raise DataFormatError(f"{path}: the file is empty.")
+        raise DataFormatError(f"{path}:1: the file is empty (expected at least one line).")
     return text
 
 
