@@ -1,14 +1,13 @@
-"""recipes/char_gpt/summarize_study.py: the study table from run folders, resumed pretraining
+"""hfmodels.training.study_summary (recipes/char_gpt/summarize_study.py): the study table from run folders, resumed pretraining
 segments summed, the newest checkpoint found numerically, London rescored from the dev file."""
 
 import json
 from pathlib import Path
 
 import pytest
-from scripts import load_script
 from torch.utils.tensorboard import SummaryWriter
 
-summarize_study = load_script("recipes/char_gpt/summarize_study.py", "summarize_study")
+import hfmodels.training.study_summary as summarize_study
 
 
 def _events(folder: Path, steps, start_wall: float, seconds_per_step: float, loss0: float) -> None:
