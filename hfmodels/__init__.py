@@ -5,12 +5,19 @@ so a saved model folder loads with `AutoConfig`, `AutoModel*` and `AutoTokenizer
 `trust_remote_code`.
 """
 
-from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForSeq2SeqLM,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+)
 
 from .addsub import AddSubConfig, AddSubTokenizer, AddSubTransformerForConditionalGeneration
 from .char_gpt import CharGPTConfig, CharGPTForCausalLM, CharGPTModel, CharTokenizer
 from .lstm_lm import LstmLMConfig, LstmLMForCausalLM, LstmLMModel, LstmLMTokenizer
-from .multitask_bert import MultitaskBertConfig, MultitaskBertModel
+from .multitask_bert import MultitaskBertConfig, MultitaskBertForSequenceClassification, MultitaskBertModel
 
 __version__ = "0.1.0"
 
@@ -23,6 +30,9 @@ AutoModelForCausalLM.register(CharGPTConfig, CharGPTForCausalLM, exist_ok=True)
 AutoTokenizer.register(CharGPTConfig, slow_tokenizer_class=CharTokenizer, exist_ok=True)
 AutoConfig.register("multitask_bert", MultitaskBertConfig, exist_ok=True)
 AutoModel.register(MultitaskBertConfig, MultitaskBertModel, exist_ok=True)
+AutoModelForSequenceClassification.register(
+    MultitaskBertConfig, MultitaskBertForSequenceClassification, exist_ok=True
+)
 AutoConfig.register("lstm_lm", LstmLMConfig, exist_ok=True)
 AutoModel.register(LstmLMConfig, LstmLMModel, exist_ok=True)
 AutoModelForCausalLM.register(LstmLMConfig, LstmLMForCausalLM, exist_ok=True)

@@ -386,6 +386,54 @@ def test_folders_saved_with_the_old_head_names_load_with_identical_outputs(tmp_p
             assert torch.equal(resaved(task=task, **kw).logits, logits), task
 
 
+def test_label_names_and_the_text_classification_pipeline(tmp_path, tokenizer):
+    """SST-5 / CFIMDB class names in `id2label` (also for folders saved with transformers' LABEL_i),
+    and `pipeline("text-classification")` on a multitask folder: the sentiment head's softmax
+    under those names, offline."""
+    from transformers import AutoModelForSequenceClassification, pipeline
+
+    from hfmodels.multitask_bert import MultitaskBertForSequenceClassification
+
+    sst = ["very negative", "negative", "neutral", "positive", "very positive"]
+    model = model_of()
+    assert [model.config.id2label[i] for i in range(5)] == sst
+    assert model.config.label2id["neutral"] == 2 and model.config.paraphrase_labels == [
+        "not duplicate",
+        "duplicate",
+    ]
+    assert list(model_of(tasks=["sentiment"], num_sentiment_labels=2).config.id2label.values()) == [
+        "negative",
+        "positive",
+    ]
+    assert list(MultitaskBertConfig(num_sentiment_labels=3).id2label.values()) == [
+        "LABEL_0",
+        "LABEL_1",
+        "LABEL_2",
+    ]
+    legacy = AutoConfig.from_pretrained(LEGACY / "cross_both")  # saved with {0: LABEL_0, 1: LABEL_1}
+    assert [legacy.id2label[i] for i in range(5)] == sst
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    assert isinstance(
+        AutoModelForSequenceClassification.from_pretrained(tmp_path), MultitaskBertForSequenceClassification
+    )
+    texts = ["a great film", "the bad dog is bad", "how do i learn"]
+    classify = pipeline("text-classification", model=str(tmp_path), top_k=None)
+    got = classify(texts)
+    enc = tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        probs = torch.softmax(model(task="sentiment", **enc).logits, -1)
+    for row, p in zip(got, probs):
+        assert {d["label"] for d in row} == set(sst)
+        for d in row:
+            assert d["score"] == pytest.approx(float(p[sst.index(d["label"])]), abs=1e-5)
+    top = [sst[i] for i in model.predict_sentiment(texts, tokenizer=tokenizer).tolist()]
+    assert [row[0]["label"] for row in got] == top
+    model_of(tasks=["paraphrase"]).save_pretrained(tmp_path / "quora")
+    with pytest.raises(ValueError, match="classifies sentiment; this model has the heads"):
+        AutoModelForSequenceClassification.from_pretrained(tmp_path / "quora")
+
+
 def test_from_backbone_copies_the_encoder_and_predicts_from_strings(backbone_dir, tokenizer):
     model = MultitaskBertModel.from_backbone(backbone_dir, pooling="pooler", option="pretrain")
     reference = BertModel.from_pretrained(backbone_dir)

@@ -7,6 +7,17 @@ ensembling in `hfmodels.evaluation.minbert` / `hfmodels.evaluation.ensemble`.
 """
 
 from .configuration_multitask_bert import MultitaskBertConfig
-from .modeling_multitask_bert import TASK_HEADS, MultitaskBertModel, MultitaskBertPreTrainedModel
+from .modeling_multitask_bert import (
+    TASK_HEADS,
+    MultitaskBertForSequenceClassification,
+    MultitaskBertModel,
+    MultitaskBertPreTrainedModel,
+)
 
-__all__ = ["MultitaskBertConfig", "MultitaskBertModel", "MultitaskBertPreTrainedModel", "TASK_HEADS"]
+__all__ = [
+    "MultitaskBertConfig",
+    "MultitaskBertForSequenceClassification",
+    "MultitaskBertModel",
+    "MultitaskBertPreTrainedModel",
+    "TASK_HEADS",
+]

@@ -10,6 +10,13 @@ OPTIONS = ("pretrain", "finetune")
 POOLINGS = ("cls", "pooler", "mean")
 PAIR_FEATURES = ("u", "v", "|u-v|", "u*v")
 SIMILARITY_HEADS = ("cosine", "mlp")
+#: Class names of the sentiment head by its number of classes: SST-5 (0-4) and CFIMDB (0/1).
+SENTIMENT_LABELS = {
+    5: ("very negative", "negative", "neutral", "positive", "very positive"),
+    2: ("negative", "positive"),
+}
+#: Names of the paraphrase head's two answers (0, 1).
+PARAPHRASE_LABELS = ("not duplicate", "duplicate")
 PAIR_TASKS = ("paraphrase", "similarity")
 
 
@@ -28,6 +35,8 @@ class MultitaskBertConfig(PretrainedConfig):
             `["sentiment"]` with `num_sentiment_labels=2` is the single-task CFIMDB classifier.
         num_sentiment_labels (`int`, defaults to 5):
             Classes of the sentiment head: 5 for SST-5 (0 negative ... 4 positive), 2 for CFIMDB.
+            `id2label` names them (SST-5: very negative, negative, neutral, positive, very positive;
+            CFIMDB: negative, positive) unless given; other counts keep `LABEL_<i>`.
         option (`str`, defaults to `"finetune"`):
             `"pretrain"` freezes the encoder (only the heads learn, as the original's
             `--option pretrain`); `"finetune"` trains everything.
@@ -63,6 +72,8 @@ class MultitaskBertConfig(PretrainedConfig):
             Also feed the cross-encoder heads the bi-encoder pair features (`pair_features` of
             the separately encoded sentences), concatenated after the joined-pair vector: a
             hybrid head that costs a second encoder pass over both sentences.
+        paraphrase_labels (`list[str]`, defaults to `["not duplicate", "duplicate"]`):
+            Names of the paraphrase head's answers 0 and 1.
         initializer_range (`float`, *optional*):
             Std of the normal init of the heads; defaults to the encoder's `initializer_range`.
     """
@@ -118,7 +129,14 @@ class MultitaskBertConfig(PretrainedConfig):
             bert_config.initializer_range if initializer_range is None else initializer_range
         )
         self._validate()
+        self.paraphrase_labels = list(kwargs.pop("paraphrase_labels", PARAPHRASE_LABELS))
         super().__init__(**kwargs)
+        names = [self.id2label[i] for i in sorted(self.id2label)]
+        if len(names) != num_sentiment_labels or names == [f"LABEL_{i}" for i in range(len(names))]:
+            # the sentiment head's class names (transformers' default is LABEL_0, LABEL_1)
+            default = [f"LABEL_{i}" for i in range(num_sentiment_labels)]
+            self.id2label = dict(enumerate(SENTIMENT_LABELS.get(num_sentiment_labels, default)))
+            self.label2id = {name: i for i, name in self.id2label.items()}
 
     def _validate(self) -> None:
         def bad(field: str, value, allowed: str) -> ValueError:
@@ -179,4 +197,6 @@ __all__ = [
     "POOLINGS",
     "PAIR_FEATURES",
     "SIMILARITY_HEADS",
+    "SENTIMENT_LABELS",
+    "PARAPHRASE_LABELS",
 ]

@@ -614,11 +614,46 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel):
         return self._predict("similarity", inputs).float()
 
 
+class MultitaskBertForSequenceClassification(MultitaskBertModel):
+    """The multitask model seen as a sentiment classifier: `forward(input_ids, attention_mask,
+    token_type_ids, labels)` runs the sentiment head, so `AutoModelForSequenceClassification` and
+    `pipeline("text-classification", model=folder)` load a multitask folder (same weights) and
+    name the classes by `config.id2label` (SST-5: very negative ... very positive)."""
+
+    def __init__(self, config: MultitaskBertConfig):
+        if "sentiment" not in config.tasks:
+            raise ValueError(
+                f"MultitaskBertForSequenceClassification classifies sentiment; this model has the heads "
+                f"{config.tasks}. Load it with MultitaskBertModel and call forward(task=...)."
+            )
+        super().__init__(config)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        return_dict: bool | None = None,
+    ) -> SequenceClassifierOutput | tuple:
+        """The sentiment head's logits `(batch, num_sentiment_labels)` (and its cross-entropy loss
+        with `labels`); see [`MultitaskBertModel.forward`]."""
+        return super().forward(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            labels=labels,
+            task="sentiment",
+            return_dict=return_dict,
+        )
+
+
 __all__ = [
     "CrossEncoderParaphraseHead",
     "CrossEncoderSimilarityHead",
     "LEGACY_KEY_MAPPING",
     "MlpSimilarityHead",
+    "MultitaskBertForSequenceClassification",
     "MultitaskBertModel",
     "MultitaskBertPreTrainedModel",
     "MultitaskBertTaskHead",
