@@ -17,7 +17,7 @@ run() {
     --num_train_epochs "$epochs" --resume_from_checkpoint last --disable_tqdm true
   echo "$(date -u +%FT%TZ) end $preset"
 }
-for preset in reference ablation_1_locked_dropout ablation_2_embedding_dropout ablation_3_weight_tying ablation_4_ar_tar; do
+for preset in reference ablation_0_base ablation_1_locked_dropout ablation_2_embedding_dropout ablation_3_weight_tying ablation_4_ar_tar; do
   run "$preset" "$EPOCHS"
 done
 run tuned "$TUNED_EPOCHS"
