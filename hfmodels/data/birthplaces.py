@@ -253,7 +253,7 @@ def birthplace_example(
     s = question + MASK_CHAR + place + MASK_CHAR
     if block_size is not None and len(s) > block_size - 1:
         raise ValueError(
-            f"example {s!r} has {len(s)} characters, more than block_size - 1 = {block_size - 1}"
+            f"example {shorten(s)} has {len(s)} characters, more than block_size - 1 = {block_size - 1}"
         )
     ids = tokenizer.encode_chars(s)
     labels = list(ids)

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 from datasets import Dataset
 
-from ..data import question_name, read_birthplace_file, read_text
+from ..data import question_name, read_birthplace_file, read_text, read_wiki_file
 from ..reporting import save_figure_atomic, write_text_atomic
 from .birthplaces import Prediction, greedy_decode
 
@@ -311,7 +311,7 @@ def write_document_recall(
 ) -> dict:
     """[`document_recall`] over a labelled birthplace file; writes `document_recall.json`."""
     examples = _labelled_examples(eval_path, tokenizer)
-    documents = read_text(corpus_path).splitlines()
+    documents = read_wiki_file(corpus_path)["text"]
     recalled = document_recall(model, tokenizer, examples["question"], examples["place"], documents)
     measured = [r for r in recalled if r is not None]
     summary = {
