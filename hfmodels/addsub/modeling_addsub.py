@@ -25,19 +25,19 @@ from .configuration_addsub import AddSubConfig
 
 
 class AddSubPreTrainedModel(PreTrainedModel):
-    """Base class: config class, weight initialisation (PyTorch's defaults, as the course's
-    modules had), and the name of the main input."""
+    """Base class: config class, the course's weight initialisation, and the main input's name."""
 
     config_class = AddSubConfig
     base_model_prefix = "addsub"
     main_input_name = "input_ids"
 
     def _init_weights(self, module: nn.Module) -> None:
-        """Linear: U(±1/√fan_in) for weight and bias; Embedding N(0, 1); LayerNorm γ = 1, β = 0."""
+        """Lab 3's initialisation: Linear weights Xavier-uniform, U(±√(6 / (fan_in + fan_out))),
+        biases PyTorch's default U(±1/√fan_in); Embedding N(0, 1); LayerNorm γ = 1, β = 0."""
         if isinstance(module, nn.Linear):
-            bound = 1.0 / math.sqrt(module.in_features)
-            init.uniform_(module.weight, -bound, bound)
+            init.xavier_uniform_(module.weight)
             if module.bias is not None:
+                bound = 1.0 / math.sqrt(module.in_features)
                 init.uniform_(module.bias, -bound, bound)
         elif isinstance(module, nn.Embedding):
             init.normal_(module.weight, mean=0.0, std=1.0)

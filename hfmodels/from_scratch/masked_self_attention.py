@@ -85,8 +85,10 @@ class MaskedSelfAttentionFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, w_q, w_k, w_v, key_padding_mask=None):
         q, k, v = x @ w_q, x @ w_k, x @ w_v
-        a_w = torch.bmm(q, k.transpose(1, 2)) + additive_mask(x.shape[1], key_padding_mask, x.dtype, x.device)
-        a_sigma = torch.softmax(a_w / math.sqrt(w_q.shape[1]), dim=-1)
+        mask = additive_mask(x.shape[1], key_padding_mask, x.dtype, x.device).expand(x.shape[0], -1, -1)
+        scale = 1.0 / math.sqrt(w_q.shape[1])
+        # (Q Kᵀ + M) / √D_k in one fused call, so no second (B, T, T) tensor is made
+        a_sigma = torch.softmax(torch.baddbmm(mask, q, k.transpose(1, 2), beta=scale, alpha=scale), dim=-1)
         ctx.save_for_backward(x, w_q, w_k, w_v, q, k, v, a_sigma)
         return torch.bmm(a_sigma, v)
 
@@ -96,7 +98,8 @@ class MaskedSelfAttentionFunction(torch.autograd.Function):
         d_v = torch.bmm(a_sigma.transpose(1, 2), grad_out)
         d_a_sigma = torch.bmm(grad_out, v.transpose(1, 2))
         row = (d_a_sigma * a_sigma).sum(dim=-1, keepdim=True)
-        d_a_w = a_sigma * (d_a_sigma - row) / math.sqrt(w_q.shape[1])
+        # in place: dA_w = A_σ ⊙ (dA_σ − row) / √D_k overwrites dA_σ, holding one (B, T, T) buffer
+        d_a_w = d_a_sigma.sub_(row).mul_(a_sigma).mul_(1.0 / math.sqrt(w_q.shape[1]))
         d_q = torch.bmm(d_a_w, k)
         d_k = torch.bmm(d_a_w.transpose(1, 2), q)
         return (*_weight_and_input_grads(x, w_q, w_k, w_v, d_q, d_k, d_v), None)
@@ -142,10 +145,10 @@ class LeanMaskedSelfAttentionFunction(torch.autograd.Function):
         d_q, d_k, d_v = torch.empty_like(q), torch.zeros_like(k), torch.zeros_like(v)
         for start in range(0, x.shape[1], ctx.block_size):
             sl = slice(start, start + ctx.block_size)
-            p = torch.exp(_block_scores(q[:, sl], k, start, scale, key_padding_mask) - lse[:, sl])
+            p = _block_scores(q[:, sl], k, start, scale, key_padding_mask).sub_(lse[:, sl]).exp_()
             g = grad_out[:, sl]
             d_v += torch.bmm(p.transpose(1, 2), g)
-            d_s = p * (torch.bmm(g, v.transpose(1, 2)) - row[:, sl]) * scale
+            d_s = torch.bmm(g, v.transpose(1, 2)).sub_(row[:, sl]).mul_(p).mul_(scale)
             d_q[:, sl] = torch.bmm(d_s, k)
             d_k += torch.bmm(d_s.transpose(1, 2), q[:, sl])
         return (*_weight_and_input_grads(x, w_q, w_k, w_v, d_q, d_k, d_v), None, None)
