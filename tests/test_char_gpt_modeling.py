@@ -39,7 +39,7 @@ def tiny_model(attention_type: str, seed: int = 0, **kw) -> CharGPTForCausalLM:
     "attention_type,bottleneck_dim,expected",
     [("vanilla", 32, 3_323_392), ("perceiver", 64, 3_339_776), ("synthesizer", 32, 3_076_988)],
 )
-def test_parameter_counts_match_the_spec(attention_type, bottleneck_dim, expected):
+def test_parameter_counts_match_the_course_model(attention_type, bottleneck_dim, expected):
     model = CharGPTForCausalLM(CharGPTConfig(attention_type=attention_type, bottleneck_dim=bottleneck_dim))
     assert sum(p.numel() for p in model.parameters()) == expected
 
@@ -115,7 +115,7 @@ def test_save_and_auto_load_give_identical_logits(tmp_path, attention_type):
     torch.testing.assert_close(got, expected, rtol=0, atol=0)
 
 
-def test_init_follows_the_spec():
+def test_init_follows_the_original():
     model = CharGPTForCausalLM(CharGPTConfig(attention_type="perceiver", bottleneck_dim=64))
     w = model.transformer.h[0].mlp.fc.weight
     assert abs(w.std().item() - 0.02) < 0.002 and abs(w.mean().item()) < 0.002
@@ -333,7 +333,7 @@ def test_invalid_config_names_field_value_and_allowed(kwargs, field):
     assert repr(kwargs[field]) in message
 
 
-def test_config_defaults_are_the_spec():
+def test_config_defaults_are_the_course_model():
     c = CharGPTConfig()
     assert (c.vocab_size, c.block_size, c.n_layer, c.n_head, c.n_embd) == (256, 128, 4, 8, 256)
     assert (c.embd_pdrop, c.attn_pdrop, c.resid_pdrop, c.bottleneck_dim) == (0.1, 0.1, 0.1, 32)
@@ -395,7 +395,7 @@ for folder in sys.argv[2:]:
 bare = AutoModel.from_pretrained(sys.argv[2] + "-bare", trust_remote_code=True).eval()
 with torch.no_grad():
     results["bare"] = bare(ids).last_hidden_state
-results["hfmodels_loaded"] = [name for name, mod in sys.modules.items() if name.startswith("hfmodels") and mod]
+results["hfmodels_loaded"] = [n for n, mod in sys.modules.items() if n.startswith("hfmodels") and mod]
 torch.save(results, sys.argv[1])
 """
 

@@ -1,4 +1,5 @@
-"""CharTokenizer: the spec's vocabulary, round trips, and unknown characters."""
+"""CharTokenizer: the vocabulary of docs/definitions.md ("Vocabulary"), round trips, unknown
+characters and bad vocabulary files."""
 
 from __future__ import annotations
 

@@ -424,7 +424,8 @@ class CharGPTModel(CharGPTPreTrainedModel):
         )
         if x.dim() != 3 or x.shape[1] == 0:
             raise ValueError(
-                f"CharGPTModel: the input has shape {tuple(x.shape[:-1])}; expected (batch, seq) with seq >= 1 "
+                f"CharGPTModel: the input has shape {tuple(x.shape[:-1])}; "
+                "expected (batch, seq) with seq >= 1 "
                 "(an empty sequence has nothing to attend to; generate needs a prompt of at least one token)."
             )
         return x
@@ -439,7 +440,8 @@ class CharGPTModel(CharGPTPreTrainedModel):
         attention_mask = attention_mask.to(device=device, dtype=torch.bool)
         if attention_mask.shape != (b, total):
             raise ValueError(
-                f"CharGPTModel: attention_mask has shape {tuple(attention_mask.shape)}, expected {(b, total)} "
+                f"CharGPTModel: attention_mask has shape {tuple(attention_mask.shape)}, "
+                f"expected {(b, total)} "
                 f"(batch, cached + new tokens)."
             )
         return None if bool(attention_mask.all()) else attention_mask

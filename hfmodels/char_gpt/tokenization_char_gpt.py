@@ -44,7 +44,8 @@ def read_vocab_file(vocab_file: str | os.PathLike | None, folder: str | None = N
         raise ValueError(f"{vocab_file}: byte {err.start}: not valid UTF-8.") from None
     if not isinstance(vocab, dict):
         raise ValueError(
-            f"{vocab_file}: expected a JSON object mapping single characters to ids, found a {type(vocab).__name__}."
+            f"{vocab_file}: expected a JSON object mapping single characters to ids, "
+            f"found a {type(vocab).__name__}."
         )
     for char, index in vocab.items():
         if len(char) != 1 or not isinstance(index, int) or isinstance(index, bool):
