@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+
+from hfmodels.char_gpt import CharGPTConfig, CharGPTForCausalLM, CharTokenizer
 from hfmodels.data import (
     BirthplaceCollator,
     SpanCorruptionCollator,
@@ -22,8 +24,6 @@ from hfmodels.data import (
     load_birthplaces,
     load_wiki_corpus,
 )
-
-from hfmodels.char_gpt import CharGPTConfig, CharGPTForCausalLM, CharTokenizer
 from hfmodels.evaluation.birthplaces import greedy_decode
 from hfmodels.training.precision import native_bf16
 
