@@ -1,8 +1,8 @@
 """minGPT's AdamW setup: weight decay on the weights of matrix products (`nn.Linear`) only.
 
-minGPT (and the course code, SPEC §1) decays `nn.Linear` weights and nothing else: no decay on
-biases, LayerNorm, token and position embeddings, the perceiver's basis `C` or the
-synthesizer's `B`/`b2`. transformers' `Trainer` decays every parameter except biases and
+minGPT (and the course code; docs/definitions.md, "Training schedules of the original") decays
+`nn.Linear` weights and nothing else: no decay on biases, LayerNorm, token and position
+embeddings, the perceiver's basis `C` or the synthesizer's `B`/`b2`. transformers' `Trainer` decays every parameter except biases and
 norms (embeddings included), so the recipe builds the optimizer here and hands it to
 `Trainer(optimizers=...)`.
 """
@@ -46,7 +46,7 @@ def create_mingpt_adamw(
     eps: float = 1e-8,
     fused: bool | None = None,
 ) -> torch.optim.AdamW:
-    """`torch.optim.AdamW` over [`mingpt_param_groups`] (the spec's betas (0.9, 0.95), decay 0.1).
+    """`torch.optim.AdamW` over [`mingpt_param_groups`] (the original's betas (0.9, 0.95), decay 0.1).
 
     `fused=None` uses the fused kernel (one pass over all parameters, same update rule) when every
     parameter is a floating-point tensor on CPU or CUDA; `False` forces the per-tensor loop.

@@ -1,6 +1,6 @@
 """minGPT's token-based learning-rate schedule, fed by the tokens a `Trainer` actually processes.
 
-The course's minGPT trainer (SPEC §1 "Training schedule of the original") sets, after every
+The course's minGPT trainer (docs/definitions.md, "Learning-rate schedule") sets, after every
 optimizer step,
 
     tokens += (y >= 0).sum()

@@ -171,13 +171,14 @@ def pretrain(run: StudyRun) -> dict:
     collator = ResumableSpanCorruptionCollator(
         tokenizer, block_size=study.block_size, pack=packing(study), seed=training.seed
     )
+    resumed_from = _resumed_step(training)  # before training: the Trainer may rotate that checkpoint away
     final_tokens = study.final_tokens or original_final_tokens(n_docs, study.block_size)
     if study.fit_schedule_to_run:
         final_tokens = planned_tokens(training, len(dataset), study.block_size - 1)
     trainer, result, wall = train_with_token_schedule(
         study, training, model, tokenizer, dataset, collator, final_tokens, [EpochCallback(collator)]
     )
-    metrics = train_metrics(trainer, result, wall, "pretrain", _resumed_step(training))
+    metrics = train_metrics(trainer, result, wall, "pretrain", resumed_from)
     if is_main_process():
         _end_of_training(run, trainer, tokenizer, metrics, out)
         finish_model_folder(out, run, metrics)
@@ -227,11 +228,12 @@ def finetune(run: StudyRun) -> dict:
     rows = read_birthplace_file(run.data(study.finetune_corpus_path), tokenizer=tokenizer, block_size=block)
     dataset = encode_birthplaces(rows, tokenizer, block)
     collator, callbacks = _finetune_collator(run, tokenizer, block, corpus)
+    resumed_from = _resumed_step(training)  # before training: the Trainer may rotate that checkpoint away
     final_tokens = study.final_tokens or original_final_tokens(n_docs, block)
     trainer, result, wall = train_with_token_schedule(
         study, training, model, tokenizer, dataset, collator, final_tokens, callbacks
     )
-    metrics = train_metrics(trainer, result, wall, "finetune", _resumed_step(training))
+    metrics = train_metrics(trainer, result, wall, "finetune", resumed_from)
     metrics["finetune_from"] = study.reading_params_path or "scratch"
     metrics["finetune_replay_ratio"] = study.finetune_replay_ratio
     if is_main_process():
