@@ -116,6 +116,16 @@ def test_malformed_vocabulary_file_is_an_error_naming_the_file(tmp_path, content
     path.write_text(content, encoding="utf-8")
     with pytest.raises(ValueError, match=rf"{path}: {message}"):
         CharTokenizer(vocab_file=str(path))
+
+
+def test_vocabulary_file_errors_cut_huge_values_and_name_bad_bytes(tmp_path):
+    path = tmp_path / "vocab.json"
+    path.write_text(json.dumps({"x" * 10_000_000: 0}), encoding="utf-8")
+    with pytest.raises(
+        ValueError, match=r"entry 'xxx.*\.\.\. \(10000002 characters\): 0 is not a single"
+    ) as err:
+        CharTokenizer(vocab_file=str(path))
+    assert len(str(err.value)) < 300 + len(str(path))  # a huge entry is cut, not pasted whole
     path.write_bytes(b'{"\xff": 0}')
     with pytest.raises(ValueError, match=rf"{path}: byte 2: not valid UTF-8"):
         CharTokenizer(vocab_file=str(path))

@@ -17,6 +17,12 @@ class UnknownCharacterError(ValueError):
     """A character that is not in the vocabulary (raised, never mapped to a wrong id)."""
 
 
+def _cut(value: object, limit: int = 80) -> str:
+    """`repr(value)`, cut to `limit` characters so that an error message stays readable."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 20]}... ({len(text)} characters)"
+
+
 def read_vocab_file(vocab_file: str | os.PathLike | None, folder: str | None = None) -> dict[str, int]:
     """The `vocab.json` mapping of a character tokenizer: a JSON object from single characters to
     integer ids. A missing file, invalid JSON (with its line and column) or any other shape is a
@@ -50,7 +56,8 @@ def read_vocab_file(vocab_file: str | os.PathLike | None, folder: str | None = N
     for char, index in vocab.items():
         if len(char) != 1 or not isinstance(index, int) or isinstance(index, bool):
             raise ValueError(
-                f"{vocab_file}: entry {char!r}: {index!r} is not a single character mapped to an integer id."
+                f"{vocab_file}: entry {_cut(char)}: {_cut(index)} is not a single character mapped to an "
+                "integer id."
             )
     return vocab
 
@@ -91,7 +98,8 @@ class CharTokenizer(PreTrainedTokenizer):
                 raise ValueError(f"{vocab_file}: {char!r} must have id {want}, found {vocab.get(char)!r}.")
         if unknown_char != "error" and unknown_char not in vocab:
             raise ValueError(
-                f"CharTokenizer: unknown_char={unknown_char!r} must be 'error' or a character of the vocabulary."
+                f"CharTokenizer: unknown_char={_cut(unknown_char)} must be 'error' or a character of the "
+                "vocabulary."
             )
         self.char_to_id: dict[str, int] = dict(vocab)
         self.id_to_char: dict[int, str] = {i: c for c, i in vocab.items()}
