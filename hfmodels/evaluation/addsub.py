@@ -31,6 +31,24 @@ def greedy_answers(model, tokenizer, inputs: list[str], batch_size: int = 1024) 
     return [" ".join(a.split()[: ANSWER_NEW_TOKENS + 1]).replace(" PAD", "") for a in answers]
 
 
+@torch.no_grad()
+def teacher_forced_token_accuracy(model, tokenizer, dataset: Dataset, batch_size: int = 1024) -> float:
+    """Share of answer tokens (sign, two digits, EOS) whose argmax is right when the decoder is fed
+    the gold prefix: a per-token figure, looser than the exact match of whole generated answers."""
+    model.eval()
+    right = total = 0
+    for start in range(0, len(dataset), batch_size):
+        part = dataset[start : start + batch_size]
+        enc = tokenizer(part["input"], return_tensors="pt").to(model.device)
+        labels = torch.tensor(
+            [ids[1:] for ids in tokenizer(part["answer"])["input_ids"]], device=model.device
+        )
+        pred = model(**enc, labels=labels).logits.argmax(-1)
+        right += int((pred == labels).sum())
+        total += labels.numel()
+    return right / total if total else 0.0
+
+
 def result_sign(result: int) -> str:
     """`positive`, `negative` or `zero` (written `POSITIVE 0 0`)."""
     return "zero" if result == 0 else ("positive" if result > 0 else "negative")
@@ -57,8 +75,20 @@ def score_addsub(predictions: list[str], dataset: Dataset) -> dict[str, float]:
 
 
 def evaluate_addsub(model, tokenizer, dataset: Dataset, batch_size: int = 1024) -> dict[str, float]:
-    """Greedy-decode every `input` of `dataset` and [`score_addsub`] the answers."""
-    return score_addsub(greedy_answers(model, tokenizer, list(dataset["input"]), batch_size), dataset)
+    """Greedy-decode every `input` of `dataset` and [`score_addsub`] the answers; also the
+    [`teacher_forced_token_accuracy`]."""
+    scores = score_addsub(greedy_answers(model, tokenizer, list(dataset["input"]), batch_size), dataset)
+    scores["token_accuracy_teacher_forced"] = teacher_forced_token_accuracy(
+        model, tokenizer, dataset, batch_size
+    )
+    return scores
 
 
-__all__ = ["ANSWER_NEW_TOKENS", "evaluate_addsub", "greedy_answers", "result_sign", "score_addsub"]
+__all__ = [
+    "ANSWER_NEW_TOKENS",
+    "evaluate_addsub",
+    "greedy_answers",
+    "result_sign",
+    "score_addsub",
+    "teacher_forced_token_accuracy",
+]
