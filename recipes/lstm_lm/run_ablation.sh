@@ -20,4 +20,4 @@ run() {
 for preset in reference ablation_0_base ablation_1_locked_dropout ablation_2_embedding_dropout ablation_3_weight_tying ablation_4_ar_tar; do
   run "$preset" "$EPOCHS"
 done
-run tuned "$TUNED_EPOCHS"
+[ "${SKIP_TUNED:-0}" = 1 ] || run tuned "$TUNED_EPOCHS"
