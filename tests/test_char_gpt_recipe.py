@@ -502,7 +502,9 @@ def test_export_writes_a_bfloat16_checkpoint_that_keeps_its_card(data_dir, tmp_p
     with safe_open(str(dest / "model.safetensors"), "pt") as f:
         assert {f.get_slice(k).get_dtype() for k in f.keys()} == {"BF16"}
     card = (dest / "README.md").read_text()
-    assert "--max_steps 1" in card and "export_checkpoint --reading_params_path" in card
+    produced = card.split("## How this checkpoint was produced")[1]
+    assert "run.py pretrain vanilla wiki.txt" in produced and "--max_steps 1" in produced
+    assert "export_checkpoint --reading_params_path" in produced
     assert {"config.json", "generation_config.json", "vocab.json", "tokenizer_config.json"} <= {
         p.name for p in dest.iterdir()
     }

@@ -31,6 +31,14 @@ def checkpoint_path(name: str = VANILLA_PRETRAINED) -> Path:
     return folder
 
 
+def produced_by(card: str) -> str | None:
+    """The command in the "Produced by:" block of a model card written by the recipes, if any."""
+    _, found, rest = card.partition("Produced by:")
+    if not found or "```" not in rest:
+        return None
+    return rest.split("```", 2)[1].strip() or None
+
+
 def _checkpoint_card(source_card: str, pretrain_command: str | None, export_command: str) -> str:
     """The source folder's card with a section saying how this checkpoint was made."""
     lines = [
@@ -41,7 +49,7 @@ def _checkpoint_card(source_card: str, pretrain_command: str | None, export_comm
         "Pretrained with:",
         "",
         "```",
-        pretrain_command or "(the command under Training above)",
+        pretrain_command or "(not recorded: the source folder has no card of the recipes)",
         "```",
         "",
         "then exported to bfloat16 safetensors (config, tokenizer and generation config unchanged) with:",
@@ -64,8 +72,8 @@ def export_checkpoint(
 ) -> Path:
     """Write the model folder `model_dir` to `dest` as a bfloat16 checkpoint: safetensors weights,
     config.json, generation_config.json, the tokenizer files and the model card (README.md) of
-    `model_dir` with `pretrain_command` (the command that made `model_dir`) and this export's
-    command added. The weights must load strictly; `dest` is replaced file by file."""
+    `model_dir` with `pretrain_command` (the command that made `model_dir`; default: the one its
+    card names) and this export's command added. The weights must load strictly; `dest` is replaced file by file."""
     import torch
 
     from ..reporting import write_text_atomic
@@ -84,8 +92,9 @@ def export_checkpoint(
     card_file = model_dir / "README.md"
     card = card_file.read_text(encoding="utf-8") if card_file.is_file() else f"# {dest.name}\n"
     export_command = export_command or "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    pretrain_command = pretrain_command or produced_by(card)
     write_text_atomic(dest / "README.md", _checkpoint_card(card, pretrain_command, export_command))
     return dest
 
 
-__all__ = ["CHECKPOINTS_DIR", "VANILLA_PRETRAINED", "checkpoint_path", "export_checkpoint"]
+__all__ = ["CHECKPOINTS_DIR", "VANILLA_PRETRAINED", "checkpoint_path", "export_checkpoint", "produced_by"]
