@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The study at full length (the spec's 650 pretraining epochs), restartable: run it again after an
+# The study at full length (the original's 650 pretraining epochs), restartable: run it again after an
 # interruption (a session limit, a crash) and it picks up where it stopped. Each pretraining resumes
 # from its newest checkpoint (every 250 steps; model, optimizer, scheduler and RNG state); a stage
 # whose model folder is complete is skipped. Heavy stages run under the shared CPU lock.
@@ -8,7 +8,7 @@
 # Extra run.py flags (e.g. an accelerate-friendly --bf16 false) go in $EXTRA; flags for the
 # pretraining only (e.g. --max_steps 4500: stop at epoch 196 on the original's learning-rate
 # curve) go in $PRETRAIN_EXTRA.
-# After the spec's finetuning, select_finetune.py also picks the finetuning rate and epochs on
+# After the original's finetuning, select_finetune.py also picks the finetuning rate and epochs on
 # held-out training questions ($SELECT_HOLDOUT of them, grid $SELECT_LRS x $SELECT_EPOCHS) and scores that choice on dev
 # into OUT/<variant>_select/; SELECT=0 skips it.
 set -euo pipefail

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The full-length study on one GPU, the variants side by side. The spec's model (4 layers, 256
+# The full-length study on one GPU, the variants side by side. The study's model (4 layers, 256
 # wide, batch 128 of 128 characters) is expected to leave a large GPU mostly idle, a step being
 # bound by kernel launches and Python rather than arithmetic. So the variants' pipelines share the
 # GPU at once, each one `run_full_study.sh` (pretrain -> finetune -> evaluate dev/test ->

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The study's table (docs/results.md), shortened to fit a CPU session: every heavy command runs under
-# the shared CPU lock. Pretraining lengths are given in optimizer steps of the spec's global batch
+# the shared CPU lock. Pretraining lengths are given in optimizer steps of the original's global batch
 # of 128 documents; --fit_schedule_to_run ends minGPT's cosine at the last step of each run.
 #   bash recipes/char_gpt/run_study.sh [DATA_DIR] [OUT]
 set -euo pipefail
