@@ -115,3 +115,40 @@ def test_resuming_a_half_written_or_missing_checkpoint_is_refused_with_the_reaso
         ValueError, match=r"checkpoint-500: cannot resume, weights model.safetensors is unreadable"
     ):
         resolve_resume_checkpoint(complete, tmp_path)
+
+
+def test_trainer_resumes_from_the_newest_complete_checkpoint_after_the_newest_was_truncated(tmp_path, caplog):
+    from datasets import Dataset
+    from transformers import Trainer, TrainingArguments
+
+    from hfmodels.char_gpt import CharGPTConfig, CharGPTForCausalLM
+
+    def trainer(max_steps):
+        torch.manual_seed(0)
+        config = CharGPTConfig(vocab_size=12, block_size=16, n_layer=1, n_head=2, n_embd=8)
+        rows = [{"input_ids": [(i + j) % 10 + 2 for j in range(8)]} for i in range(8)]
+        data = Dataset.from_list([{**r, "labels": r["input_ids"]} for r in rows])
+        args = TrainingArguments(
+            output_dir=str(tmp_path / "run"),
+            max_steps=max_steps,
+            per_device_train_batch_size=4,
+            save_steps=1,
+            report_to="none",
+            use_cpu=True,
+            seed=0,
+            disable_tqdm=True,
+        )
+        return Trainer(model=CharGPTForCausalLM(config), args=args, train_dataset=data)
+
+    trainer(3).train()
+    newest = tmp_path / "run" / "checkpoint-3"
+    _truncate(newest / "model.safetensors")
+    _truncate(newest / "rng_state.pth")
+    (newest / "trainer_state.json").write_text("{")
+    with caplog.at_level("WARNING"):
+        chosen = resolve_resume_checkpoint("last", tmp_path / "run")
+    assert chosen == str(tmp_path / "run" / "checkpoint-2")
+    assert f"Skipping the checkpoint {newest}, it cannot be resumed: weights model.safetensors" in caplog.text
+    resumed = trainer(3)
+    resumed.train(resume_from_checkpoint=chosen)  # the stock Trainer crashes on checkpoint-3
+    assert resumed.state.global_step == 3
