@@ -1,8 +1,8 @@
 """Rehearsal during birthplace finetuning: pretraining documents mixed into every batch.
 
 The study's finetuning (10 epochs on 2,000 questions) erases most of what span-corruption
-pretraining stored (docs/results.md). Replaying pretraining
-documents beside the questions is the standard remedy for such forgetting. [`ReplayCollator`]
+pretraining stored (docs/results.md). Replaying pretraining documents beside the questions is the
+standard remedy for such forgetting. [`ReplayCollator`]
 builds each finetuning batch from the question examples the `Trainer` hands it plus
 `round(ratio * len(questions))` corpus documents under the span-corruption objective of
 pretraining. The documents are drawn from a generator seeded by the question batch itself, so a
