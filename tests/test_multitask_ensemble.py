@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from multitask_helpers import load_recipe, make_tokenizer, tiny_bert_config, write_minbert_dir
 from scripts import ROOT
-from test_multitask_bert import load_recipe, make_tokenizer, tiny_bert_config, write_minbert_dir
 from transformers import BertModel, TrainingArguments
 
 import hfmodels  # noqa: F401  (Auto registration)

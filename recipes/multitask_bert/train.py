@@ -275,9 +275,11 @@ def build_model(args: MultitaskBertArguments, backbone: str, tasks: list[str]) -
 
 
 def write_outputs(trainer, args, targs, metrics, predictions, details: dict) -> None:
-    """Model, tokenizer, prediction files, metrics.json, report.md and the model card."""
+    """Model, tokenizer, prediction files, metrics.json, report.md and the model card; safetensors
+    and text only (`Trainer.save_model` would add the pickled `training_args.bin`)."""
     out = targs.output_dir
-    trainer.save_model(out)
+    trainer.accelerator.unwrap_model(trainer.model).save_pretrained(out)
+    trainer.processing_class.save_pretrained(out)
     write_prediction_files(os.path.join(out, "predictions"), predictions)
     write_metrics_file(out, metrics)
     write_text_atomic(
