@@ -538,7 +538,7 @@ def test_quickstart_finetunes_the_shipped_checkpoint_and_prints_the_small_table(
     ]
     args += ["--max_steps", "2", "--per_device_train_batch_size", "2"]
     with pytest.raises(
-        FileNotFoundError,
+        SystemExit,
         match=r"checkpoints/char_gpt-vanilla-pretrained: the pretrained checkpoint is missing",
     ):
         main(args)

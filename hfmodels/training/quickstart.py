@@ -113,7 +113,10 @@ def quickstart(run: StudyRun) -> dict:
     the study's table (`study_table.md`), metrics.json and summary.md in `--output_dir`."""
     study, training = run.study, run.training
     if not study.reading_params_path:
-        study.reading_params_path = str(checkpoint_path())
+        try:
+            study.reading_params_path = str(checkpoint_path())
+        except FileNotFoundError as err:  # a message for the newcomer running `make run`, not a traceback
+            raise SystemExit(f"run.py quickstart: {err}") from err
     study.function = "finetune"
     study.writing_params_path = study.writing_params_path or os.path.join(training.output_dir, "model")
     metrics = finetune(run)
