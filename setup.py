@@ -20,7 +20,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["hfmodels", "hfmodels.*"]),
     include_package_data=True,
-    package_data={"hfmodels": ["py.typed", "reporting/templates/*.md", "checkpoints/*/*"]},
+    package_data={"hfmodels": ["py.typed", "reporting/templates/*.md", "checkpoints/*/*", "data/cards/*.md"]},
     install_requires=[
         "torch>=2.4,<2.14",
         "transformers>=5.0,<6",

@@ -14,8 +14,11 @@ directory and a relative name such as `"cs224n-a5/wiki.txt"` into a file:
 Downloads come from the files' public origins (one base URL per data set, see
 [`DATASET_SOURCES`]). `$HFMODELS_DATA_URL` replaces all of them with one mirror laid out like the
 data directory (`$HFMODELS_DATA_URL/cs224n-a5/wiki.txt`), which is also how the tests serve files
-from `127.0.0.1`. `$HFMODELS_OFFLINE=1` forbids downloads. The data sets are small, so this is a
-few lines of `urllib` rather than `huggingface_hub` (whose download helpers only serve the Hub).
+from `127.0.0.1`. `$HFMODELS_OFFLINE=1` forbids downloads.
+
+The fetch is `urllib`, not the libraries' downloaders: `huggingface_hub`'s `http_get` refuses every
+URL, Hub or not, under `HF_HUB_OFFLINE=1`, and `datasets.DownloadManager` stores files under
+URL-hashed names in its own cache, where [`data_file`] and the course's file names cannot find them.
 """
 
 from __future__ import annotations
@@ -236,7 +239,7 @@ def _source_url(relative: str, spec: DataFileSpec) -> tuple[str, bool]:
 
 
 def _fetch(url: str, dest: Path, timeout: float = 60.0) -> None:
-    """Stream `url` into the open path `dest` with a progress bar."""
+    """Stream `url` into the path `dest` with a progress bar (hand-written: see the module docstring)."""
     from tqdm.auto import tqdm
 
     try:
