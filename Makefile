@@ -8,13 +8,13 @@ DATA_DIR ?= $(or $(HFMODELS_DATA_DIR),../shared/data)
 RUN_DIR ?= runs/quickstart
 PYTEST_ARGS ?=
 
-.PHONY: install test run pretrained-checkpoint lint bench clean
+.PHONY: install test run pretrained-checkpoint lint bench demo clean
 
 $(STAMP): setup.py
 	$(PY) -m venv $(VENV)
 	# torch first and pinned: a bare `torch` requirement would fetch a CUDA build.
 	$(BIN)/python -m pip install -q "torch==2.13.0"
-	$(BIN)/python -m pip install -q -e ".[dev,offline-bert]"
+	$(BIN)/python -m pip install -q -e ".[dev,offline-bert,demo]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -35,6 +35,12 @@ pretrained-checkpoint: install
 	  --writing_params_path $(PRETRAIN_DIR)/vanilla.pretrain.params --output_dir $(PRETRAIN_DIR)/vanilla_pretrain
 	$(BIN)/python recipes/char_gpt/run.py export_checkpoint --reading_params_path $(PRETRAIN_DIR)/vanilla.pretrain.params \
 	  --writing_params_path $(CHECKPOINT_DIR)
+
+# The Gradio demo (docs/demo.md) on http://127.0.0.1:7860: the shipped checkpoint and `make run`'s model by
+# default; DEMO_ARGS="--model DIR ..." for other folders.
+DEMO_ARGS ?=
+demo: install
+	$(BIN)/python -m hfmodels.demo --data_dir $(DATA_DIR) $(DEMO_ARGS)
 
 test: install
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS) tests
