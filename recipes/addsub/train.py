@@ -21,7 +21,7 @@ import os
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from transformers import HfArgumentParser, Trainer, TrainingArguments, default_data_collator, set_seed
@@ -48,7 +48,9 @@ class AddSubArguments:
     decoder_layers: int = field(default=4, metadata={"help": "decoder blocks"})
     dropout: float = field(default=0.2, metadata={"help": "dropout after every LayerNorm"})
     split_seed: int = field(default=0, metadata={"help": "seed of the train/validation/test permutation"})
-    validation_fraction: float = field(default=0.1, metadata={"help": "part of the 90 % kept for validation"})
+    validation_fraction: float = field(
+        default=0.1, metadata={"help": "share of the non-test expressions kept for validation"}
+    )
     evaluate_exhaustive: bool = field(
         default=True, metadata={"help": "also score every expression of the task"}
     )
@@ -72,7 +74,14 @@ def parse_args(argv: list[str]) -> tuple[AddSubArguments, TrainingArguments, str
     if not preset_path.exists():
         raise SystemExit(f"--preset {known.preset}: no file {preset_path}")
     parser = HfArgumentParser((AddSubArguments, TrainingArguments))
-    parser.set_defaults(**json.loads(preset_path.read_text(encoding="utf-8")))
+    preset_values = json.loads(preset_path.read_text(encoding="utf-8"))
+    known_fields = {f.name for cls in (AddSubArguments, TrainingArguments) for f in fields(cls)}
+    unknown = sorted(set(preset_values) - known_fields)
+    if unknown:
+        raise SystemExit(
+            f"{preset_path}: unknown keys {unknown} (not AddSubArguments or TrainingArguments fields)"
+        )
+    parser.set_defaults(**preset_values)
     args, training = parser.parse_args_into_dataclasses(rest)
     return args, training, preset_path.stem
 
