@@ -4,6 +4,7 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
@@ -64,3 +65,21 @@ def test_recipe_trains_resumes_and_writes_a_loadable_model(tmp_path):
     assert torch.isfinite(
         model(**tok(ds["input"][:2], return_tensors="pt"), labels=torch.tensor([[10, 1, 1, 15]] * 2)).loss
     )
+
+
+def test_preset_with_an_unknown_key_is_refused(tmp_path):
+    preset = tmp_path / "bad.json"
+    preset.write_text(json.dumps({"emb_dim": 16, "warmup_ratio": 0.1}))
+    with pytest.raises(SystemExit, match=r"bad.json: unknown keys \['warmup_ratio'\]"):
+        addsub_train.parse_args(["--preset", str(preset), "--output_dir", str(tmp_path)])
+
+
+def test_presets_shipped_parse():
+    for name in ("reference", "tuned"):
+        args, training, preset = addsub_train.parse_args(["--preset", name, "--output_dir", "/tmp/unused"])
+        assert preset == name
+    args, training, _ = addsub_train.parse_args(["--output_dir", "/tmp/unused"])
+    assert (args.num_heads, args.emb_dim, args.feedforward_dim, args.encoder_layers, args.decoder_layers) == (
+        4, 32, 32, 4, 4,
+    )  # fmt: skip
+    assert (args.dropout, training.num_train_epochs, training.learning_rate) == (0.2, 10, 1e-3)
