@@ -93,6 +93,10 @@ def test_presets_load_with_config_or_as_the_parsers_json_path(tmp_path):
     assert (args.num_train_epochs, study.n_layer, args.per_device_train_batch_size) == (5, 3, 8)
     study, args = parse(str(preset))
     assert (study.function, args.num_train_epochs) == ("pretrain", 2)
+    study, args = parse(
+        "pretrain vanilla wiki.txt --config presets/pretrain.json"
+    )  # as the recipe folder names it
+    assert (args.num_train_epochs, args.learning_rate) == (650, 6e-3)
     study, args = parse(str(PRESETS / "quickstart.json"))
     assert (study.function, args.learning_rate, args.num_train_epochs) == ("quickstart", 1e-4, 10)
     with pytest.raises(SystemExit, match="is for 'pretrain', not 'finetune'"):

@@ -58,6 +58,8 @@ def parse_study_arguments(
             "run.py pretrain vanilla wiki.txt ..."
         )
     named = dict(zip(COURSE_POSITIONALS, positionals))
+    if config and not Path(config).exists() and (Path(presets).parent / config).is_file():
+        config = str(Path(presets).parent / config)  # `--config presets/x.json` from anywhere
     preset_file = config or default_preset(
         presets, named.get("function", "quickstart"), "reading_params_path" in given
     )

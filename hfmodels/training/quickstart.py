@@ -68,6 +68,7 @@ def _plot_split(split: dict, path: Path) -> Path:
             va="bottom",
             fontsize=8,
         )
+    ax.set_ylim(0, 1.2 * max(values + [1.0]))  # room for the counts above the bars
     ax.set_ylabel("dev accuracy (%)")
     ax.set_title("Retrieved or invented: pretrained + finetuned vanilla GPT")
     fig.tight_layout()
@@ -89,7 +90,7 @@ def study_table(metrics: dict, split: dict, plot: Path) -> str:
         "| --- | ---: | --- |",
         f"| London for every question | {_pct(metrics['london_accuracy'], metrics['london_correct'], metrics['london_total'])} | computed by this run |",
         f"| finetune only (no pretraining) | {_pct(FINETUNE_ONLY_DEV_ACCURACY, 18, 500)} | known figure, not run (docs/results.md) |",
-        f"| pretrained + finetuned | {_pct(metrics.get('dev_accuracy'), metrics.get('dev_correct'), metrics.get('dev_total'))} | this run: shipped checkpoint, {metrics['finetune_epochs']:.0f} epochs at lr {metrics['finetune_lr']:g}, {metrics['finetune_wall_seconds']:.0f} s |",
+        f"| pretrained + finetuned | {_pct(metrics.get('dev_accuracy'), metrics.get('dev_correct'), metrics.get('dev_total'))} | this run: {Path(metrics['finetune_from']).name} finetuned {metrics['finetune_epochs']:.0f} epochs at lr {metrics['finetune_lr']:g}, {metrics['finetune_wall_seconds']:.0f} s |",
         "",
         "Retrieved or invented (this run's dev answers):",
         "",
