@@ -7,10 +7,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from datasets import ClassLabel, Features
+from datasets import ClassLabel, Features, load_dataset
 
 from hfmodels.data import birthplaces, minbert, wikitext
-from hfmodels.data.builders import BUILDERS, SstBuilder, card_path, load_builder_dataset, load_card
+from hfmodels.data.builders import (
+    BUILDERS,
+    SstBuilder,
+    card_path,
+    export_dataset_folder,
+    load_builder_dataset,
+    load_card,
+)
 from hfmodels.data.text_files import DataFormatError
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -199,3 +206,21 @@ def test_the_sst_card_names_the_malformed_header():
     for name in ("sst", "cfimdb"):
         assert "`0<TAB><TAB>id<TAB>sentence`" in load_card(name).text
     assert yaml.safe_load(card_path("sst").read_text().split("---")[1])["license"] == "unknown"
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_exported_folder_loads_with_plain_load_dataset(name, tiny, tmp_path):
+    folder = export_dataset_folder(name, tmp_path / "folder", data_dir=tiny, cache_dir=tmp_path / "c")
+    expected = _reader_splits(name, tiny)
+    loaded = load_dataset(str(folder), cache_dir=str(tmp_path / "c2"))
+    streamed = load_dataset(str(folder), streaming=True)
+    assert sorted(loaded) == sorted(streamed) == sorted(expected)
+    for split, rows in expected.items():
+        assert loaded[split].features == BUILDERS[name].FEATURES, (name, split)
+        assert [_norm(r) for r in loaded[split]] == [_norm(r) for r in rows], (name, split)
+        assert [_norm(r) for r in streamed[split]] == [_norm(r) for r in rows], (name, split, "streaming")
+    card = yaml.safe_load((folder / "README.md").read_text().split("---")[1])
+    assert card["license"] == load_card(name).data.license
+    assert {s["name"]: s["num_examples"] for s in card["dataset_info"]["splits"]} == {
+        split: len(rows) for split, rows in expected.items()
+    }

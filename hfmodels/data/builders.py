@@ -26,6 +26,14 @@ stream = builder.as_streaming_dataset()  # dict of IterableDataset, no cache wri
 sst = load_builder_dataset("sst", data_dir="../shared/data")  # the same in one call
 ```
 
+For plain `datasets.load_dataset`, here or on the Hub without hfmodels, write a dataset folder
+(Parquet files and the card, see [`export_dataset_folder`]):
+
+```python
+export_dataset_folder("sst", "sst_folder", data_dir="../shared/data")
+sst = datasets.load_dataset("sst_folder")  # streaming=True works too
+```
+
 The same split names everywhere: `train` / `validation` / `test`. The course's file names stay
 (`validation` of the birthplaces is `birth_dev.tsv`, of SST `ids-sst-dev.csv`). One builder has one
 feature set for all its splits, so the unlabelled test splits keep the label column with the
@@ -38,6 +46,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import tempfile
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -47,6 +56,7 @@ import datasets
 from datasets import ClassLabel, Features, Value
 from huggingface_hub import DatasetCard
 
+from ..reporting import write_text_atomic
 from . import birthplaces, minbert, wikitext
 from .paths import data_file
 
@@ -287,6 +297,52 @@ def load_builder_dataset(
     return builder.as_dataset(split=split)
 
 
+def _write_parquet_atomic(dataset: datasets.Dataset, path: Path) -> None:
+    """`Dataset.to_parquet` through a temporary file in the same folder and `os.replace`."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        dataset.to_parquet(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def export_dataset_folder(
+    name: str,
+    output_dir: str | os.PathLike,
+    data_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    **config_kwargs: Any,
+) -> Path:
+    """Write the data set `name` as a Hub-style dataset folder that plain `datasets.load_dataset`
+    reads, here or after `HfApi().upload_folder(..., repo_type="dataset")`, with no hfmodels installed:
+    `data/<split>-00000-of-00001.parquet` (features kept in the Parquet metadata) and the card as
+    `README.md`, its YAML `configs` naming each split's file.
+
+    ```python
+    export_dataset_folder("sst", "sst_folder", data_dir="../shared/data")
+    sst = datasets.load_dataset("sst_folder")  # or load_dataset("sst_folder", streaming=True)
+    ```
+    """
+    prepared = load_builder_dataset(name, data_dir=data_dir, cache_dir=cache_dir, **config_kwargs)
+    out = Path(output_dir)
+    (out / "data").mkdir(parents=True, exist_ok=True)
+    files = []
+    for split, dataset in prepared.items():
+        relative = f"data/{split}-00000-of-00001.parquet"
+        _write_parquet_atomic(dataset, out / relative)
+        files.append({"split": split, "path": relative})
+    card = load_card(name)
+    # the prepared info (sizes in bytes included), which datasets reads back from the card
+    card.data.dataset_info = next(iter(prepared.values())).info._to_yaml_dict()
+    card.data.configs = [{"config_name": "default", "data_files": files}]
+    write_text_atomic(out / "README.md", str(card))
+    return out
+
+
 __all__ = [
     "BUILDERS",
     "BirthplacesBuilder",
@@ -298,6 +354,7 @@ __all__ = [
     "WikiBuilder",
     "WikiText2Builder",
     "card_path",
+    "export_dataset_folder",
     "load_builder_dataset",
     "load_card",
 ]
