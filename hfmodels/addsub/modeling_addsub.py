@@ -1,5 +1,5 @@
 """The AddSub encoder-decoder Transformer of lab 3, built from `hfmodels.from_scratch`
-(docs/addsub.md, "Model").
+(docs/addsub.md, "The model").
 
 One embedding table serves the encoder and the decoder, sinusoidal positions are added to it,
 the encoder and decoder are stacks of the course's post-LN blocks, and a linear head maps the

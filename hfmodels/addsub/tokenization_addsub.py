@@ -1,4 +1,4 @@
-"""The AddSub tokenizer: the course's 16-token vocabulary plus padding (docs/addsub.md, "Format")."""
+"""The AddSub tokenizer: the course's 16-token vocabulary plus padding (docs/addsub.md, "The task")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The AddSub task of lab 3 as a `datasets.DatasetDict` (docs/addsub.md, "Data").
+"""The AddSub task of lab 3 as a `datasets.DatasetDict` (docs/addsub.md, "The task").
 
 An expression is `a op b` with signed two-digit operands `a, b ∈ [−99, 99]` and `op` one of
 `add`, `subtract`, kept when its result lies in [−99, 99] (answers have two digits). Numbers

@@ -1,4 +1,4 @@
-"""Scoring an AddSub model by greedy decoding (docs/addsub.md, "Evaluation").
+"""Scoring an AddSub model by greedy decoding (docs/addsub.md, "Training and evaluation").
 
 Each input is answered with `model.generate()` (greedy, 4 new tokens after `BOS`), the answer
 is compared as a whole with the gold one through the package's `ExactMatch` `evaluate` module,
