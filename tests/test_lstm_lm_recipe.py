@@ -23,7 +23,7 @@ def run(tmp_path, *extra):
 
 
 def test_recipe_writes_a_loadable_model_and_reports(tmp_path):
-    out, metrics = run(tmp_path, "--preset", "tuned")
+    out, metrics = run(tmp_path, "--preset", "ablation_4_ar_tar")
     for key in (
         "validation_perplexity",
         "test_perplexity",
@@ -64,3 +64,14 @@ def test_recipe_resumes_from_its_last_checkpoint(tmp_path):
 def test_unknown_preset_is_refused(tmp_path):
     with pytest.raises(SystemExit, match="--preset nope: neither a file nor one of"):
         recipe.parse_arguments(["--preset", "nope", "--output_dir", str(tmp_path)])
+
+
+@pytest.mark.parametrize("preset", sorted(p.stem for p in recipe.PRESETS.glob("*.json")))
+def test_every_preset_parses_and_the_command_line_wins(tmp_path, preset):
+    args, training, path = recipe.parse_arguments(
+        ["--preset", preset, "--output_dir", str(tmp_path), "--learning_rate", "0.5"]
+    )
+    values = json.loads(open(path).read())
+    assert training.learning_rate == 0.5
+    assert training.per_device_train_batch_size == values["per_device_train_batch_size"]
+    assert args.tie_word_embeddings == values.get("tie_word_embeddings", False)
