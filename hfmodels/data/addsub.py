@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 from datasets import Dataset, DatasetDict
 
+from ..reporting import write_text_atomic
+
 OPERATIONS = ("add", "subtract")
 MAX_OPERAND = 99
 MAX_RESULT = 99
@@ -146,15 +148,9 @@ def exhaustive_addsub_dataset() -> Dataset:
 
 
 def write_addsub_tsv(dataset: Dataset, path: str | os.PathLike) -> Path:
-    """Write `input<TAB>answer` lines, atomically (temporary file + `os.replace`)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(
-        "".join(f"{i}\t{a}\n" for i, a in zip(dataset["input"], dataset["answer"])), encoding="utf-8"
-    )
-    os.replace(tmp, path)
-    return path
+    """Write `input<TAB>answer` lines, atomically (`hfmodels.reporting.write_text_atomic`)."""
+    text = "".join(f"{i}\t{a}\n" for i, a in zip(dataset["input"], dataset["answer"]))
+    return write_text_atomic(path, text)
 
 
 def read_addsub_tsv(path: str | os.PathLike) -> Dataset:

@@ -26,9 +26,15 @@ def greedy_answers(model, tokenizer, inputs: list[str], batch_size: int = 1024) 
     for start in range(0, len(inputs), batch_size):
         enc = tokenizer(inputs[start : start + batch_size], return_tensors="pt").to(model.device)
         out = model.generate(**enc, max_new_tokens=ANSWER_NEW_TOKENS, do_sample=False, num_beams=1)
-        answers += tokenizer.batch_decode(out, skip_special_tokens=False)
-    # generation stops at EOS and pads finished rows; an answer is compared as written up to EOS
-    return [" ".join(a.split()[: ANSWER_NEW_TOKENS + 1]).replace(" PAD", "") for a in answers]
+        answers += [
+            _up_to_eos(text.split()) for text in tokenizer.batch_decode(out, skip_special_tokens=False)
+        ]
+    return answers
+
+
+def _up_to_eos(tokens: list[str]) -> str:
+    """A generated answer as written up to its first EOS (rows that finish early are padded after it)."""
+    return " ".join(tokens[: tokens.index("EOS") + 1] if "EOS" in tokens else tokens)
 
 
 @torch.no_grad()
