@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The ablation of docs/lstm_lm.md: the reference, then each regulariser added, then the tuned preset.
 # Resumable: a finished run (metrics.json present) is skipped, an interrupted one resumes.
-#   EPOCHS=3 TUNED_EPOCHS=4 OUT=runs/lstm_lm bash recipes/lstm_lm/run_ablation.sh
+#   EPOCHS=2 TUNED_EPOCHS=3 OUT=runs/lstm_lm bash recipes/lstm_lm/run_ablation.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-runs/lstm_lm}
 EPOCHS=${EPOCHS:-3}
-TUNED_EPOCHS=${TUNED_EPOCHS:-4}
+TUNED_EPOCHS=${TUNED_EPOCHS:-3}
 DATA_DIR=${DATA_DIR:-../shared/data}
 PY=${PY:-.venv/bin/python}
 run() {
