@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-runs/lstm_lm}
-EPOCHS=${EPOCHS:-3}
+EPOCHS=${EPOCHS:-2}
 TUNED_EPOCHS=${TUNED_EPOCHS:-3}
 DATA_DIR=${DATA_DIR:-../shared/data}
 PY=${PY:-.venv/bin/python}
