@@ -77,11 +77,11 @@ def reference_answer(folder: Path, question: str) -> str:
 
     model = AutoModelForCausalLM.from_pretrained(folder).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    prompt = torch.tensor([tokenizer.encode_chars(question + MASK_CHAR)])
+    prompt = torch.tensor([tokenizer(question + MASK_CHAR)["input_ids"]])
     steps = min(32, model.config.max_input_length - prompt.shape[1])
     with torch.no_grad():
         out = model.generate(
             prompt, max_new_tokens=steps, do_sample=False, eos_token_id=tokenizer.mask_token_id
         )
-    text = "".join(tokenizer.id_to_char[i] for i in out[0, prompt.shape[1] :].tolist())
+    text = "".join(tokenizer.convert_ids_to_tokens(out[0, prompt.shape[1] :].tolist()))
     return text.split(MASK_CHAR)[0]

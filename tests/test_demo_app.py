@@ -19,6 +19,7 @@ from demo_helpers import (
     write_corpus,
 )
 
+from hfmodels.char_gpt import CharTokenizer
 from hfmodels.demo import DemoError, ModelCache
 from hfmodels.demo.addsub import addsub_answer, expression_of
 from hfmodels.demo.app import build_demo, guarded, sort_folders
@@ -76,7 +77,8 @@ def test_side_by_side_answers_equal_generate_and_the_evaluation(folders, cache, 
     assert _cells(page, "answer") == [markdown_escape(a) or "(empty)" for a in expected]
     for loaded in models:
         answer = generate_answer(loaded, question)
-        decoded = greedy_decode(loaded.model, loaded.tokenizer, [question], bf16=False)[0]
+        slow = CharTokenizer.from_pretrained(loaded.folder)  # the evaluation's own tokenizer class
+        decoded = greedy_decode(loaded.model, slow, [question], bf16=False)[0]
         assert answer.text == decoded.text and answer.closed == decoded.closed
         assert answer.confidence == pytest.approx(decoded.confidence, rel=1e-4)
         assert len(answer.token_probs) == len(answer.text) + int(answer.closed)

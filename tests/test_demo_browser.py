@@ -54,9 +54,12 @@ def chromium(profile: Path) -> webdriver.Chrome:
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
-def serve(folders, corpus) -> tuple:
-    """The demo for `folders`, served in this process on a free port; (demo, url)."""
-    demo = build_demo([str(f) for f in folders], corpus=corpus, data_dir=Path(corpus).parent / "none")
+def serve(folders, corpus, data_dir=None) -> tuple:
+    """The demo for `folders`, served in this process on a free port; (demo, url). Without
+    `data_dir`, an empty one: no gold places."""
+    demo = build_demo(
+        [str(f) for f in folders], corpus=corpus, data_dir=data_dir or Path(corpus).parent / "none"
+    )
     port = free_port()
     launch(demo, "127.0.0.1", port, block=False)
     return demo, f"http://127.0.0.1:{port}/"
@@ -190,19 +193,23 @@ def measure(argv=None) -> None:
     parser = argparse.ArgumentParser(description=measure.__doc__)
     parser.add_argument("--model", nargs="+", required=True)
     parser.add_argument("--corpus", required=True)
+    parser.add_argument("--data_dir", default=None, help="data directory with the birthplace TSVs")
+    parser.add_argument(
+        "--names", nargs="+", default=["Ada Lovelace", "Alan Turing", "Marie Curie", "Bob Dylan"]
+    )
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--screenshot", default=None)
     args = parser.parse_args(argv)
-    demo, url = serve(args.model, args.corpus)
+    demo, url = serve(args.model, args.corpus, args.data_dir)
     profile = Path(tempfile.mkdtemp(prefix="demo_chromium_"))
     driver = chromium(profile)
-    names = ["Ada Lovelace", "Alan Turing", "Marie Curie", "Bob Dylan", "Frida Kahlo"]
+    names = args.names
     try:
         open_page(driver, url)
-        ask(driver, "Ada Lovelace")  # the first request loads the model
-        times = [ask(driver, names[(i + 1) % len(names)]) for i in range(args.repeats)]
+        ask(driver, names[-1])  # the first request loads the model
+        times = [ask(driver, names[i % len(names)]) for i in range(args.repeats)]
+        print(" ".join(f"{t:.3f}" for t in times))
         if args.screenshot:
-            ask(driver, "Ada Lovelace")
             driver.save_screenshot(args.screenshot)
     finally:
         driver.quit()

@@ -31,6 +31,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--run_dir", default=None, help="run folder with TensorBoard event files")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads while serving")
     parser.add_argument(
         "--push_space",
         metavar="REPO_ID",
@@ -50,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     demo = build_demo(args.model, args.corpus, args.data_dir, args.analysis_dir, args.run_dir)
     print(f"hfmodels demo on http://{args.host}:{args.port}")
-    launch(demo, args.host, args.port)
+    launch(demo, args.host, args.port, threads=args.threads)
 
 
 if __name__ == "__main__":

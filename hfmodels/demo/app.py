@@ -238,8 +238,20 @@ def build_demo(
     return demo
 
 
-def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, block: bool = True):
-    """Serve `demo` on `host:port` with no share link, no server-side rendering and no analytics."""
+def launch(
+    demo: gr.Blocks,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    block: bool = True,
+    threads: int | None = 1,
+):
+    """Serve `demo` on `host:port` with no share link, no server-side rendering and no analytics.
+    `threads` sets torch's intra-op threads (None leaves them): one question is too small a matrix
+    product to gain from more, and on a shared CPU their spin-waiting made answers several times slower."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     return demo.launch(
         server_name=host,
         server_port=port,

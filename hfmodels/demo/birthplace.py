@@ -8,7 +8,7 @@ the probability of that whole answer, closing `⁇` included: the product of the
 probabilities, from `output_scores=True` and `compute_transition_scores` (the confidence of
 `hfmodels.evaluation.analysis`). "Could it have been retrieved" is the analysis's exposure test: the
 person's document is the first line of wiki.txt that contains the name, and the answer is looked for
-in that document.
+in that document. docs/demo.md, "What the numbers mean", states these definitions for users.
 """
 
 from __future__ import annotations
@@ -79,10 +79,10 @@ def generate_answer(loaded: LoadedModel, question: str) -> BirthplaceAnswer:
             f"{limit - 1}, leaving room for an answer: type a shorter name."
         )
     try:
-        prompt = tokenizer.encode_chars(question + MASK_CHAR)
+        prompt = tokenizer(question + MASK_CHAR)["input_ids"]
     except ValueError as err:
         raise DemoError(f"{loaded.label}: {err}; the model cannot read it.") from None
-    mask_id = tokenizer.char_to_id[MASK_CHAR]
+    mask_id = tokenizer.convert_tokens_to_ids(MASK_CHAR)
     input_ids = torch.tensor([prompt], device=model.device)
     out = model.generate(
         input_ids,
@@ -100,7 +100,7 @@ def generate_answer(loaded: LoadedModel, question: str) -> BirthplaceAnswer:
     closed = mask_id in new
     end = new.index(mask_id) if closed else len(new)
     probs = log_probs[: end + int(closed)].double().exp().tolist()
-    return BirthplaceAnswer("".join(tokenizer.id_to_char[i] for i in new[:end]), probs, closed)
+    return BirthplaceAnswer("".join(tokenizer.convert_ids_to_tokens(new[:end])), probs, closed)
 
 
 @dataclass
@@ -211,7 +211,8 @@ def birthplace_markdown(models: list[LoadedModel], text: str, data: BirthplaceDa
         )
     lines = [f"**Question:** {markdown_escape(question)}", "", *rows, "", london]
     if gold is not None:
-        lines.append(f"**Gold place** ({gold[1]}): {markdown_escape(gold[0])}")
+        verdict = "right" if gold[0] == BASELINE_PLACE else "wrong"
+        lines += ["", f"**Gold place** ({gold[1]}): {markdown_escape(gold[0])} (London is {verdict} here)"]
     lines += ["", *_corpus_lines(data, name, document)]
     if problems:
         lines += ["", "**Not answered:**", *problems]
