@@ -15,7 +15,7 @@ from transformers import (
 )
 
 from .addsub import AddSubConfig, AddSubTokenizer, AddSubTransformerForConditionalGeneration
-from .char_gpt import CharGPTConfig, CharGPTForCausalLM, CharGPTModel, CharTokenizer
+from .char_gpt import CharGPTConfig, CharGPTForCausalLM, CharGPTModel, CharTokenizer, CharTokenizerFast
 from .lstm_lm import LstmLMConfig, LstmLMForCausalLM, LstmLMModel, LstmLMTokenizer
 from .multitask_bert import MultitaskBertConfig, MultitaskBertForSequenceClassification, MultitaskBertModel
 
@@ -27,7 +27,9 @@ AutoTokenizer.register(AddSubConfig, slow_tokenizer_class=AddSubTokenizer, exist
 AutoConfig.register("char_gpt", CharGPTConfig, exist_ok=True)
 AutoModel.register(CharGPTConfig, CharGPTModel, exist_ok=True)
 AutoModelForCausalLM.register(CharGPTConfig, CharGPTForCausalLM, exist_ok=True)
-AutoTokenizer.register(CharGPTConfig, slow_tokenizer_class=CharTokenizer, exist_ok=True)
+AutoTokenizer.register(
+    CharGPTConfig, slow_tokenizer_class=CharTokenizer, fast_tokenizer_class=CharTokenizerFast, exist_ok=True
+)
 AutoConfig.register("multitask_bert", MultitaskBertConfig, exist_ok=True)
 AutoModel.register(MultitaskBertConfig, MultitaskBertModel, exist_ok=True)
 AutoModelForSequenceClassification.register(

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 import hfmodels  # noqa: F401  (registers the Auto classes)
-from hfmodels.char_gpt import CharGPTConfig, CharGPTForCausalLM, CharTokenizer
+from hfmodels.char_gpt import CharGPTConfig, CharGPTForCausalLM, CharTokenizer, CharTokenizerFast
 
 VARIANTS = ["vanilla", "synthesizer", "perceiver"]
 CORPUS = "Where was Ada Lovelace born?\tLondon\nAlan Turing was born in Maida Vale, London.\n"
@@ -104,7 +104,8 @@ def test_save_and_auto_load_give_identical_logits(tmp_path, attention_type):
     loaded = AutoModelForCausalLM.from_pretrained(tmp_path).eval()
     loaded_tok = AutoTokenizer.from_pretrained(tmp_path)
     assert isinstance(config, CharGPTConfig) and config.attention_type == attention_type
-    assert type(loaded) is CharGPTForCausalLM and type(loaded_tok) is CharTokenizer
+    # A folder with only the slow class's vocab.json loads as the fast class, with the same vocabulary.
+    assert type(loaded) is CharGPTForCausalLM and type(loaded_tok) is CharTokenizerFast
     assert loaded_tok.get_vocab() == tokenizer.get_vocab()
 
     ids = torch.tensor([loaded_tok("Where was Ada born?\u2047").input_ids])
@@ -459,3 +460,80 @@ def test_saved_folders_load_as_remote_code_without_hfmodels(tmp_path):
         )
     # With hfmodels imported, the same folder loads the installed classes (no remote code).
     assert type(AutoModelForCausalLM.from_pretrained(folders[0])) is CharGPTForCausalLM
+
+
+@pytest.mark.parametrize("attention_type", VARIANTS)
+def test_forward_contract_return_dict_hidden_states_and_attentions(attention_type):
+    """return_dict=False gives the ModelOutput's tuple; hidden states are n_layer + 1 (first and
+    last of the input's length); attentions are causal probabilities; asking for them leaves the
+    logits as they were; the config's flags are the defaults."""
+    model = tiny_model(attention_type)
+    ids = torch.randint(2, 40, (2, 12))
+    with torch.no_grad():
+        plain = model(ids, labels=ids)
+        out = model(ids, labels=ids, output_hidden_states=True, output_attentions=True)
+        as_tuple = model(
+            ids, labels=ids, output_hidden_states=True, output_attentions=True, return_dict=False
+        )
+    torch.testing.assert_close(out.logits, plain.logits, rtol=1e-5, atol=1e-6)
+    assert isinstance(as_tuple, tuple) and len(as_tuple) == len(out.to_tuple())
+    assert all(torch.equal(a, b) for a, b in zip(as_tuple[:2], (out.loss, out.logits)))
+    hs, att = out.hidden_states, out.attentions
+    assert len(hs) == model.config.n_layer + 1 and len(att) == model.config.n_layer
+    assert hs[0].shape == hs[-1].shape == (2, 12, 16)
+    torch.testing.assert_close(hs[-1], model.transformer(ids).last_hidden_state, rtol=1e-5, atol=1e-6)
+    for a in att:
+        torch.testing.assert_close(a.sum(-1), torch.ones(a.shape[:-1]))
+    m = model.config.bottleneck_dim
+    if attention_type == "perceiver":
+        assert [h.shape[1] for h in hs] == [12, m, m, 12]
+        assert [a.shape[-2:] for a in att] == [(m, 12), (m, m), (12, m)]
+    else:
+        assert all(a.shape[-2:] == (12, 12) for a in att)
+    # Causal everywhere: query i attends keys (inputs or bottleneck rows) <= i only.
+    assert all(torch.all(a.triu(1) == 0) for a in att), "a query must not attend a later key"
+    model.config.output_hidden_states = True
+    with torch.no_grad():
+        assert len(model(ids).hidden_states) == model.config.n_layer + 1
+    model.config.return_dict = False
+    with torch.no_grad():
+        assert isinstance(model(ids), tuple)
+
+
+@pytest.mark.parametrize("attention_type", VARIANTS)
+def test_shift_labels_give_the_loss_of_the_shifted_labels(attention_type):
+    model = tiny_model(attention_type)
+    ids = torch.randint(2, 40, (2, 10))
+    labels = ids.clone()
+    labels[0, 4] = 0  # PAD targets are ignored in both forms
+    shifted = torch.cat([labels[:, 1:], torch.full((2, 1), -100)], dim=1)
+    with torch.no_grad():
+        a = model(ids, labels=labels).loss
+        b = model(ids, shift_labels=shifted).loss
+        c = model(ids, shift_labels=labels).loss  # not shifted: other targets, another loss
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert not torch.isclose(a, c)
+
+
+@pytest.mark.parametrize("attention_type", VARIANTS)
+def test_torch_export_and_fullgraph_compile_trace_the_forward(attention_type):
+    """No value-dependent Python branch in the forward: torch.export and a full-graph compile trace it,
+    with a padding mask, and give the eager logits."""
+    model = tiny_model(attention_type)
+    ids = torch.randint(2, 40, (2, 12))
+    mask = torch.ones_like(ids)
+    mask[1, :3] = 0
+    with torch.no_grad():
+        expected = model(ids, attention_mask=mask, use_cache=False).logits
+        exported = torch.export.export(model, (ids,), {"attention_mask": mask, "use_cache": False})
+        got = exported.module()(ids, attention_mask=mask, use_cache=False).logits
+        compiled = torch.compile(model, backend="eager", fullgraph=True)
+        got_compiled = compiled(ids, attention_mask=mask, use_cache=False).logits
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got_compiled, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_perceiver_refuses_assisted_generation_clearly():
+    model = tiny_model("perceiver")
+    with pytest.raises(ValueError, match="assisted generation .*prompt_lookup_num_tokens.* perceiver"):
+        model.generate(torch.randint(2, 40, (1, 5)), max_new_tokens=3, prompt_lookup_num_tokens=2)

@@ -11,7 +11,14 @@ from hypothesis import strategies as st
 from transformers import AutoTokenizer
 
 import hfmodels  # noqa: F401
-from hfmodels.char_gpt import MASK_CHAR, PAD_CHAR, CharGPTConfig, CharTokenizer, UnknownCharacterError
+from hfmodels.char_gpt import (
+    MASK_CHAR,
+    PAD_CHAR,
+    CharGPTConfig,
+    CharTokenizer,
+    CharTokenizerFast,
+    UnknownCharacterError,
+)
 
 CORPUS = "Ada Lovelace was born in London.\nAlan Turing, born 1912."
 
@@ -65,7 +72,7 @@ def test_save_and_load_with_auto_tokenizer(tmp_path):
     tok.save_pretrained(tmp_path)
     CharGPTConfig(vocab_size=tok.vocab_size).save_pretrained(tmp_path)
     loaded = AutoTokenizer.from_pretrained(tmp_path)
-    assert isinstance(loaded, CharTokenizer)
+    assert isinstance(loaded, CharTokenizerFast)  # the fast class, built from the slow one's vocab.json
     assert loaded.get_vocab() == tok.get_vocab()
     assert loaded("Ada" + MASK_CHAR).input_ids == tok("Ada" + MASK_CHAR).input_ids
     assert loaded.padding_side == "left"
@@ -129,3 +136,34 @@ def test_vocabulary_file_errors_cut_huge_values_and_name_bad_bytes(tmp_path):
     path.write_bytes(b'{"\xff": 0}')
     with pytest.raises(ValueError, match=rf"{path}: byte 2: not valid UTF-8"):
         CharTokenizer(vocab_file=str(path))
+
+
+FAST_TEXTS = ["Ada Lovelace was born in London.", "Alan\tTuring,\nborn 1912." + MASK_CHAR, " ", PAD_CHAR * 3]
+
+
+def test_fast_tokenizer_gives_the_slow_ids_and_round_trips(tmp_path):
+    slow = CharTokenizer.from_corpus(CORPUS + "\t\n" + "".join(FAST_TEXTS))
+    fast = CharTokenizerFast(vocab_file=slow.vocab_file_path, model_max_length=12)
+    assert fast.get_vocab() == slow.get_vocab()
+    assert fast(FAST_TEXTS).input_ids == [slow.encode_chars(t) for t in FAST_TEXTS]
+    assert [fast.decode(slow.encode_chars(t)) for t in FAST_TEXTS[:2]] == FAST_TEXTS[:2]
+    assert fast.eos_token == MASK_CHAR and fast.eos_token_id == 1 and fast.pad_token_id == 0
+    assert len(fast(FAST_TEXTS[0], truncation=True).input_ids) == 12
+    batch = fast(["A", "Ada"], padding=True)
+    assert batch.input_ids[0] == [0, 0, slow.encode_chars("A")[0]] and batch.attention_mask[0] == [0, 0, 1]
+    with pytest.raises(UnknownCharacterError, match=r"U\+00E9\) at index 1"):
+        fast("A\u00e9a")
+    fast.save_pretrained(tmp_path)
+    assert (tmp_path / "tokenizer.json").is_file() and (tmp_path / "vocab.json").is_file()
+    CharGPTConfig(vocab_size=slow.vocab_size).save_pretrained(tmp_path)
+    again = AutoTokenizer.from_pretrained(tmp_path)
+    assert type(again) is CharTokenizerFast and again.model_max_length == 12
+    assert again(FAST_TEXTS).input_ids == fast(FAST_TEXTS).input_ids
+    old = CharTokenizer.from_pretrained(tmp_path)  # the slow class still reads the folder
+    assert old.get_vocab() == slow.get_vocab()
+
+
+def test_fast_tokenizer_unknown_replacement_matches_the_slow_one():
+    slow = CharTokenizer.from_corpus(CORPUS, unknown_char=" ")
+    fast = CharTokenizerFast(vocab_file=slow.vocab_file_path, unknown_char=" ")
+    assert fast("A\u00e9a").input_ids == slow.encode_chars("A\u00e9a") == slow.encode_chars("A a")

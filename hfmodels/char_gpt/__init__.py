@@ -6,7 +6,14 @@ weights and a saved folder loads with `trust_remote_code=True` where hfmodels is
 
 from .configuration_char_gpt import ATTENTION_TYPES, CharGPTConfig
 from .modeling_char_gpt import CHAR_GPT_VARIANTS, CharGPTForCausalLM, CharGPTModel, CharGPTPreTrainedModel
-from .tokenization_char_gpt import MASK_CHAR, PAD_CHAR, CharTokenizer, UnknownCharacterError, read_vocab_file
+from .tokenization_char_gpt import (
+    MASK_CHAR,
+    PAD_CHAR,
+    CharTokenizer,
+    CharTokenizerFast,
+    UnknownCharacterError,
+    read_vocab_file,
+)
 
 __all__ = [
     "ATTENTION_TYPES",
@@ -16,6 +23,7 @@ __all__ = [
     "CharGPTModel",
     "CharGPTPreTrainedModel",
     "CharTokenizer",
+    "CharTokenizerFast",
     "UnknownCharacterError",
     "PAD_CHAR",
     "MASK_CHAR",

@@ -6,7 +6,8 @@ import json
 import os
 from collections.abc import Iterable
 
-from transformers import PreTrainedTokenizer
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+from transformers import PreTrainedTokenizer, PreTrainedTokenizerFast
 
 PAD_CHAR = "\u25a1"  # □, id 0
 MASK_CHAR = "\u2047"  # ⁇, id 1
@@ -101,6 +102,7 @@ class CharTokenizer(PreTrainedTokenizer):
                 f"CharTokenizer: unknown_char={_cut(unknown_char)} must be 'error' or a character of the "
                 "vocabulary."
             )
+        self.vocab_file_path = vocab_file
         self.char_to_id: dict[str, int] = dict(vocab)
         self.id_to_char: dict[int, str] = {i: c for c, i in vocab.items()}
         self.unknown_char = unknown_char
@@ -150,18 +152,19 @@ class CharTokenizer(PreTrainedTokenizer):
             return [table[c] for c in text]
         except KeyError:
             pass
-        out = []
+        if self.unknown_char == "error":
+            self.first_unknown(text, table)
+        return [table.get(c, table[self.unknown_char]) for c in text]
+
+    @staticmethod
+    def first_unknown(text: str, table: dict[str, int]) -> None:
+        """Raise [`UnknownCharacterError`] naming the first character of `text` not in `table`."""
         for i, c in enumerate(text):
-            if c in table:
-                out.append(table[c])
-            elif self.unknown_char == "error":
+            if c not in table:
                 raise UnknownCharacterError(
                     f"character {c!r} (U+{ord(c):04X}) at index {i} is not in the vocabulary "
-                    f"of {self.vocab_size} characters"
+                    f"of {len(table)} characters"
                 )
-            else:
-                out.append(table[self.unknown_char])
-        return out
 
     def _tokenize(self, text: str, **kwargs) -> list[str]:
         return list(text)
@@ -191,8 +194,118 @@ class CharTokenizer(PreTrainedTokenizer):
         return (path,)
 
 
+def char_backend(vocab: dict[str, int], unknown_char: str = "error") -> Tokenizer:
+    """The `tokenizers` pipeline of the character vocabulary: every character (newlines included) a
+    piece, a WordLevel lookup, pieces joined back without separators. With `unknown_char="error"` the
+    WordLevel model has no unknown token, so an unknown character fails the encoding (re-raised by
+    [`CharTokenizerFast`] as [`UnknownCharacterError`])."""
+    unk = unknown_char if unknown_char != "error" else PAD_CHAR + MASK_CHAR  # never a single-character piece
+    backend = Tokenizer(models.WordLevel(vocab, unk_token=unk))
+    backend.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    backend.decoder = decoders.Fuse()
+    return backend
+
+
+class CharTokenizerFast(PreTrainedTokenizerFast):
+    """[`CharTokenizer`]'s vocabulary and rules as a `tokenizers` pipeline ([`char_backend`]), saved as
+    `tokenizer.json` (with `vocab.json`, so the slow class still loads the folder).
+
+    Same ids as the slow tokenizer; `eos_token` is `⁇` (generation stops there) and `model_max_length`
+    is what the caller gives (the model's `config.max_input_length`), so `truncation=True` cuts inputs
+    to what the model accepts. Unknown characters follow `unknown_char` as in the slow class.
+
+    Speed on wiki.txt (418,351 characters, 2,937 lines, one call on the list of lines; Intel Xeon
+    with AVX512-BF16/AMX, shared and loaded, 2026-12-04, best of 5): this class 391 ms, the slow
+    class 312 ms; `encode_chars` (the data pipeline's dictionary lookup, on either class) 22-29 ms.
+    The per-character split leaves `tokenizers` nothing to gain over a dictionary lookup: the
+    fast class is for the ecosystem (`tokenizer.json`, `truncation`, `eos_token`), not for speed."""
+
+    vocab_files_names = {**VOCAB_FILES_NAMES, "tokenizer_file": "tokenizer.json"}
+    model_input_names = ["input_ids", "attention_mask"]
+    slow_tokenizer_class = CharTokenizer
+
+    def __init__(
+        self,
+        vocab_file: str | None = None,
+        tokenizer_file: str | None = None,
+        pad_token: str = PAD_CHAR,
+        mask_token: str = MASK_CHAR,
+        eos_token: str = MASK_CHAR,
+        unknown_char: str = "error",
+        padding_side: str = "left",
+        **kwargs,
+    ):
+        if kwargs.get("tokenizer_object") is None and not (tokenizer_file and os.path.isfile(tokenizer_file)):
+            slow = CharTokenizer(
+                vocab_file,
+                pad_token=pad_token,
+                mask_token=mask_token,
+                unknown_char=unknown_char,
+                name_or_path=kwargs.get("name_or_path", ""),
+            )
+            kwargs["tokenizer_object"] = char_backend(slow.get_vocab(), unknown_char)
+        self.vocab_file = vocab_file
+        self.unknown_char = unknown_char
+        super().__init__(
+            tokenizer_file=tokenizer_file,
+            pad_token=pad_token,
+            mask_token=mask_token,
+            eos_token=eos_token,
+            unknown_char=unknown_char,
+            padding_side=padding_side,
+            **kwargs,
+        )
+        self.char_to_id: dict[str, int] = self.get_vocab()
+        self.id_to_char: dict[int, str] = {i: c for c, i in self.char_to_id.items()}
+
+    # The data pipeline's per-string fast path, shared with the slow class.
+    encode_chars = CharTokenizer.encode_chars
+    first_unknown = staticmethod(CharTokenizer.first_unknown)
+
+    @classmethod
+    def from_corpus(
+        cls, text: str | Iterable[str], save_directory: str | None = None, **kwargs
+    ) -> CharTokenizerFast:
+        """The vocabulary of [`CharTokenizer.from_corpus`] (PAD, MASK, the sorted characters of `text`)."""
+        slow = CharTokenizer.from_corpus(text, save_directory)
+        return cls(vocab_file=slow.vocab_file_path, **kwargs)
+
+    def _encode_plus(self, *args, **kwargs):
+        try:
+            return super()._encode_plus(*args, **kwargs)
+        except Exception as err:
+            if self.unknown_char != "error" or "Missing" not in str(err):
+                raise
+        text = args[0] if args else kwargs.get("text")
+        for piece in [text] if isinstance(text, str) else text:
+            CharTokenizer.first_unknown(piece, self.get_vocab())
+        raise UnknownCharacterError("a character is not in the vocabulary")
+
+    def _save_pretrained(self, save_directory, file_names, legacy_format=None, filename_prefix=None):
+        """`tokenizer.json` (the base class) and `vocab.json`, so the slow class still loads the folder."""
+        file_names = super()._save_pretrained(save_directory, file_names, legacy_format, filename_prefix)
+        return file_names + self.save_vocabulary(str(save_directory), filename_prefix)
+
+    def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None) -> tuple[str, ...]:
+        """`vocab.json` for the slow class."""
+        name = (filename_prefix + "-" if filename_prefix else "") + VOCAB_FILES_NAMES["vocab_file"]
+        path = os.path.join(save_directory, name)
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(dict(sorted(self.get_vocab().items(), key=lambda kv: kv[1])), f, ensure_ascii=False)
+        return (path,)
+
+
 # `save_pretrained` writes `auto_map` into tokenizer_config.json and copies this file, so a saved
 # folder's tokenizer loads with `trust_remote_code=True` where hfmodels is not installed.
 CharTokenizer.register_for_auto_class("AutoTokenizer")
+CharTokenizerFast.register_for_auto_class("AutoTokenizer")
 
-__all__ = ["CharTokenizer", "UnknownCharacterError", "PAD_CHAR", "MASK_CHAR", "read_vocab_file"]
+__all__ = [
+    "CharTokenizer",
+    "CharTokenizerFast",
+    "UnknownCharacterError",
+    "PAD_CHAR",
+    "MASK_CHAR",
+    "char_backend",
+    "read_vocab_file",
+]
