@@ -428,7 +428,7 @@ def test_model_folders_hold_no_pickle_and_outputs_are_checked_before_training(da
         main([*finetune[:-1], str(blocker)])
     assert not (tmp_path / "ft").exists()  # refused before any training
     with pytest.raises(ValueError, match=r"--outputs_path .*a_file/x: cannot be created"):
-        main(["evaluate", *finetune[1:6], "--outputs_path", str(blocker / "x")])
+        main(["evaluate", *finetune[1:7], "--outputs_path", str(blocker / "x")])
 
 
 def test_a_new_model_in_an_old_folder_takes_nothing_of_the_old_one(data_dir, tmp_path):
