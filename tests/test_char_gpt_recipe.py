@@ -493,6 +493,9 @@ def test_export_writes_a_bfloat16_checkpoint_that_keeps_its_card(data_dir, tmp_p
 
     model = tmp_path / "m"
     _tiny_run(data_dir, tmp_path / "r", model, "--max_steps", "1")
+    # a card of an older template: its command is kept, its text is not
+    old_card = (model / "README.md").read_text().replace("## Use", "SPEC §1 old wording\n\n## Use")
+    (model / "README.md").write_text(old_card)
     dest = main(
         [
             "export_checkpoint",
@@ -508,7 +511,8 @@ def test_export_writes_a_bfloat16_checkpoint_that_keeps_its_card(data_dir, tmp_p
     card = (dest / "README.md").read_text()
     produced = card.split("## How this checkpoint was produced")[1]
     assert "run.py pretrain vanilla wiki.txt" in produced and "--max_steps 1" in produced
-    assert "export_checkpoint --reading_params_path" in produced
+    assert "export_checkpoint --reading_params_path" in produced and "SPEC" not in card
+    assert "--max_steps 1" in card.split("## How this checkpoint")[0]  # the Training section of the template
     assert {"config.json", "generation_config.json", "vocab.json", "tokenizer_config.json"} <= {
         p.name for p in dest.iterdir()
     }

@@ -71,9 +71,9 @@ def export_checkpoint(
     export_command: str | None = None,
 ) -> Path:
     """Write the model folder `model_dir` to `dest` as a bfloat16 checkpoint: safetensors weights,
-    config.json, generation_config.json, the tokenizer files and the model card (README.md) of
-    `model_dir` with `pretrain_command` (the command that made `model_dir`; default: the one its
-    card names) and this export's command added. The weights must load strictly; `dest` is replaced file by file."""
+    config.json, generation_config.json, the tokenizer files and a model card (README.md): the
+    card of `model_dir` (its metrics and `pretrain_command`, the command that made it; default: the
+    one its card names) in the current template, with this export's command added. The weights must load strictly; `dest` is replaced file by file."""
     import torch
 
     from ..reporting import write_text_atomic
@@ -90,11 +90,33 @@ def export_checkpoint(
     model.to(torch.bfloat16).save_pretrained(dest)
     tokenizer.save_pretrained(dest)
     card_file = model_dir / "README.md"
-    card = card_file.read_text(encoding="utf-8") if card_file.is_file() else f"# {dest.name}\n"
+    old_card = card_file.read_text(encoding="utf-8") if card_file.is_file() else ""
     export_command = export_command or "python " + " ".join(shlex.quote(a) for a in sys.argv)
-    pretrain_command = pretrain_command or produced_by(card)
+    pretrain_command = pretrain_command or produced_by(old_card)
+    card = _current_card(model, model_dir, dest.name, pretrain_command)
     write_text_atomic(dest / "README.md", _checkpoint_card(card, pretrain_command, export_command))
     return dest
+
+
+def _current_card(model, model_dir: Path, name: str, command: str | None) -> str:
+    """The card of the package's current template for `model` (a card written by an older version
+    of the recipes is rendered again, keeping its command and metrics)."""
+    import json
+
+    from ..reporting import build_model_card
+
+    metrics_file = model_dir / "metrics.json"
+    metrics = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.is_file() else {}
+    config = model.config
+    keys = ("n_layer", "n_head", "n_embd", "block_size", "bottleneck_dim", "vocab_size")
+    architecture = {"variant": config.attention_type, **{k: getattr(config, k) for k in keys}}
+    card = build_model_card(
+        "char_gpt",
+        model_name=name,
+        metrics=metrics,
+        template_kwargs={**architecture, "command": command or "not recorded"},
+    )
+    return str(card)
 
 
 __all__ = ["CHECKPOINTS_DIR", "VANILLA_PRETRAINED", "checkpoint_path", "export_checkpoint", "produced_by"]
