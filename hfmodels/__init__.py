@@ -2,7 +2,8 @@
 
 Importing the package registers every model family with the transformers Auto classes,
 so a saved model folder loads with `AutoConfig`, `AutoModel*` and `AutoTokenizer` without
-`trust_remote_code`.
+`trust_remote_code`, and the multitask BERT's `pipeline("multitask-bert")` with
+`transformers.pipelines.PIPELINE_REGISTRY`.
 """
 
 from transformers import (
@@ -13,11 +14,13 @@ from transformers import (
     AutoModelForSequenceClassification,
     AutoTokenizer,
 )
+from transformers.pipelines import PIPELINE_REGISTRY
 
 from .addsub import AddSubConfig, AddSubTokenizer, AddSubTransformerForConditionalGeneration
 from .char_gpt import CharGPTConfig, CharGPTForCausalLM, CharGPTModel, CharTokenizer, CharTokenizerFast
 from .lstm_lm import LstmLMConfig, LstmLMForCausalLM, LstmLMModel, LstmLMTokenizer
 from .multitask_bert import MultitaskBertConfig, MultitaskBertForSequenceClassification, MultitaskBertModel
+from .multitask_bert.pipeline_multitask_bert import MultitaskBertPipeline
 
 __version__ = "0.1.0"
 
@@ -35,6 +38,10 @@ AutoModel.register(MultitaskBertConfig, MultitaskBertModel, exist_ok=True)
 AutoModelForSequenceClassification.register(
     MultitaskBertConfig, MultitaskBertForSequenceClassification, exist_ok=True
 )
+if "multitask-bert" not in PIPELINE_REGISTRY.supported_tasks:  # registered once per process
+    PIPELINE_REGISTRY.register_pipeline(
+        "multitask-bert", pipeline_class=MultitaskBertPipeline, pt_model=AutoModel, type="text"
+    )
 AutoConfig.register("lstm_lm", LstmLMConfig, exist_ok=True)
 AutoModel.register(LstmLMConfig, LstmLMModel, exist_ok=True)
 AutoModelForCausalLM.register(LstmLMConfig, LstmLMForCausalLM, exist_ok=True)

@@ -232,7 +232,7 @@ def test_pair_features_order_and_values():
 def test_single_task_cfimdb_classifier():
     model = model_of(tasks=["sentiment"], num_sentiment_labels=2)
     ids, mask, _, _ = batch()
-    out = model(input_ids=ids, attention_mask=mask, labels=torch.tensor([0, 1, 1, 0]))
+    out = model(task="sentiment", input_ids=ids, attention_mask=mask, labels=torch.tensor([0, 1, 1, 0]))
     assert out.logits.shape == (4, 2) and out.loss is not None
     assert list(model.heads) == ["sentiment"]
     with pytest.raises(ValueError, match="Unknown task 'paraphrase'"):

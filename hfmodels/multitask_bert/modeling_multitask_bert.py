@@ -39,7 +39,7 @@ from huggingface_hub import HfApi, ModelCard
 from torch import nn
 from transformers import BertModel, PreTrainedModel, PreTrainedTokenizerBase
 from transformers import initialization as init
-from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
 from transformers.models.bert.modeling_bert import BertEmbeddings
 
 from .configuration_multitask_bert import TASKS, MultitaskBertConfig
@@ -507,11 +507,9 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel):
         token_type_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Sentence representations (batch, hidden) by `config.pooling` (cls / pooler / mean)."""
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
-        frozen = self.config.option == "pretrain"
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
-            out = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        return self.embed(input_ids, attention_mask, token_type_ids).pooler_output
+
+    def _pool(self, out, attention_mask: torch.Tensor) -> torch.Tensor:
         if self.config.pooling == "pooler":
             return out.pooler_output
         hidden = out.last_hidden_state
@@ -573,12 +571,25 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel):
             )
         return self.encode(ids, mask, types)
 
-    def head(self, task: str | None) -> MultitaskBertTaskHead:
-        """The head of `task` (defaults to the only task of a single-task model)."""
-        if task is None:
-            if len(self.config.tasks) != 1:
-                raise ValueError(f"forward() needs task=...; this model has the heads {self.config.tasks}.")
-            task = self.config.tasks[0]
+    def embed(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> BaseModelOutputWithPooling:
+        """The encoder's embeddings: `last_hidden_state` (batch, length, hidden) and as
+        `pooler_output` the sentence representation the heads see ([`encode`]'s pooling)."""
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        frozen = self.config.option == "pretrain"
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
+            out = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        return BaseModelOutputWithPooling(
+            last_hidden_state=out.last_hidden_state, pooler_output=self._pool(out, attention_mask)
+        )
+
+    def head(self, task: str) -> MultitaskBertTaskHead:
+        """The head of `task`; ValueError naming the allowed tasks otherwise."""
         if task not in self.heads:
             allowed = TASKS if task not in TASKS else self.config.tasks
             raise ValueError(f"Unknown task {task!r} for this model; allowed: {', '.join(allowed)}.")
@@ -605,18 +616,27 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel):
             labels (`torch.Tensor` of shape `(batch,)`, *optional*):
                 Sentiment class ids (cross-entropy), paraphrase 0/1 (binary cross-entropy with
                 logits) or similarity scores 0-5 (mean squared error): the head's `loss`.
-            task (`str`):
-                One of `config.tasks`. Defaults to the only task of a single-task model.
+            task (`str`, *optional*):
+                One of `config.tasks`. Without a task (as `pipeline("feature-extraction")` calls
+                it) the forward returns the encoder's embeddings ([`embed`]).
 
         Returns:
             [`SequenceClassifierOutput`] with `loss` (when `labels` are given) and `logits`:
             `(batch, num_sentiment_labels)` for sentiment, `(batch,)` paraphrase logits, or
-            `(batch,)` predicted 0-5 similarity scores.
+            `(batch,)` predicted 0-5 similarity scores; without `task`, [`BaseModelOutputWithPooling`].
         """
         return_dict = self.config.return_dict if return_dict is None else return_dict
-        head = self.head(task)
         if input_ids is None:
             raise ValueError("forward() needs input_ids.")
+        if task is None:
+            if labels is not None or input_ids_2 is not None:
+                raise ValueError(
+                    f"forward() with labels or a second sentence needs task=...; this model has the heads "
+                    f"{self.config.tasks}. Without a task it returns the encoder's embeddings."
+                )
+            out = self.embed(input_ids, attention_mask, token_type_ids)
+            return out if return_dict else out.to_tuple()
+        head = self.head(task)
         if head.inputs != ("sentence",) and input_ids_2 is None:
             raise ValueError(
                 f"Task {head.task!r} compares two sentences: pass input_ids_2 (and attention_mask_2)."
