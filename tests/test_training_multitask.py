@@ -199,3 +199,35 @@ def test_parse_task_loss_weights():
             parse_task_loss_weights(text)
     with pytest.raises(ValueError, match="unknown task 'paraphrase'"):
         parse_task_loss_weights("paraphrase=1", ["sentiment"])
+
+
+def test_best_model_is_chosen_by_a_multitask_dev_metric(tmp_path, tokenizer):
+    """`metric_for_best_model` / `load_best_model_at_end` work on the dev sets passed as
+    `eval_datasets` (Trainer's `eval_dataset={name: ds}`): the best checkpoint is the one whose logged
+    `eval_overall` is highest, and its weights are the ones loaded at the end."""
+    data = tiny_tokenised(tokenizer)
+    args = tiny_args(
+        tmp_path,
+        max_steps=4,
+        learning_rate=3e-3,
+        eval_strategy="steps",
+        eval_steps=1,
+        save_strategy="steps",
+        save_steps=1,
+        metric_for_best_model="overall",
+        load_best_model_at_end=True,
+    )
+    trainer = MultitaskTrainer(
+        model=model_of().train(),
+        args=args,
+        train_dataset=MultitaskDataset(data),
+        eval_datasets=data,
+        data_collator=MultitaskCollator(tokenizer),
+    )
+    trainer.train()
+    evals = [(e["step"], e["eval_overall"]) for e in trainer.state.log_history if "eval_overall" in e]
+    assert [s for s, _ in evals] == [1, 2, 3, 4]
+    best_step, best = max(evals, key=lambda e: e[1])
+    assert trainer.state.best_metric == pytest.approx(best)
+    assert trainer.state.best_model_checkpoint.endswith(f"checkpoint-{best_step}")
+    assert trainer.evaluate()["eval_overall"] == pytest.approx(best)

@@ -11,7 +11,10 @@
 * `create_optimizer` builds layer-wise learning-rate decay groups when `layerwise_lr_decay != 1`
   ([`layerwise_lr_groups`]); with 1 (the default) it is the stock method;
 * `evaluate` scores each dev set with the package's `evaluate` metrics (SST/CFIMDB/Quora
-  accuracy, STS Pearson, and the course's overall score when all three are present).
+  accuracy, STS Pearson, and the course's overall score when all three are present); it stays
+  hand-written because the stock loop scores one data set per `compute_metrics` call and the
+  overall score needs all three. `eval_datasets` is also Trainer's `eval_dataset`, so
+  `metric_for_best_model` (e.g. `overall`, `sst_accuracy`) and `load_best_model_at_end` work.
 
 Everything else (bf16 autocast via accelerate, optimiser class, schedule, checkpoints, callbacks)
 is the stock `Trainer`.
