@@ -156,7 +156,7 @@ def test_folders_that_are_not_models_give_messages(folders, cache, tmp_path):
         with pytest.raises(DemoError) as err:
             cache.load(folder)
         assert message in str(err.value)
-    with pytest.raises(DemoError, match="a addsub model; this tab needs a char_gpt folder"):
+    with pytest.raises(DemoError, match="its model_type is addsub; this tab needs a char_gpt folder"):
         cache.load(folders["addsub"], expected="char_gpt")
     by_family, problems = sort_folders(
         [str(folders["vanilla"]), str(tmp_path / "empty"), str(folders["bert"])]

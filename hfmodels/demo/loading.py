@@ -109,7 +109,7 @@ class ModelCache:
         path = Path(folder).expanduser().resolve()
         if expected is not None and model_type != expected:
             raise DemoError(
-                f"{path}: a {model_type} model; this tab needs a {expected} folder "
+                f"{path}: its model_type is {model_type}; this tab needs a {expected} folder "
                 f"(give it to the {FAMILY_TITLES[model_type]} tab)."
             )
         weights = [p.stat().st_mtime for p in path.glob("*.safetensors")] or [0.0]
