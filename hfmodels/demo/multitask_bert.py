@@ -29,13 +29,19 @@ def _head(loaded: LoadedModel, task: str) -> None:
         )
 
 
+def _encoded(tokenizer, text: str, suffix: str = "") -> dict[str, torch.Tensor]:
+    batch = tokenizer([text], truncation=True, return_tensors="pt")
+    return {
+        key + suffix: batch[key] for key in ("input_ids", "attention_mask", "token_type_ids") if key in batch
+    }
+
+
 @torch.no_grad()
 def _logits(loaded: LoadedModel, task: str, first: str, second: str | None = None) -> torch.Tensor:
-    model, tokenizer = loaded.model, loaded.tokenizer
-    inputs = model._inputs([first], tokenizer, 512)
+    inputs = _encoded(loaded.tokenizer, first)
     if second is not None:
-        inputs.update(model._inputs([second], tokenizer, 512, suffix="_2"))
-    return model(task=task, **inputs).logits.float()
+        inputs.update(_encoded(loaded.tokenizer, second, suffix="_2"))
+    return loaded.model(task=task, **{k: v.to(loaded.model.device) for k, v in inputs.items()}).logits.float()
 
 
 def sentiment(loaded: LoadedModel, sentence: str) -> dict[str, float]:
