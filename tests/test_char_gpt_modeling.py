@@ -537,3 +537,24 @@ def test_perceiver_refuses_assisted_generation_clearly():
     model = tiny_model("perceiver")
     with pytest.raises(ValueError, match="assisted generation .*prompt_lookup_num_tokens.* perceiver"):
         model.generate(torch.randint(2, 40, (1, 5)), max_new_tokens=3, prompt_lookup_num_tokens=2)
+
+
+@pytest.mark.parametrize("attention_type", VARIANTS)
+def test_gradient_checkpointing_gives_the_same_loss_and_gradients(attention_type):
+    """gradient_checkpointing_enable() recomputes the blocks in the backward pass: same loss and
+    gradients as without it, dropout on (the recomputation restores the RNG state)."""
+    ids = torch.randint(2, 40, (2, 20))
+    results = []
+    for checkpointing in (False, True):
+        model = tiny_model(attention_type).train()
+        if checkpointing:
+            model.gradient_checkpointing_enable()
+        torch.manual_seed(5)
+        loss = model(ids, labels=ids).loss
+        loss.backward()
+        results.append((loss.detach(), {n: p.grad for n, p in model.named_parameters()}))
+    (loss_a, grads_a), (loss_b, grads_b) = results
+    assert model.transformer.h[0].gradient_checkpointing
+    torch.testing.assert_close(loss_b, loss_a, rtol=0, atol=0)
+    for name, grad in grads_a.items():
+        torch.testing.assert_close(grads_b[name], grad, rtol=1e-5, atol=1e-7, msg=name)

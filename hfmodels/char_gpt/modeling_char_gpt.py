@@ -44,6 +44,7 @@ from torch import nn
 from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.cache_utils import Cache, DynamicCache
+from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 
 from .configuration_char_gpt import ATTENTION_TYPES, CharGPTConfig
@@ -223,7 +224,7 @@ class CharGPTMLP(nn.Module):
         return self.drop(self.proj(self.act(self.fc(x))))
 
 
-class CharGPTBlock(nn.Module):
+class CharGPTBlock(GradientCheckpointingLayer):
     """Pre-LayerNorm block `x = x + attn(ln1(x)); x = x + mlp(ln2(x))` with the self-attention
     class `attention` (an entry of `CHAR_GPT_VARIANTS`)."""
 
@@ -254,7 +255,7 @@ class CharGPTBlock(nn.Module):
         return x + self.mlp(self.ln2(x)), weights
 
 
-class CharGPTDownProjectBlock(nn.Module):
+class CharGPTDownProjectBlock(GradientCheckpointingLayer):
     """Perceiver DownProjectBlock: `Y = C + CrossAttn(q=C, kv=ln1(X)); Y = Y + MLP(ln2(Y))` with the
     learned basis `C` (1 x m x d, Xavier-uniform) broadcast over the batch; row i attends input
     positions <= i."""
@@ -288,7 +289,7 @@ class CharGPTDownProjectBlock(nn.Module):
         return y + self.mlp(self.ln2(y)), weights
 
 
-class CharGPTUpProjectBlock(nn.Module):
+class CharGPTUpProjectBlock(GradientCheckpointingLayer):
     """Perceiver UpProjectBlock: `Z = X + CrossAttn(q=X, kv=ln1(Y)); Z = Z + MLP(ln2(Z))`; input
     position j attends bottleneck rows <= j. Output length is the input's again."""
 
@@ -368,6 +369,9 @@ class CharGPTPreTrainedModel(PreTrainedModel):
     base_model_prefix = "transformer"
     main_input_name = "input_ids"
     _no_split_modules = ["CharGPTBlock", "CharGPTDownProjectBlock", "CharGPTUpProjectBlock"]
+    # Every block is a `GradientCheckpointingLayer`: `gradient_checkpointing_enable()` recomputes
+    # them in the backward pass (torch's checkpoint restores the RNG, so dropout draws the same masks).
+    supports_gradient_checkpointing = True
     _supports_cache_class = True
 
     def _init_weights(self, module: nn.Module) -> None:
