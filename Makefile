@@ -55,6 +55,8 @@ BENCH_RESULTS ?= benchmarks/results
 BENCH_OUT ?= BENCHMARKS.md
 bench: install
 	$(BIN)/python benchmarks/run.py --data_dir $(DATA_DIR) --results_dir $(BENCH_RESULTS) --output $(BENCH_OUT)
+	$(BIN)/python benchmarks/bench_lstm_lm.py --data_dir $(DATA_DIR) --out $(BENCH_RESULTS)
+	$(BIN)/python benchmarks/bench_attention_backward.py --out $(BENCH_RESULTS)
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

@@ -174,3 +174,5 @@ def test_accelerate_launch_with_the_repository_cpu_configs(tmp_path, config, pre
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["finetune_mixed_precision"] == precision and metrics["finetune_steps"] == 2
+    # the run records why it chose its precision: here accelerate's config decided
+    assert f"mixed_precision={precision!r}" in metrics["finetune_precision_reason"]

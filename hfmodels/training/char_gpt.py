@@ -21,7 +21,7 @@ from transformers import HfArgumentParser, TrainingArguments
 from ..char_gpt import ATTENTION_TYPES, CharGPTConfig, CharGPTForCausalLM, CharTokenizer
 from .cli import allow_bare_flags, refuse_inapplicable, refuse_together
 from .optim import create_mingpt_adamw
-from .precision import default_bf16
+from .precision import default_bf16, precision_choice
 from .resume import StopAfterStepsCallback, resolve_resume_checkpoint
 from .schedules import WARMUP_TOKENS, TokenScheduleTrainer, mingpt_lr_scheduler
 
@@ -418,6 +418,7 @@ def train_metrics(trainer, result, wall: float, prefix: str, resumed_from_step: 
         f"{prefix}_final_tokens": schedule.final_tokens if schedule else None,
         f"{prefix}_wall_seconds": round(wall, 1),
         f"{prefix}_mixed_precision": str(trainer.accelerator.mixed_precision),
+        f"{prefix}_precision_reason": precision_choice()["reason"],
         f"{prefix}_world_size": world_size(),
     }
     if resumed_from_step:

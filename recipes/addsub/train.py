@@ -31,7 +31,7 @@ from hfmodels.addsub import AddSubConfig, AddSubTokenizer, AddSubTransformerForC
 from hfmodels.data.addsub import build_addsub_dataset, exhaustive_addsub_dataset, tokenize_addsub
 from hfmodels.evaluation.addsub import evaluate_addsub
 from hfmodels.reporting import build_model_card, update_metrics_file, write_summary, write_text_atomic
-from hfmodels.training.precision import describe_cpu
+from hfmodels.training.precision import describe_cpu, precision_choice
 from hfmodels.training.resume import resolve_resume_checkpoint
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
@@ -134,6 +134,8 @@ def main(argv: list[str] | None = None) -> dict:
         train_cpu_s=cpu,
         preset=preset,
         machine=describe_cpu(),
+        bf16=training.bf16,
+        precision_reason=precision_choice()["reason"],
         num_parameters=model.num_parameters(),
     )
     model.eval()

@@ -39,7 +39,7 @@ from hfmodels.evaluation.ngram import KneserNeyTrigramLM, UnigramLM, perplexity
 from hfmodels.lstm_lm import LstmLMConfig, LstmLMForCausalLM, LstmLMTokenizer
 from hfmodels.reporting import build_model_card, update_metrics_file, write_summary, write_text_atomic
 from hfmodels.training.cli import apply_preset, pop_option
-from hfmodels.training.precision import describe_cpu
+from hfmodels.training.precision import describe_cpu, precision_choice
 from hfmodels.training.resume import resolve_resume_checkpoint
 
 PRESETS = Path(__file__).resolve().parent / "presets"
@@ -205,6 +205,8 @@ def main(argv: list[str] | None = None) -> dict:
         parameters=sum(p.numel() for p in trainer.model.parameters()),
         preset=os.path.basename(preset),
         machine=describe_cpu(),
+        bf16=training.bf16,
+        precision_reason=precision_choice()["reason"],
         date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         last_validation_block_loss=next(
             (h["eval_loss"] for h in reversed(trainer.state.log_history) if "eval_loss" in h), None

@@ -57,7 +57,7 @@ from hfmodels.training.cli import (
 )
 from hfmodels.training.layerwise import check_layerwise_lr_decay, parse_task_loss_weights
 from hfmodels.training.multitask import MultitaskTrainer, default_backbone_path
-from hfmodels.training.precision import default_bf16, describe_cpu
+from hfmodels.training.precision import default_bf16, describe_cpu, precision_choice
 from hfmodels.training.resume import StopAfterStepsCallback, resolve_resume_checkpoint
 
 logger = logging.getLogger("multitask_bert")
@@ -320,6 +320,7 @@ def run_details(args, targs, argv, backbone: str, loss_weights: dict, train_seco
         "batch_size per process": targs.per_device_train_batch_size,
         "processes": targs.world_size,
         "bf16": targs.bf16,
+        "precision reason": precision_choice()["reason"],
         "train wall time (s)": round(train_seconds, 1),
         "machine": f"{describe_cpu()}, {gpu}",
     }
