@@ -6,6 +6,7 @@ import json
 import math
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 import torch
@@ -111,6 +112,16 @@ def test_gold_place_and_london_accuracy_from_the_data_directory(folders, cache, 
     page = birthplace_markdown([cache.load(folders["vanilla"])], "Ada Lovelace", with_gold)
     assert "right for 50.0 % of birth_dev.tsv" in page and "**Gold place** (birth_dev.tsv): London" in page
     assert _cells(page, "right") == ["no"]  # the random model does not answer London
+
+
+def test_a_bare_corpus_name_is_the_data_directorys_file(folders, tmp_path, monkeypatch):
+    """`--corpus wiki.txt` names the data directory's file, as the recipes' arguments do."""
+    (tmp_path / "cs224n-a5").mkdir()
+    wiki = tmp_path / "cs224n-a5" / "wiki.txt"
+    wiki.write_text(Path(folders["corpus"]).read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # no wiki.txt here
+    data = BirthplaceData.load("wiki.txt", data_dir=tmp_path)
+    assert data.corpus_path == wiki and len(data.documents) > 0
 
 
 @pytest.mark.parametrize(

@@ -119,7 +119,7 @@ class BirthplaceData:
         """Read `corpus` (default: wiki.txt of the data directory, if there) with the library's strict
         reader, and the train and dev questions of the data directory when present. Nothing is
         downloaded."""
-        corpus_path = Path(corpus) if corpus else _optional_data_file(WIKI_FILE, data_dir)
+        corpus_path = _corpus_file(corpus, data_dir) if corpus else _optional_data_file(WIKI_FILE, data_dir)
         documents = read_wiki_file(corpus_path)["text"] if corpus_path else []
         gold: dict[str, tuple[str, str]] = {}
         london = None
@@ -139,6 +139,19 @@ class BirthplaceData:
             if name in doc:
                 return number, doc
         return None
+
+
+def _corpus_file(corpus: str | os.PathLike, data_dir: str | os.PathLike | None) -> Path:
+    """`corpus` as given if it exists (or is absolute), else the data directory's file of that name
+    (`--corpus wiki.txt`, as the recipes take it); never downloads."""
+    path = Path(corpus)
+    if path.exists() or path.is_absolute():
+        return path
+    for relative in (f"cs224n-a5/{corpus}", str(corpus)):
+        found = _optional_data_file(relative, data_dir)
+        if found is not None:
+            return found
+    return path  # the reader's error names it
 
 
 def _optional_data_file(relative: str, data_dir: str | os.PathLike | None) -> Path | None:
