@@ -29,9 +29,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from scripts import load_script  # noqa: E402
 
 from hfmodels.char_gpt import CharGPTConfig, CharGPTForCausalLM, CharTokenizer  # noqa: E402
-from hfmodels.evaluation.birthplaces import greedy_decode  # noqa: E402
 from hfmodels.char_gpt.kernels_char_gpt import QUERY_CHUNK, attend, dropout, dropout_scale, keep_mask  # noqa: E402
 from hfmodels.data import BirthplaceCollator, SpanCorruptionCollator  # noqa: E402
+from hfmodels.evaluation.birthplaces import greedy_decode  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
