@@ -33,13 +33,18 @@ query chunking) are in `kernels_char_gpt.py`.
 
 from __future__ import annotations
 
+import fnmatch
 import math
+import os
+import shutil
+import tempfile
 import warnings
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
+from huggingface_hub import HfApi, ModelCard
 from torch import nn
 from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
@@ -361,6 +366,34 @@ class CharGPTPositions:
     plain: bool  # neither a padding mask nor given positions: key i is at position i
 
 
+#: Files of the folder a model was loaded from that `push_to_hub` uploads beside the freshly saved
+#: weights/config: the project's card, the tokenizer, remote code and the run's reports (top level
+#: only, so no Trainer checkpoint, `training_args.bin` or TensorBoard events).
+FOLDER_FILES_PUSHED = (
+    "README.md",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
+    "*.py",
+    "metrics.json",
+    "report.md",
+    "summary.md",
+)
+
+
+def loaded_folder_files(folder: str | os.PathLike) -> list[str]:
+    """The files of `folder` named by [`FOLDER_FILES_PUSHED`] (empty when it is not a local folder)."""
+    if not folder or not os.path.isdir(folder):
+        return []
+    return sorted(
+        name
+        for name in os.listdir(folder)
+        if os.path.isfile(os.path.join(folder, name))
+        and any(fnmatch.fnmatch(name, pattern) for pattern in FOLDER_FILES_PUSHED)
+    )
+
+
 class CharGPTPreTrainedModel(PreTrainedModel):
     """Weight init (minGPT's, as the original course code) and the plumbing shared by the
     character GPT models."""
@@ -373,6 +406,63 @@ class CharGPTPreTrainedModel(PreTrainedModel):
     # them in the backward pass (torch's checkpoint restores the RNG, so dropout draws the same masks).
     supports_gradient_checkpointing = True
     _supports_cache_class = True
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        commit_message: str | None = None,
+        commit_description: str | None = None,
+        private: bool | None = None,
+        token: bool | str | None = None,
+        revision: str | None = None,
+        create_pr: bool = False,
+        max_shard_size: int | str | None = "50GB",
+        tags: list[str] | None = None,
+    ):
+        """Upload the model folder: `save_pretrained`'s weights, config and generation config, plus
+        the project's card (`README.md`), the tokenizer and the reports of the folder the model was
+        loaded from ([`FOLDER_FILES_PUSHED`]); returns the `CommitInfo`.
+
+        Overridden because `PushToHubMixin.push_to_hub` replaces `README.md` with the repo's current
+        card or transformers' generic template (`create_and_tag_model_card`); the model package
+        cannot build a card itself (cards are `hfmodels.reporting`'s), so it keeps the one its folder
+        has. `tags` are added to that card's metadata. A model without a loaded folder card (e.g. a
+        new `CharGPTForCausalLM(config)`) is pushed the transformers way."""
+        source = self.name_or_path
+        kept = loaded_folder_files(source)
+        if "README.md" not in kept:
+            return super().push_to_hub(
+                repo_id,
+                commit_message=commit_message,
+                commit_description=commit_description,
+                private=private,
+                token=token,
+                revision=revision,
+                create_pr=create_pr,
+                max_shard_size=max_shard_size,
+                tags=tags,
+            )
+        api = HfApi(token=token if isinstance(token, str) else None)
+        repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+        with tempfile.TemporaryDirectory() as tmp:
+            self.save_pretrained(tmp, max_shard_size=max_shard_size)
+            for name in kept:
+                if not os.path.exists(os.path.join(tmp, name)):
+                    shutil.copy2(os.path.join(source, name), os.path.join(tmp, name))
+            card_tags = [*(self.model_tags or []), *(tags or [])]
+            if card_tags:
+                card = ModelCard.load(os.path.join(tmp, "README.md"))
+                card.data.tags = list(dict.fromkeys([*(card.data.tags or []), *card_tags]))
+                card.save(os.path.join(tmp, "README.md"))
+            return api.upload_folder(
+                folder_path=tmp,
+                repo_id=repo_id,
+                commit_message=commit_message or "Upload model folder",
+                commit_description=commit_description,
+                revision=revision,
+                create_pr=create_pr,
+            )
 
     def _init_weights(self, module: nn.Module) -> None:
         """Linear/Embedding weights N(0, 0.02), biases 0, LayerNorm 1/0, perceiver basis C

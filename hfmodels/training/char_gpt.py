@@ -164,6 +164,10 @@ def argument_parser(*extra_dataclasses) -> HfArgumentParser:
     return parser
 
 
+#: The functions whose model folder `--push_to_hub` uploads (evaluate: the `--reading_params_path` it scored).
+PUSHING_FUNCTIONS = ("pretrain", "finetune", "quickstart", "evaluate", "export_checkpoint")
+
+
 def world_size() -> int:
     """Processes of this run (`torchrun` / `accelerate launch` set `$WORLD_SIZE`)."""
     return int(os.environ.get("WORLD_SIZE", "1"))
@@ -223,6 +227,11 @@ def check_arguments(
         prog,
         f"`{study.function} {study.variant}`",
     )
+    if training.push_to_hub and study.function not in PUSHING_FUNCTIONS:
+        raise SystemExit(
+            f"{prog}: --push_to_hub uploads a model folder; {study.function!r} writes none "
+            f"(push with {', '.join(PUSHING_FUNCTIONS)})."
+        )
     if optimizer_name(training) not in OPTIMIZERS:
         raise SystemExit(
             f"{prog}: --optim {optimizer_name(training)} is not available: training runs minGPT's AdamW "
@@ -451,6 +460,7 @@ def packing(study: CharGPTStudyArguments) -> bool:
 __all__ = [
     "ARCHITECTURE_FIELDS",
     "FUNCTIONS",
+    "PUSHING_FUNCTIONS",
     "CharGPTStudyArguments",
     "CharGPTTrainingArguments",
     "adopt_saved_architecture",

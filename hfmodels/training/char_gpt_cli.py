@@ -20,6 +20,7 @@ from transformers import set_seed
 
 from ..checkpoints import export_checkpoint
 from ..data.paths import resolve_data_dir
+from ..reporting import push_folder_to_hub
 from .char_gpt import (
     CharGPTStudyArguments,
     CharGPTTrainingArguments,
@@ -109,10 +110,27 @@ def run_command(argv: list[str], presets: str | os.PathLike) -> dict:
         level=logging.INFO if is_main_process() else logging.WARNING, format="%(levelname)s %(message)s"
     )
     set_seed(training.seed)
+    # --push_to_hub uploads the model folder after the step (push_folder_to_hub), not Trainer's output
+    # dir with its checkpoints, TensorBoard events, training_args.bin and generic card.
+    push, training.push_to_hub = training.push_to_hub, False
     run = StudyRun(study, training, resolve_data_dir(study.data_dir), command, given)
     result = STEPS[study.function](run)
     end_distributed()
+    if push and is_main_process():
+        push_model_folder(run)
     return result
+
+
+def push_model_folder(run: StudyRun):
+    """Upload the folder the step wrote (`evaluate`: the one it scored) with its card to
+    `--hub_model_id` (default: the folder's name); returns the `CommitInfo`."""
+    folder = run.study.reading_params_path if run.study.function == "evaluate" else run.model_folder()
+    repo_id = run.training.hub_model_id or Path(folder).resolve().name
+    commit = push_folder_to_hub(
+        folder, repo_id, token=run.training.hub_token, private=run.training.hub_private_repo
+    )
+    logging.getLogger(__name__).info("pushed the model folder %s to %s", folder, commit.commit_url)
+    return commit
 
 
 def end_distributed() -> None:
@@ -126,4 +144,11 @@ def end_distributed() -> None:
         dist.destroy_process_group()
 
 
-__all__ = ["STEPS", "default_preset", "end_distributed", "parse_study_arguments", "run_command"]
+__all__ = [
+    "STEPS",
+    "default_preset",
+    "end_distributed",
+    "parse_study_arguments",
+    "push_model_folder",
+    "run_command",
+]
