@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from huggingface_hub import ModelCard
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 import hfmodels  # noqa: F401
@@ -57,6 +58,8 @@ def test_recipe_trains_resumes_and_writes_a_loadable_model(tmp_path):
     assert saved == metrics and "exact_match_operation_add" in "".join(saved)
     card = (out / "README.md").read_text()
     assert "model-index" in card and "AutoModelForSeq2SeqLM" in card
+    (result,) = ModelCard(card).data.eval_results  # the figure is the test split's, and says so
+    assert result.dataset_split == "test" and result.metric_value == metrics["test_exact_match"]
     model = AutoModelForSeq2SeqLM.from_pretrained(out)
     tok = AutoTokenizer.from_pretrained(out)
     ds = build_addsub_dataset()["test"].select(range(32))

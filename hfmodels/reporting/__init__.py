@@ -159,6 +159,7 @@ def build_model_card(
     dataset_type: str = "cs224n-birthplaces",
     task_type: str = "text-generation",
     metric_name: str = "exact match accuracy (dev)",
+    dataset_split: str = "dev",
     template_kwargs: Mapping[str, Any] | None = None,
     eval_results: Sequence[EvalResult] | None = None,
     tags: Sequence[str] = (),
@@ -171,7 +172,7 @@ def build_model_card(
     `hfmodels`, the template's name and `tags`.
 
     The evaluation results are `eval_results`, or with `accuracy` one `EvalResult` (metric type
-    `accuracy`, split `dev`, on `dataset_name`/`dataset_type` for `task_type`). `pipeline_tag`
+    `accuracy`, split `dataset_split`, on `dataset_name`/`dataset_type` for `task_type`). `pipeline_tag`
     defaults to `task_type`. The template sees `model_name`, `accuracy` (as `"25.0 %"` or None),
     `metrics_table` ([`metrics_table`] of `metrics`) and `template_kwargs`."""
     path = template_path(template)
@@ -182,7 +183,7 @@ def build_model_card(
                 task_type=task_type,
                 dataset_type=dataset_type,
                 dataset_name=dataset_name,
-                dataset_split="dev",
+                dataset_split=dataset_split,
                 metric_type="accuracy",
                 metric_name=metric_name,
                 metric_value=float(accuracy),

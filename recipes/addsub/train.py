@@ -30,7 +30,7 @@ import hfmodels  # noqa: F401  (registers the Auto classes)
 from hfmodels.addsub import AddSubConfig, AddSubTokenizer, AddSubTransformerForConditionalGeneration
 from hfmodels.data.addsub import build_addsub_dataset, exhaustive_addsub_dataset, tokenize_addsub
 from hfmodels.evaluation.addsub import evaluate_addsub
-from hfmodels.reporting import build_model_card, update_metrics_file, write_summary, write_text_atomic
+from hfmodels.reporting import build_model_card, save_model_card, update_metrics_file, write_summary
 from hfmodels.training.precision import describe_cpu, precision_choice
 from hfmodels.training.resume import resolve_resume_checkpoint
 
@@ -162,9 +162,10 @@ def main(argv: list[str] | None = None) -> dict:
         dataset_type="addsub",
         task_type="text2text-generation",
         metric_name="exact match accuracy (test)",
+        dataset_split="test",
         template_kwargs={"config": config, "preset": preset, "command": command},
     )
-    write_text_atomic(Path(training.output_dir) / "README.md", str(card))
+    save_model_card(card, training.output_dir)
     return merged
 
 

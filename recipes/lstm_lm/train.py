@@ -37,7 +37,13 @@ from hfmodels.data.wikitext import (
 from hfmodels.evaluation.lstm_lm import generate_continuations, prediction_nll, stream_nlls
 from hfmodels.evaluation.ngram import KneserNeyTrigramLM, UnigramLM, perplexity
 from hfmodels.lstm_lm import LstmLMConfig, LstmLMForCausalLM, LstmLMTokenizer
-from hfmodels.reporting import build_model_card, update_metrics_file, write_summary, write_text_atomic
+from hfmodels.reporting import (
+    build_model_card,
+    save_model_card,
+    update_metrics_file,
+    write_summary,
+    write_text_atomic,
+)
 from hfmodels.training.cli import apply_preset, pop_option
 from hfmodels.training.precision import describe_cpu, precision_choice
 from hfmodels.training.resume import resolve_resume_checkpoint
@@ -164,7 +170,7 @@ def write_reports(out: str, metrics: dict, continuations: list, args: LstmLMArgu
         dataset_type="wikitext",
         template_kwargs={**asdict(args), "command": command, "continuations": "\n".join(shown), **merged},
     )
-    write_text_atomic(Path(out) / "README.md", str(card))
+    save_model_card(card, out)
 
 
 def main(argv: list[str] | None = None) -> dict:
