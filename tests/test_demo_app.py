@@ -1,11 +1,10 @@
 """The demo's handlers without a browser (hfmodels.demo): each tab on tiny saved models, the bad
-inputs' messages, the Results tab's plots, and the Space push against a local stand-in Hub."""
+inputs' messages, the Results tab's plots, and the Space push against the local stand-in Hub
+(`tests/hub_stand_in.py`)."""
 
-import base64
 import json
 import math
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import os
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from demo_helpers import (
     save_multitask_bert,
     write_corpus,
 )
+from hub_stand_in import TOKEN, HubStandIn, hub_fixture  # noqa: F401
 
 from hfmodels.char_gpt import CharTokenizer
 from hfmodels.demo import DemoError, ModelCache
@@ -312,79 +312,17 @@ def test_build_demo_with_every_family_and_a_bad_folder(folders, tmp_path):
     assert "not a model folder" in values["demo-status"]
 
 
-class _SpaceHubStandIn(BaseHTTPRequestHandler):
-    """The routes `create_repo(repo_type="space")` and `upload_folder(repo_type="space")` call,
-    recording the repo's type and SDK and every file that arrives."""
-
-    repos: dict = {}
-    created: list = []
-
-    def log_message(self, *args):
-        pass
-
-    def _reply(self, code, payload):
-        body = json.dumps(payload).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_POST(self):  # noqa: N802
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        parts = self.path.split("?")[0].strip("/").split("/")
-        if parts[:2] == ["api", "validate-yaml"]:
-            return self._reply(200, {"errors": [], "warnings": []})
-        if parts[:3] == ["api", "repos", "create"]:
-            body = json.loads(raw)
-            self.created.append(body)
-            repo_id = f"{body.get('organization') or 'user'}/{body['name']}"
-            return self._reply(
-                200, {"url": f"http://{self.headers['Host']}/spaces/{repo_id}", "name": repo_id}
-            )
-        if parts[:2] == ["api", "spaces"] and parts[4] == "preupload":
-            files = json.loads(raw)["files"]
-            return self._reply(
-                200,
-                {
-                    "files": [
-                        {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files
-                    ]
-                },
-            )
-        if parts[:2] == ["api", "spaces"] and parts[4] == "commit":
-            repo = self.repos.setdefault(f"{parts[2]}/{parts[3]}", {})
-            for line in raw.decode().splitlines():
-                item = json.loads(line)
-                if item["key"] == "file":
-                    repo[item["value"]["path"]] = base64.b64decode(item["value"]["content"])
-            return self._reply(
-                200,
-                {
-                    "commitUrl": f"http://{self.headers['Host']}/spaces/{parts[2]}/{parts[3]}/commit/{'a' * 40}",
-                    "commitOid": "a" * 40,
-                },
-            )
-        return self._reply(404, {"error": f"stand-in has no route {self.path}"})
-
-
-def test_push_space_uploads_the_app_package_and_checkpoint(folders, monkeypatch):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _SpaceHubStandIn)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
-    try:
-        url = push_space(
-            "student/hfmodels-demo",
-            token="hf_test",
-            endpoint=f"http://127.0.0.1:{server.server_port}",
-            checkpoint_dir=folders["vanilla"],
-        )
-    finally:
-        server.shutdown()
-        server.server_close()
+def test_push_space_uploads_the_app_package_and_checkpoint(folders, hub):
+    url = push_space(
+        "student/hfmodels-demo",
+        token=TOKEN,
+        endpoint=os.environ["HF_ENDPOINT"],
+        checkpoint_dir=folders["vanilla"],
+    )
     assert url.endswith("/spaces/student/hfmodels-demo/commit/" + "a" * 40)
-    assert _SpaceHubStandIn.created[-1]["type"] == "space" and _SpaceHubStandIn.created[-1]["sdk"] == "gradio"
-    files = _SpaceHubStandIn.repos["student/hfmodels-demo"]
+    assert HubStandIn.created[-1]["type"] == "space" and HubStandIn.created[-1]["sdk"] == "gradio"
+    assert HubStandIn.commits == [("space", "student/hfmodels-demo")]
+    files = hub["student/hfmodels-demo"]
     assert {"app.py", "requirements.txt", "README.md", "hfmodels/__init__.py", "hfmodels/demo/app.py"} <= set(
         files
     )

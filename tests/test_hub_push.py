@@ -1,19 +1,14 @@
 """Pushes keep the card: `push_folder_to_hub`, `MultitaskBertModel.push_to_hub` and the recipe's
-`--push_to_hub` against a local stand-in of the Hub's HTTP API on 127.0.0.1 (never the real Hub).
-
-The stand-in refuses what the Hub refuses (no token, a README.md whose YAML is not a mapping or
-whose model-index huggingface_hub cannot parse) and records every committed file, so the tests
+`--push_to_hub` against the local stand-in of the Hub's HTTP API (`tests/hub_stand_in.py`; never
+the real Hub), which refuses what the Hub refuses and records every committed file, so the tests
 check what arrived: the model folder's files only, and a card huggingface_hub reads back."""
 
-import base64
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
+from hub_stand_in import TOKEN, HubStandIn, hub_fixture  # noqa: F401
 from huggingface_hub import ModelCard, metadata_load
 from huggingface_hub.repocard_data import model_index_to_eval_results
 from multitask_helpers import backbone_dir_fixture, load_recipe, make_tokenizer, model_of, write_minbert_dir  # noqa: F401
@@ -21,109 +16,6 @@ from transformers import AutoModel
 
 from hfmodels.evaluation.minbert import card_arguments
 from hfmodels.reporting import build_model_card, push_folder_to_hub, save_model_card, update_metrics_file
-
-TOKEN = "hf_test"
-
-
-def _card_errors(text: str) -> list[str]:
-    """What the Hub's metadata check would refuse in a README.md: YAML that is not a mapping, or a
-    model-index that huggingface_hub's own parser cannot turn into evaluation results."""
-    if not text.startswith("---\n"):
-        return ["README.md has no YAML front matter"]
-    try:
-        meta = yaml.safe_load(text.split("---\n")[1])
-    except yaml.YAMLError as err:
-        return [f"README.md YAML: {err}"]
-    if not isinstance(meta, dict):
-        return ["README.md YAML is not a mapping"]
-    if "model-index" in meta:
-        try:
-            model_index_to_eval_results(meta["model-index"])
-        except (KeyError, TypeError, ValueError) as err:
-            return [f"model-index: {err!r}"]
-    return []
-
-
-class HubStandIn(BaseHTTPRequestHandler):
-    """The routes `create_repo`, `upload_folder` and the metadata check call; every request needs
-    the bearer token, every commit's README.md passes [`_card_errors`]. `repos` records the files."""
-
-    repos: dict = {}
-    requests: list = []
-
-    def log_message(self, *args):
-        pass
-
-    def _reply(self, code, payload):
-        body = json.dumps(payload).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self):  # noqa: N802
-        return self._reply(404, {"error": f"stand-in has no route GET {self.path}"})
-
-    def do_POST(self):  # noqa: N802
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        parts = self.path.split("?")[0].strip("/").split("/")
-        self.requests.append(("POST", "/".join(parts)))
-        if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-            return self._reply(401, {"error": "Invalid credentials in Authorization header"})
-        if parts[:2] == ["api", "validate-yaml"]:
-            errors = _card_errors(json.loads(raw)["content"])
-            payload = {"errors": [{"message": e} for e in errors], "warnings": []}
-            return self._reply(400 if errors else 200, payload)
-        if parts[:3] == ["api", "repos", "create"]:
-            body = json.loads(raw)
-            repo_id = f"{body.get('organization') or 'student'}/{body['name']}"
-            self.repos.setdefault(repo_id, {})
-            return self._reply(200, {"url": f"http://{self.headers['Host']}/{repo_id}", "name": repo_id})
-        if len(parts) >= 5 and parts[:2] == ["api", "models"] and parts[4] == "preupload":
-            files = json.loads(raw)["files"]
-            return self._reply(
-                200,
-                {
-                    "files": [
-                        {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files
-                    ]
-                },
-            )
-        if len(parts) >= 5 and parts[:2] == ["api", "models"] and parts[4] == "commit":
-            repo_id = f"{parts[2]}/{parts[3]}"
-            files = {}
-            for line in raw.decode().splitlines():
-                item = json.loads(line)
-                if item["key"] == "file":
-                    files[item["value"]["path"]] = base64.b64decode(item["value"]["content"])
-            if "README.md" in files and (errors := _card_errors(files["README.md"].decode())):
-                return self._reply(422, {"error": "; ".join(errors)})
-            self.repos.setdefault(repo_id, {}).update(files)
-            return self._reply(
-                200,
-                {"commitUrl": f"http://{self.headers['Host']}/{repo_id}/commit/abc", "commitOid": "a" * 40},
-            )
-        return self._reply(404, {"error": f"stand-in has no route POST {self.path}"})
-
-
-@pytest.fixture(name="hub")
-def hub_fixture(monkeypatch):
-    """The stand-in on a free port of 127.0.0.1 as `HF_ENDPOINT`; yields its recorded repos."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), HubStandIn)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    endpoint = f"http://127.0.0.1:{server.server_port}"
-    monkeypatch.setenv("HF_ENDPOINT", endpoint)
-    monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", endpoint)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
-    HubStandIn.repos, HubStandIn.requests = {}, []
-    try:
-        yield HubStandIn.repos
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _write_received(files: dict, folder: Path) -> Path:
