@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from datasets import Dataset, DatasetDict, Features, Value
 
-from ..char_gpt import MASK_CHAR, CharTokenizer
+from ..char_gpt import MASK_CHAR, CharTokenizerFast
 from .packing import IGNORE_INDEX, layout_batch
 from .paths import data_file
 from .text_files import DataFormatError, read_lines, read_text, shorten
@@ -73,7 +73,9 @@ def question_name(question: str) -> str:
     return match["name"]
 
 
-def _check_chars(path: Path, number: int, text: str, tokenizer: CharTokenizer | None, skip: str = "") -> None:
+def _check_chars(
+    path: Path, number: int, text: str, tokenizer: CharTokenizerFast | None, skip: str = ""
+) -> None:
     if tokenizer is None:
         return
     table = tokenizer.char_to_id
@@ -86,12 +88,12 @@ def _check_chars(path: Path, number: int, text: str, tokenizer: CharTokenizer | 
             )
 
 
-def read_wiki_file(path: str | os.PathLike, tokenizer: CharTokenizer | None = None) -> Dataset:
+def read_wiki_file(path: str | os.PathLike, tokenizer: CharTokenizerFast | None = None) -> Dataset:
     """The pretraining corpus at `path`: one document per line (columns `text`, `line`).
 
     Args:
         path (`str` or `os.PathLike`): a wiki.txt-style file.
-        tokenizer ([`CharTokenizer`], *optional*): if given, every character must be in its vocabulary.
+        tokenizer ([`CharTokenizerFast`], *optional*): if given, every character must be in its vocabulary.
 
     Raises:
         [`DataFormatError`]: see the module docstring.
@@ -106,7 +108,7 @@ def read_wiki_file(path: str | os.PathLike, tokenizer: CharTokenizer | None = No
 
 
 def load_wiki_corpus(
-    data_dir: str | os.PathLike | None = None, tokenizer: CharTokenizer | None = None
+    data_dir: str | os.PathLike | None = None, tokenizer: CharTokenizerFast | None = None
 ) -> Dataset:
     """wiki.txt of the data directory as a `Dataset` with columns `text` (one document per line,
     2,937 for the real file) and `line` (1-based line number). See [`read_wiki_file`]."""
@@ -168,7 +170,7 @@ def _check_length(path: Path, number: int, fields: list[str], block_size: int) -
 def read_birthplace_file(
     path: str | os.PathLike,
     labelled: bool | None = True,
-    tokenizer: CharTokenizer | None = None,
+    tokenizer: CharTokenizerFast | None = None,
     block_size: int | None = None,
 ) -> Dataset:
     """One birthplace TSV in file order.
@@ -182,7 +184,7 @@ def read_birthplace_file(
         labelled (`bool`, *optional*, defaults to `True`): lines are `question<TAB>place`; `False`:
             `question` alone; `None`: decided by the first line (then every line must agree), for
             evaluating a file that may or may not have answers.
-        tokenizer ([`CharTokenizer`], *optional*): if given, every character must be in its vocabulary.
+        tokenizer ([`CharTokenizerFast`], *optional*): if given, every character must be in its vocabulary.
         block_size (`int`, *optional*): if given, examples must fit the model's block (see the
             module docstring).
 
@@ -209,7 +211,7 @@ def read_birthplace_file(
 
 def load_birthplaces(
     data_dir: str | os.PathLike | None = None,
-    tokenizer: CharTokenizer | None = None,
+    tokenizer: CharTokenizerFast | None = None,
     block_size: int | None = None,
 ) -> DatasetDict:
     """The birthplace files of the data directory as a `DatasetDict`: `train` (2,000 rows,
@@ -232,20 +234,22 @@ def build_char_tokenizer(
     data_dir: str | os.PathLike | None = None,
     save_directory: str | os.PathLike | None = None,
     corpus_path: str | os.PathLike | None = None,
-) -> CharTokenizer:
+) -> CharTokenizerFast:
     """The study's vocabulary (docs/definitions.md, "Vocabulary"): PAD, MASK, then the sorted
     characters of the whole of wiki.txt, newlines included (256 ids for the real file).
     `corpus_path` overrides the file (the original's `pretrain_corpus_path`). The text is decoded
     as every reader decodes it (`hfmodels.data.text_files.read_text`: strict UTF-8, a leading
-    byte-order mark removed), so the vocabulary holds exactly the characters the readers see."""
+    byte-order mark removed), so the vocabulary holds exactly the characters the readers see.
+    A [`CharTokenizerFast`] (`tokenizer.json` when saved); give it the model's limit as
+    `model_max_length` before saving it with a model."""
     path = Path(corpus_path) if corpus_path is not None else data_file(WIKI_FILE, data_dir)
-    return CharTokenizer.from_corpus(
+    return CharTokenizerFast.from_corpus(
         read_text(path), save_directory=None if save_directory is None else str(save_directory)
     )
 
 
 def birthplace_example(
-    question: str, place: str, tokenizer: CharTokenizer, block_size: int | None = None
+    question: str, place: str, tokenizer: CharTokenizerFast, block_size: int | None = None
 ) -> dict[str, list[int]]:
     """A finetuning example: `input_ids = ids(question⁇place⁇)`, `labels` the same with
     `labels[:len(question)] = -100` (the original's `y[:len(question)-1] = PAD` in the shifted
@@ -261,13 +265,13 @@ def birthplace_example(
     return {"input_ids": ids, "labels": labels}
 
 
-def question_prompt(question: str, tokenizer: CharTokenizer) -> list[int]:
+def question_prompt(question: str, tokenizer: CharTokenizerFast) -> list[int]:
     """`ids(question⁇)`: the evaluation prompt; greedy decoding continues it until the next ⁇."""
     return tokenizer.encode_chars(question + MASK_CHAR)
 
 
 def question_prompts(
-    dataset_split: Dataset | Iterable[Mapping[str, Any]], tokenizer: CharTokenizer
+    dataset_split: Dataset | Iterable[Mapping[str, Any]], tokenizer: CharTokenizerFast
 ) -> list[list[int]]:
     """Evaluation prompts `question⁇` for every row of a split, in its order (unpadded id lists)."""
     questions = (
@@ -278,7 +282,9 @@ def question_prompts(
     return [question_prompt(q, tokenizer) for q in questions]
 
 
-def encode_birthplaces(dataset: Dataset, tokenizer: CharTokenizer, block_size: int | None = None) -> Dataset:
+def encode_birthplaces(
+    dataset: Dataset, tokenizer: CharTokenizerFast, block_size: int | None = None
+) -> Dataset:
     """A labelled split as finetuning examples (columns `input_ids`, `labels`; the only columns, so
     `Trainer`'s default `remove_unused_columns=True` keeps them). See [`birthplace_example`]."""
 
@@ -303,14 +309,18 @@ class BirthplaceCollator:
     on padding.
 
     Args:
-        tokenizer ([`CharTokenizer`]): the study's vocabulary.
+        tokenizer ([`CharTokenizerFast`]): the study's vocabulary.
         block_size (`int`, *optional*, defaults to 128): the model's block size.
         pad_to_block (`bool`, *optional*, defaults to `False`): the original's shapes.
         pack (`bool`, *optional*, defaults to `False`): packed rows with `position_ids`.
     """
 
     def __init__(
-        self, tokenizer: CharTokenizer, block_size: int = 128, pad_to_block: bool = False, pack: bool = False
+        self,
+        tokenizer: CharTokenizerFast,
+        block_size: int = 128,
+        pad_to_block: bool = False,
+        pack: bool = False,
     ):
         self.tokenizer = tokenizer
         self.block_size = block_size

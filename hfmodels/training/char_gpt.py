@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from transformers import HfArgumentParser, TrainingArguments
 
-from ..char_gpt import ATTENTION_TYPES, CharGPTConfig, CharGPTForCausalLM, CharTokenizer
+from ..char_gpt import ATTENTION_TYPES, CharGPTConfig, CharGPTForCausalLM, CharTokenizerFast
 from .cli import allow_bare_flags, refuse_inapplicable, refuse_together
 from .optim import create_mingpt_adamw
 from .precision import default_bf16, precision_choice
@@ -311,7 +311,7 @@ def load_pretrained_strict(path: str | os.PathLike, **kwargs) -> CharGPTForCausa
 
 
 def load_model(
-    path: str, study: CharGPTStudyArguments, tokenizer: CharTokenizer, given: set[str] = frozenset()
+    path: str, study: CharGPTStudyArguments, tokenizer: CharTokenizerFast, given: set[str] = frozenset()
 ) -> CharGPTForCausalLM:
     """A model folder (loaded strictly, in float32) or a course `.params` state dict (read into the
     study's model for `study.variant`); its vocabulary must match `tokenizer`."""
@@ -346,19 +346,39 @@ def load_model(
     return model
 
 
-def load_folder_tokenizer(path: str | os.PathLike) -> CharTokenizer:
-    """The tokenizer saved in a model folder; a missing or unreadable one is an error (a vocabulary
-    rebuilt from some corpus would map characters to other ids than the model learned)."""
-    vocab = Path(path) / "vocab.json"
-    if not vocab.is_file():
+def load_folder_tokenizer(path: str | os.PathLike) -> CharTokenizerFast:
+    """The tokenizer saved in a model folder, as [`CharTokenizerFast`] with `model_max_length` the
+    limit of the folder's model (`config.max_input_length`); a folder of the slow class (only
+    `vocab.json`) loads too. A missing or unreadable vocabulary is an error (one rebuilt from some
+    corpus would map characters to other ids than the model learned), and so are a vocabulary of
+    another size than config.json's and a `tokenizer.json` that disagrees with `vocab.json`."""
+    folder = Path(path)
+    vocab_file = folder / "vocab.json"
+    if not vocab_file.is_file():
         raise FileNotFoundError(
-            f"{vocab}: missing; a model folder carries its own tokenizer (vocab.json), and no other is used with it."
+            f"{vocab_file}: missing; a model folder carries its own tokenizer (vocab.json), and no other is used with it."
         )
     try:
-        json.loads(vocab.read_text(encoding="utf-8"))
+        vocab = json.loads(vocab_file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{vocab}: not a readable vocabulary ({err}).") from err
-    return CharTokenizer.from_pretrained(path)
+        raise ValueError(f"{vocab_file}: not a readable vocabulary ({err}).") from err
+    limit = {}
+    if (folder / "config.json").is_file():
+        config = CharGPTConfig.from_pretrained(folder)
+        if config.vocab_size != len(vocab):
+            raise ValueError(
+                f"{folder}: config.json has vocab_size={config.vocab_size} but the tokenizer has "
+                f"{len(vocab)} entries; a model is used only with its own tokenizer."
+            )
+        limit = {"model_max_length": config.max_input_length}
+    tokenizer = CharTokenizerFast.from_pretrained(folder, **limit)
+    if tokenizer.get_vocab() != vocab:
+        differ = sorted(set(tokenizer.get_vocab().items()) ^ set(vocab.items()), key=lambda kv: kv[1])
+        raise ValueError(
+            f"{folder / 'tokenizer.json'}: its vocabulary differs from {vocab_file} ({len(tokenizer.get_vocab())} "
+            f"and {len(vocab)} entries; first difference {differ[0]!r}); the folder is damaged."
+        )
+    return tokenizer
 
 
 def optimizer_for(model, training: TrainingArguments) -> torch.optim.AdamW:
@@ -437,11 +457,14 @@ def train_metrics(trainer, result, wall: float, prefix: str, resumed_from_step: 
     return metrics
 
 
-def save_model_folder(trainer, tokenizer, folder: str | os.PathLike) -> None:
+def save_model_folder(trainer, tokenizer: CharTokenizerFast, folder: str | os.PathLike) -> None:
     """Write the trained model and its tokenizer as a shareable folder: safetensors and JSON only
-    (`Trainer.save_model` would add the pickled `training_args.bin`, which belongs in checkpoints)."""
+    (`Trainer.save_model` would add the pickled `training_args.bin`, which belongs in checkpoints).
+    The tokenizer is saved with `tokenizer.json` and `vocab.json`, `eos_token` ⁇ and
+    `model_max_length` set to the model's `config.max_input_length`."""
     model = trainer.accelerator.unwrap_model(trainer.model)
     model.save_pretrained(folder)
+    tokenizer.model_max_length = model.config.max_input_length
     tokenizer.save_pretrained(folder)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from transformers import TrainingArguments
 
-from ..char_gpt import CharGPTConfig, CharGPTForCausalLM, CharTokenizer
+from ..char_gpt import CharGPTConfig, CharGPTForCausalLM, CharTokenizerFast
 from ..data import (
     BirthplaceCollator,
     ReplayCollator,
@@ -108,15 +108,18 @@ def prepare_training_outputs(run: StudyRun, predictions: str | None = None) -> s
     return out
 
 
-def tokenizer_for(run: StudyRun) -> CharTokenizer:
-    """A model folder's own tokenizer; the corpus vocabulary for a new model or a course `.params` file."""
+def tokenizer_for(run: StudyRun) -> CharTokenizerFast:
+    """A model folder's own tokenizer; the corpus vocabulary for a new model or a course `.params`
+    file. Either way `model_max_length` is the model's `config.max_input_length`."""
     path = run.study.reading_params_path
     if path and os.path.isdir(path):
         return load_folder_tokenizer(path)
-    return build_char_tokenizer(corpus_path=run.data(run.study.pretrain_corpus_path))
+    tokenizer = build_char_tokenizer(corpus_path=run.data(run.study.pretrain_corpus_path))
+    tokenizer.model_max_length = build_config(run.study, tokenizer.vocab_size).max_input_length
+    return tokenizer
 
 
-def model_for(run: StudyRun, tokenizer: CharTokenizer) -> CharGPTForCausalLM:
+def model_for(run: StudyRun, tokenizer: CharTokenizerFast) -> CharGPTForCausalLM:
     """The model of `--reading_params_path` (strictly loaded), else a new one of the study's shape."""
     if run.study.reading_params_path:
         return load_model(run.study.reading_params_path, run.study, tokenizer, run.given)
