@@ -1,15 +1,39 @@
-"""The pretrained checkpoint shipped as package data: complete, loadable with every weight, and carrying
-the current model code (its folder holds copies of the family's files for `trust_remote_code`)."""
+"""The pretrained checkpoint shipped as package data: complete, loadable with every weight, carrying the
+current model code (its folder holds copies of the family's files for `trust_remote_code`) and the fast
+tokenizer."""
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import hfmodels  # noqa: F401  (registers the Auto classes)
+from hfmodels.char_gpt import MASK_CHAR, CharGPTConfig, CharTokenizer, CharTokenizerFast
 from hfmodels.checkpoints import checkpoint_path
 
 FAMILY = Path(hfmodels.__file__).parent / "char_gpt"
+# Run in a fresh interpreter where `import hfmodels` raises ImportError: only the folder's own code loads.
+TOKENIZER_WITHOUT_HFMODELS = """
+import json
+import sys
+
+sys.modules["hfmodels"] = None
+from transformers import AutoTokenizer
+
+tokenizer = AutoTokenizer.from_pretrained(sys.argv[1], trust_remote_code=True)
+print(json.dumps({
+    "class": type(tokenizer).__name__,
+    "module": type(tokenizer).__module__,
+    "eos_token": tokenizer.eos_token,
+    "model_max_length": tokenizer.model_max_length,
+    "ids": tokenizer(sys.argv[2], truncation=True).input_ids,
+}))
+"""
 
 
 def test_the_shipped_checkpoint_loads_every_weight_and_answers():
@@ -31,3 +55,48 @@ def test_the_shipped_checkpoint_carries_the_current_model_code():
     assert copies, f"{folder} has no model code for trust_remote_code"
     for name in copies:
         assert (folder / name).read_text() == (FAMILY / name).read_text(), f"{folder / name} is out of date"
+
+
+def test_the_shipped_checkpoint_carries_the_fast_tokenizer_with_the_models_limit(tmp_path):
+    """AutoTokenizer gives `CharTokenizerFast` with and without hfmodels: eos ⁇, `model_max_length` the
+    model's `max_input_length`, and `truncation=True` cuts a long text to what the model accepts."""
+    folder = Path(checkpoint_path())
+    config = CharGPTConfig.from_pretrained(folder)
+    limit = config.max_input_length
+    assert {"tokenizer.json", "vocab.json", "tokenizer_config.json"} <= {p.name for p in folder.iterdir()}
+    tokenizer_config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    assert tokenizer_config["auto_map"]["AutoTokenizer"] == [
+        "tokenization_char_gpt.CharTokenizer",
+        "tokenization_char_gpt.CharTokenizerFast",
+    ]
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    assert type(tokenizer) is CharTokenizerFast
+    assert tokenizer.eos_token == MASK_CHAR and tokenizer.eos_token_id == config.eos_token_id
+    assert tokenizer.model_max_length == limit
+    text = "Where was Alan Turing born?\u2047" * 10
+    whole = tokenizer(text).input_ids
+    assert len(whole) > limit
+    cut = tokenizer(text, truncation=True, return_tensors="pt")
+    assert cut.input_ids[0].tolist() == whole[:limit]
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    with torch.no_grad():
+        assert model(**cut).logits.shape == (1, limit, config.vocab_size)
+        with pytest.raises(ValueError, match=f"at most {limit} positions"):
+            model(torch.tensor([whole]))
+    assert CharTokenizer.from_pretrained(folder)(text).input_ids == whole  # the slow class still reads it
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"), OMP_NUM_THREADS="1")
+    run = subprocess.run(
+        [sys.executable, "-c", TOKENIZER_WITHOUT_HFMODELS, str(folder), text],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    assert got["class"] == "CharTokenizerFast" and got["module"].startswith("transformers_modules"), got
+    assert (got["eos_token"], got["model_max_length"]) == (MASK_CHAR, limit)
+    assert got["ids"] == whole[:limit]
