@@ -3,6 +3,7 @@ on the three character GPT variants; the skips are the features docs/conventions
 
 from __future__ import annotations
 
+import tempfile
 import unittest
 
 import pytest
@@ -47,6 +48,22 @@ class _CharGPTCommonTests(common.ModelTesterMixin):
         # As in test_training: the bare model has no loss to train with.
         self.all_model_classes = (CharGPTForCausalLM,)
         super().check_training_gradient_checkpointing(*args, **kwargs)
+
+    def test_sdpa_can_dispatch_non_composite_models(self):
+        # The mixin's version expects SDPA as the default; this model's default is its own "char_gpt"
+        # kernel (docs/conventions.md, "Attention implementations and caches"), so the same dispatch is
+        # checked with that default.
+        for model_class in self.all_model_classes:
+            config, _ = self.model_tester.prepare_config_and_inputs_for_common()
+            with tempfile.TemporaryDirectory() as tmp:
+                model_class(config).save_pretrained(tmp)
+                for requested, expected in ((None, "char_gpt"), ("sdpa", "sdpa"), ("eager", "eager")):
+                    kwargs = {} if requested is None else {"attn_implementation": requested}
+                    model = model_class.from_pretrained(tmp, **kwargs)
+                    self.assertEqual(model.config._attn_implementation, expected)
+                    for module in model.modules():
+                        if type(module).__name__.endswith("Attention"):
+                            self.assertEqual(module.config._attn_implementation, expected)
 
     def test_generation_tester_mixin_inheritance(self):
         self.skipTest("GenerationTesterMixin is not shipped in the transformers sdist (docs/conventions.md)")

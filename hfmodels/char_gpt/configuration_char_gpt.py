@@ -8,7 +8,11 @@ from transformers import PretrainedConfig
 
 # The attention variants: the one list, used by the model's class table and by the recipes.
 ATTENTION_TYPES = ("vanilla", "synthesizer", "perceiver")
-ATTENTION_BACKENDS = ("auto", "sdpa", "matmul")
+ATTENTION_BACKENDS = ("auto", "sdpa", "matmul", "eager")
+# `attention_backend` -> `attn_implementation` (the `AttentionInterface` key the model dispatches on).
+# "auto" leaves the choice to the model, whose default is "char_gpt" (docs/conventions.md,
+# "Attention implementations and caches").
+ATTENTION_IMPLEMENTATIONS = {"auto": None, "sdpa": "sdpa", "matmul": "char_gpt_matmul", "eager": "eager"}
 
 
 class CharGPTConfig(PretrainedConfig):
@@ -49,10 +53,14 @@ class CharGPTConfig(PretrainedConfig):
             (3,076,988 parameters); `True` gives every head its own `B_i`, `b2_i`, as the
             equation `softmax(ReLU(X A_i + b1) B_i + b2) X V_i` is written.
         attention_backend (`str`, defaults to `"auto"`):
-            `"sdpa"` uses `torch.nn.functional.scaled_dot_product_attention`; `"matmul"` uses
-            explicit batched matrix products (faster on CPUs at head size 32: SDPA's CPU flash
-            backward dominates a training step there, see BENCHMARKS.md). `"auto"` picks
-            `"matmul"` on CPU and `"sdpa"` on other devices. All compute the same function.
+            The saved name of the attention implementation, a view of `attn_implementation`
+            (the one source of truth, also settable with `from_pretrained(attn_implementation=...)`
+            or `model.set_attn_implementation`): `"auto"` is the model's default `"char_gpt"`
+            (explicit batched matrix products on CPU, faster at head size 32 because SDPA's CPU
+            flash backward dominates a training step there, see BENCHMARKS.md; SDPA on other
+            devices), `"matmul"` is `"char_gpt_matmul"` (the explicit matmuls on every device),
+            `"sdpa"` and `"eager"` are transformers' implementations. All compute the same
+            function. An `attn_implementation` given with it takes precedence.
         fast_dropout (`bool`, defaults to `True`):
             Draw dropout masks on CPU from 16-bit slices of 64-bit random words (4 masks per
             random number) instead of `torch.bernoulli_` (about 4x cheaper on CPU, where mask
@@ -112,7 +120,6 @@ class CharGPTConfig(PretrainedConfig):
         self.attention_type = attention_type
         self.bottleneck_dim = bottleneck_dim
         self.synthesizer_per_head = synthesizer_per_head
-        self.attention_backend = attention_backend
         self.fast_dropout = fast_dropout
         self.initializer_range = initializer_range
         self.layer_norm_epsilon = layer_norm_epsilon
@@ -121,6 +128,13 @@ class CharGPTConfig(PretrainedConfig):
         # bottleneck rows that a new position cannot change (see `CharGPTModel.forward`).
         self.use_cache = True if use_cache is None else use_cache
         self._validate()
+        if attention_backend not in ATTENTION_BACKENDS:
+            raise ValueError(
+                f"CharGPTConfig: invalid attention_backend={attention_backend!r}; "
+                f"allowed: {', '.join(ATTENTION_BACKENDS)}."
+            )
+        if ATTENTION_IMPLEMENTATIONS[attention_backend] is not None:
+            kwargs.setdefault("attn_implementation", ATTENTION_IMPLEMENTATIONS[attention_backend])
         if not isinstance(pad_token_id, int) or not 0 <= pad_token_id < vocab_size:
             raise ValueError(
                 f"CharGPTConfig: invalid pad_token_id={pad_token_id!r}; must be an id below vocab_size={vocab_size}."
@@ -155,10 +169,6 @@ class CharGPTConfig(PretrainedConfig):
             raise bad("layer_norm_epsilon", eps, "expected a positive number")
         if self.attention_type not in ATTENTION_TYPES:
             raise bad("attention_type", self.attention_type, f"allowed: {', '.join(ATTENTION_TYPES)}")
-        if self.attention_backend not in ATTENTION_BACKENDS:
-            raise bad(
-                "attention_backend", self.attention_backend, f"allowed: {', '.join(ATTENTION_BACKENDS)}"
-            )
         if self.n_embd % self.n_head != 0:
             raise bad("n_head", self.n_head, f"n_embd={self.n_embd} must be divisible by n_head")
         if self.attention_type == "perceiver":
@@ -182,6 +192,31 @@ class CharGPTConfig(PretrainedConfig):
             )
 
     @property
+    def attention_backend(self) -> str:
+        """The `attn_implementation` under its `ATTENTION_BACKENDS` name (`"auto"` for the model's
+        default `"char_gpt"` or none chosen yet); an implementation without such a name is given as is."""
+        implementation = self._attn_implementation
+        if implementation in (None, "char_gpt"):
+            return "auto"
+        names = {impl: name for name, impl in ATTENTION_IMPLEMENTATIONS.items() if impl is not None}
+        return names.get(implementation, implementation)
+
+    @attention_backend.setter
+    def attention_backend(self, value: str) -> None:
+        if value not in ATTENTION_BACKENDS:
+            raise ValueError(
+                f"CharGPTConfig: invalid attention_backend={value!r}; allowed: {', '.join(ATTENTION_BACKENDS)}."
+            )
+        self._attn_implementation = ATTENTION_IMPLEMENTATIONS[value] or "char_gpt"
+
+    def to_dict(self) -> dict:
+        """`PretrainedConfig.to_dict` plus `attention_backend`, so a saved folder keeps the chosen
+        attention implementation (transformers does not save `attn_implementation`)."""
+        output = super().to_dict()
+        output["attention_backend"] = self.attention_backend
+        return output
+
+    @property
     def max_input_length(self) -> int:
         """Longest `input_ids` the model accepts: the synthesizer's `B` has `block_size - 1` columns
         (the original's inputs are 127 characters long), the other variants `block_size`."""
@@ -192,4 +227,4 @@ class CharGPTConfig(PretrainedConfig):
 # `trust_remote_code=True` where hfmodels is not installed.
 CharGPTConfig.register_for_auto_class()
 
-__all__ = ["CharGPTConfig", "ATTENTION_TYPES"]
+__all__ = ["ATTENTION_BACKENDS", "ATTENTION_IMPLEMENTATIONS", "ATTENTION_TYPES", "CharGPTConfig"]

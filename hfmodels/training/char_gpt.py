@@ -1,5 +1,5 @@
 """Training the character GPT of the birthplace study with `Trainer`: the arguments, strict loading
-of model folders, minGPT's optimizer and token schedule, and saving a model folder.
+of model folders, minGPT's weight-decay groups and token schedule, and saving a model folder.
 
 `recipes/char_gpt/run.py` and `recipes/char_gpt/select_finetune.py` parse [`CharGPTStudyArguments`]
 and [`CharGPTTrainingArguments`] with `HfArgumentParser` and call the study's steps in
@@ -17,13 +17,14 @@ from pathlib import Path
 
 import torch
 from transformers import HfArgumentParser, TrainingArguments
+from transformers.training_args import OptimizerNames
 
 from ..char_gpt import ATTENTION_TYPES, CharGPTConfig, CharGPTForCausalLM, CharTokenizerFast
 from .cli import allow_bare_flags, refuse_inapplicable, refuse_together
-from .optim import create_mingpt_adamw
+from .optim import MinGPTTrainer
 from .precision import default_bf16, precision_choice
 from .resume import StopAfterStepsCallback, resolve_resume_checkpoint
-from .schedules import WARMUP_TOKENS, TokenScheduleTrainer, mingpt_lr_scheduler
+from .schedules import WARMUP_TOKENS
 
 FUNCTIONS = (
     "pretrain",
@@ -34,12 +35,10 @@ FUNCTIONS = (
     "quickstart",
     "export_checkpoint",
 )
-# Training always runs minGPT's AdamW and token schedule; these Trainer flags would be ignored, so they are refused.
+# Training always runs minGPT's token schedule; these Trainer flags would be ignored, so they are refused.
 SCHEDULE_FLAGS = ("lr_scheduler_type", "lr_scheduler_kwargs", "warmup_steps", "warmup_ratio")
 # Options that set the same thing: giving both is refused rather than letting one silently win.
 SAME_SETTING = (("learning_rate", "pretrain_lr"), ("learning_rate", "finetune_lr"))
-# --optim: the AdamW kernels the recipe can run (fused where every parameter allows it, else per tensor)
-OPTIMIZERS = {"adamw_torch_fused": None, "adamw_torch": False}
 ARCHITECTURE_FIELDS = ("block_size", "n_layer", "n_head", "n_embd", "bottleneck_dim", "synthesizer_per_head")
 
 
@@ -96,7 +95,7 @@ class CharGPTStudyArguments:
         default=False, metadata={"help": "one B_i per head (default: shared B)"}
     )
     attention_backend: str = field(
-        default="auto", metadata={"help": "auto (matmul on CPU, SDPA on GPU) | sdpa | matmul"}
+        default="auto", metadata={"help": "auto (matmul on CPU, SDPA on GPU) | sdpa | matmul | eager"}
     )
     torch_compile_model: bool = field(default=False, metadata={"help": "alias of --torch_compile"})
     pack: bool | None = field(
@@ -131,10 +130,12 @@ class CharGPTStudyArguments:
 @dataclass
 class CharGPTTrainingArguments(TrainingArguments):
     """`TrainingArguments` with the original training's settings as defaults (docs/definitions.md,
-    "Training schedules of the original"): AdamW betas (0.9, 0.95), weight decay 0.1, gradient
-    clipping 1.0, TensorBoard logs; bf16 autocast by default only where the hardware runs it
-    natively ([`default_bf16`]); the CPU where there is no CUDA device."""
+    "Training schedules of the original"): the fused AdamW kernel with betas (0.9, 0.95), weight decay
+    0.1 (on minGPT's groups, [`MinGPTTrainer`]; any other `--optim` works too), gradient clipping 1.0,
+    TensorBoard logs; bf16 autocast by default only where the hardware runs it natively
+    ([`default_bf16`]); the CPU where there is no CUDA device."""
 
+    optim: OptimizerNames | str = OptimizerNames.ADAMW_TORCH_FUSED
     weight_decay: float = 0.1
     adam_beta2: float = 0.95
     logging_steps: float = 10
@@ -176,11 +177,6 @@ def world_size() -> int:
 def is_main_process() -> bool:
     """Whether this is the process that writes the run's outputs."""
     return int(os.environ.get("RANK", "0")) == 0
-
-
-def optimizer_name(training: TrainingArguments) -> str:
-    """`--optim` as a plain string."""
-    return str(getattr(training.optim, "value", training.optim))
 
 
 def check_arguments(
@@ -231,11 +227,6 @@ def check_arguments(
         raise SystemExit(
             f"{prog}: --push_to_hub uploads a model folder; {study.function!r} writes none "
             f"(push with {', '.join(PUSHING_FUNCTIONS)})."
-        )
-    if optimizer_name(training) not in OPTIMIZERS:
-        raise SystemExit(
-            f"{prog}: --optim {optimizer_name(training)} is not available: training runs minGPT's AdamW "
-            f"(decay on Linear weights only); choose {' or '.join(OPTIMIZERS)}."
         )
     if study.fit_schedule_to_run and (study.final_tokens or study.token_count != "examples"):
         raise SystemExit(
@@ -324,10 +315,7 @@ def load_model(
             )
         adopt_saved_architecture(path, model.config, study, given)
         if study.attention_backend != model.config.attention_backend:
-            model.config.attention_backend = study.attention_backend
-            for module in model.modules():
-                if hasattr(module, "backend"):
-                    module.backend = study.attention_backend
+            model.config.attention_backend = study.attention_backend  # sets attn_implementation, read per call
     elif os.path.isfile(path):
         model = CharGPTForCausalLM(build_config(study, tokenizer.vocab_size))
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -381,38 +369,24 @@ def load_folder_tokenizer(path: str | os.PathLike) -> CharTokenizerFast:
     return tokenizer
 
 
-def optimizer_for(model, training: TrainingArguments) -> torch.optim.AdamW:
-    """minGPT's AdamW with the run's rate, decay, betas and epsilon; fused unless `--optim adamw_torch`."""
-    return create_mingpt_adamw(
-        model,
-        training.learning_rate,
-        training.weight_decay,
-        (training.adam_beta1, training.adam_beta2),
-        eps=training.adam_epsilon,
-        fused=OPTIMIZERS[optimizer_name(training)],
-    )
-
-
 def train_with_token_schedule(
     study, training, model, tokenizer, train_dataset, collator, final_tokens, callbacks=()
 ):
-    """Run `TokenScheduleTrainer` with minGPT's optimizer and token schedule (docs/definitions.md,
-    "Learning-rate schedule"); returns (trainer, train result, wall seconds)."""
-    optimizer = optimizer_for(model, training)
-    scheduler = mingpt_lr_scheduler(optimizer, WARMUP_TOKENS, final_tokens)
+    """Run [`MinGPTTrainer`]: the `--optim` optimizer over minGPT's decay groups and the token
+    schedule (docs/definitions.md, "Learning-rate schedule"); returns (trainer, train result, wall seconds)."""
     callbacks = list(callbacks)
     if study.stop_after_steps:
         callbacks.append(StopAfterStepsCallback(study.stop_after_steps))
     # transformers v5 takes the TensorBoard folder from the environment (no `logging_dir` argument).
     os.environ["TENSORBOARD_LOGGING_DIR"] = os.path.join(training.output_dir, "tb", study.tb_expt_name)
-    trainer = TokenScheduleTrainer(
+    trainer = MinGPTTrainer(
         model=model,
         args=training,
         train_dataset=train_dataset,
         data_collator=collator,
         processing_class=tokenizer,
-        optimizers=(optimizer, scheduler),
         callbacks=callbacks,
+        final_tokens=final_tokens,
         token_count=study.token_count,
         tokens_per_example=model.config.block_size - 1,
     )
@@ -494,7 +468,6 @@ __all__ = [
     "load_folder_tokenizer",
     "load_model",
     "load_pretrained_strict",
-    "optimizer_for",
     "packing",
     "planned_tokens",
     "save_model_folder",

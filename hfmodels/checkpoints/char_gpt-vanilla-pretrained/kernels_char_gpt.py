@@ -4,6 +4,11 @@ They compute the same functions as `torch.nn.functional.dropout` and
 `torch.nn.functional.scaled_dot_product_attention`; they exist because on CPU, at the study's
 head size of 32, those library kernels spend time this model does not need to (see
 `docs/performance.md`). On other devices the library kernels are used.
+
+The attention functions at the end follow transformers' attention signature
+(`module, query, key, value, attention_mask, dropout, scaling, is_causal, **kwargs` ->
+`(output, weights)`); the model registers them with `AttentionInterface` (docs/conventions.md,
+"Attention implementations and caches").
 """
 
 from __future__ import annotations
@@ -200,6 +205,70 @@ def attend_with_weights(
     return torch.matmul(att.to(v.dtype), v), att
 
 
+def _transformers_attention(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    backend: str,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    is_causal: bool | None = None,
+    **kwargs,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """[`attend`] (or, with `output_attentions=True`, [`attend_with_weights`]) in the signature of
+    transformers' attention functions: output (B, Tq, h, d), probabilities or None."""
+    scale = query.shape[-1] ** -0.5 if scaling is None else scaling
+    fast = getattr(module, "fast_dropout", True)
+    causal = bool(is_causal)
+    if kwargs.get("output_attentions"):
+        out, weights = attend_with_weights(query, key, value, attention_mask, causal, dropout, scale, fast)
+    else:
+        out, weights = attend(query, key, value, attention_mask, causal, dropout, scale, backend, fast), None
+    return out.transpose(1, 2), weights
+
+
+def char_gpt_attention_forward(module, query, key, value, attention_mask, **kwargs):
+    """The model's default attention, registered as `"char_gpt"`: [`attend`]'s explicit matmuls with key
+    padding and query chunking on CPU, `scaled_dot_product_attention` on other devices.
+
+    `attention_mask` is boolean (True = may attend) or None; `is_causal` with no mask is the
+    lower-triangular mask aligned to the last key. With `output_attentions=True` it returns the
+    probabilities too (the explicit-matmul path, on every device)."""
+    return _transformers_attention(module, query, key, value, attention_mask, "auto", **kwargs)
+
+
+def char_gpt_matmul_attention_forward(module, query, key, value, attention_mask, **kwargs):
+    """[`char_gpt_attention_forward`] with the explicit matmuls on every device, registered as
+    `"char_gpt_matmul"` (`attention_backend="matmul"`)."""
+    return _transformers_attention(module, query, key, value, attention_mask, "matmul", **kwargs)
+
+
+def eager_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    is_causal: bool | None = None,
+    **kwargs,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`attn_implementation="eager"`: explicit `softmax(q k^T * scaling + mask) v` that always returns
+    the probabilities, as transformers' eager attention does.
+
+    Hand-written because transformers' eager functions live in each model's file and add a float
+    mask, where this model's masks are boolean (True = may attend)."""
+    scale = query.shape[-1] ** -0.5 if scaling is None else scaling
+    fast = getattr(module, "fast_dropout", True)
+    out, weights = attend_with_weights(
+        query, key, value, attention_mask, bool(is_causal), dropout, scale, fast
+    )
+    return out.transpose(1, 2), weights
+
+
 __all__ = [
     "KEY_MULTIPLE",
     "QUERY_CHUNK",
@@ -208,7 +277,10 @@ __all__ = [
     "attend",
     "attend_with_weights",
     "attention_bias",
+    "char_gpt_attention_forward",
+    "char_gpt_matmul_attention_forward",
     "dropout",
     "dropout_scale",
+    "eager_attention_forward",
     "keep_mask",
 ]

@@ -46,14 +46,30 @@ import torch
 import torch.nn.functional as F
 from huggingface_hub import HfApi, ModelCard
 from torch import nn
-from transformers import GenerationMixin, PreTrainedModel
+from transformers import AttentionInterface, GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.cache_utils import Cache, DynamicCache
+from transformers.masking_utils import (
+    AttentionMaskInterface,
+    and_masks,
+    causal_mask_function,
+    or_masks,
+    packed_sequence_mask_function,
+    padding_mask_function,
+    prepare_padding_mask,
+    sdpa_mask,
+)
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from .configuration_char_gpt import ATTENTION_TYPES, CharGPTConfig
-from .kernels_char_gpt import CharGPTDropout, attend, attend_with_weights
+from .kernels_char_gpt import (
+    CharGPTDropout,
+    char_gpt_attention_forward,
+    char_gpt_matmul_attention_forward,
+    eager_attention_forward,
+)
 
 # transformers 5.24 renamed the key/value cache from `past_key_values` to `cache`, as a forward
 # argument (generate passes `cache=`) and as a field of the model outputs. Both names are accepted
@@ -67,15 +83,44 @@ def _tracing() -> bool:
     return torch.compiler.is_compiling() or torch.compiler.is_exporting()
 
 
+# The model's own attention implementations (`attn_implementation`): "char_gpt" is the default.
+CHAR_GPT_ATTENTION_FUNCTIONS = {
+    "char_gpt": char_gpt_attention_forward,
+    "char_gpt_matmul": char_gpt_matmul_attention_forward,
+}
+for _name, _function in CHAR_GPT_ATTENTION_FUNCTIONS.items():
+    AttentionInterface.register(_name, _function)
+    # Boolean masks (True = may attend), as for SDPA, when transformers builds a mask for them.
+    AttentionMaskInterface.register(_name, sdpa_mask)
+
+
 def _attend(
     module: nn.Module, q, k, v, mask, is_causal: bool, scale: float, output_attentions: bool
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """`attend` with the module's settings; with `output_attentions` the explicit-matmul path that
-    also returns the probabilities (the same function on every backend)."""
-    p = module.attn_pdrop if module.training else 0.0
-    if output_attentions:
-        return attend_with_weights(q, k, v, mask, is_causal, p, scale, module.fast_dropout)
-    return attend(q, k, v, mask, is_causal, p, scale, module.backend, module.fast_dropout), None
+    """The attention function of `module.config._attn_implementation` (from `ALL_ATTENTION_FUNCTIONS`)
+    with the module's dropout; output (B, Tq, h, d) and, where the implementation returns them
+    ("eager", ours with `output_attentions`), the probabilities."""
+    implementation = module.config._attn_implementation
+    attention = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
+    if implementation not in CHAR_GPT_ATTENTION_FUNCTIONS and implementation != "eager":
+        if k.shape[1] != q.shape[1]:  # a shared key (synthesizer) broadcast over the heads
+            k = k.expand(-1, q.shape[1], -1, -1)
+        if is_causal and mask is None and q.shape[-2] != k.shape[-2]:
+            # Library kernels align `is_causal` to the first key; this model's causal rows end at the last.
+            mask = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool, device=q.device).tril(
+                k.shape[-2] - q.shape[-2]
+            )
+    return attention(
+        module,
+        q,
+        k,
+        v,
+        mask,
+        dropout=module.attn_pdrop if module.training else 0.0,
+        scaling=scale,
+        is_causal=is_causal,
+        output_attentions=output_attentions,
+    )
 
 
 def _one_cache(cache: Cache | None, past_key_values: Cache | None) -> Cache | None:
@@ -99,7 +144,7 @@ class CharGPTAttention(nn.Module):
         super().__init__()
         self.n_head = config.n_head
         self.head_dim = config.n_embd // config.n_head
-        self.backend = config.attention_backend
+        self.config = config  # its `_attn_implementation` picks the attention function at each call
         self.attn_pdrop = config.attn_pdrop
         self.key = nn.Linear(config.n_embd, config.n_embd)
         self.query = nn.Linear(config.n_embd, config.n_embd)
@@ -134,7 +179,7 @@ class CharGPTAttention(nn.Module):
         y, weights = _attend(
             self, q, k, v, mask, is_causal, 1.0 / math.sqrt(self.head_dim), output_attentions
         )
-        y = y.transpose(1, 2).reshape(b, t, c)
+        y = y.reshape(b, t, c)
         return self.resid_drop(self.proj(y)), weights
 
 
@@ -148,7 +193,7 @@ class CharGPTSynthesizerAttention(nn.Module):
         super().__init__()
         self.n_head = config.n_head
         self.head_dim = config.n_embd // config.n_head
-        self.backend = config.attention_backend
+        self.config = config  # its `_attn_implementation` picks the attention function at each call
         self.attn_pdrop = config.attn_pdrop
         positions = config.block_size - 1
         self.w1 = nn.Linear(config.n_embd, config.n_embd)  # A_i (all heads) and b1
@@ -192,7 +237,7 @@ class CharGPTSynthesizerAttention(nn.Module):
         h = self._heads(F.relu(self.w1(x)))
         q = torch.cat([h, h.new_ones(b, self.n_head, t, 1)], dim=-1)  # the 1 picks up b2
         y, weights = _attend(self, q, k.to(q.dtype), v, mask, is_causal, 1.0, output_attentions)
-        y = y.transpose(1, 2).reshape(b, t, c)
+        y = y.reshape(b, t, c)
         return self.resid_drop(self.proj(y)), weights
 
 
@@ -323,6 +368,20 @@ class CharGPTUpProjectBlock(GradientCheckpointingLayer):
         return z + self.mlp(self.ln2(z)), weights
 
 
+def _same_index(batch_idx, head_idx, q_idx, kv_idx):
+    """Mask function (`transformers.masking_utils` style): every query sees its own key."""
+    return q_idx == kv_idx
+
+
+# Why a variant cannot use a fixed-size, compileable cache (StaticCache); the vanilla variant can.
+STATIC_CACHE_UNSUPPORTED = {
+    "synthesizer": "its keys (one head of d/h + 1 position features) and values (h heads of d/h) have "
+    "different shapes, where a static cache allocates both alike",
+    "perceiver": "its cache holds the bottleneck's m rows, recomputed from the smallest new position on "
+    "and cropped, not one entry per token written in order",
+}
+
+
 def _keep_first(cache: Cache, layer_idx: int, n: int) -> None:
     """Drop the entries after the first `n` from the cache's layer `layer_idx`."""
     extra = cache.get_seq_length(layer_idx) - n
@@ -406,6 +465,19 @@ class CharGPTPreTrainedModel(PreTrainedModel):
     # them in the backward pass (torch's checkpoint restores the RNG, so dropout draws the same masks).
     supports_gradient_checkpointing = True
     _supports_cache_class = True
+    # `attn_implementation`: "char_gpt" (default), "char_gpt_matmul", "sdpa" or "eager"
+    # (docs/conventions.md, "Attention implementations and caches").
+    _supports_sdpa = True
+
+    def get_correct_attn_implementation(
+        self, requested_attention: str | None, is_init_check: bool = False
+    ) -> str:
+        """transformers' check of `attn_implementation`, with this model's default: none requested
+        (nor saved as `attention_backend`) is "char_gpt", not SDPA, because the explicit-matmul kernel is
+        faster on CPU at head size 32 (docs/performance.md); it runs SDPA on other devices itself."""
+        if requested_attention is None:
+            return "char_gpt"
+        return super().get_correct_attn_implementation(requested_attention, is_init_check)
 
     def push_to_hub(
         self,
@@ -553,15 +625,18 @@ class CharGPTModel(CharGPTPreTrainedModel):
         return_dict = cfg.return_dict if return_dict is None else return_dict
         cache = self._cache_for_call(_one_cache(cache, past_key_values), use_cache)
         x = self._embed(input_ids, inputs_embeds)
-        past = cache.get_seq_length() if cache is not None else 0
-        attention_mask = self._padding_mask(attention_mask, x.shape[0], past + x.shape[1], x.device)
-        positions = self._positions(attention_mask, position_ids, x.shape[0], x.shape[1], past, x.device)
+        b, t = x.shape[:2]
+        static = self._check_static_cache(cache)
+        past = cache.get_seq_length() if cache is not None else 0  # a 0-dim tensor for a static cache
+        kv_length = cache.get_mask_sizes(t, 0)[0] if static else past + t
+        attention_mask = self._padding_mask(attention_mask, b, past, t, kv_length, x.device)
+        positions = self._positions(attention_mask, position_ids, b, t, past, kv_length, static, x.device)
         x = self.drop(x + self.wpe(positions.queries))
         rec = CharGPTRecorder([] if output_hidden_states else None, [] if output_attentions else None)
         if self.bottleneck:
             x = self._bottleneck_layers(x, attention_mask, positions, cache, rec)
         else:
-            mask = self._self_attention_mask(attention_mask, positions, past)
+            mask = self._self_attention_mask(attention_mask, positions, past, kv_length)
             for i, block in enumerate(self.h):
                 rec.hidden(x)
                 x, weights = block(x, mask, True, positions.queries, cache, i, output_attentions)  # causal
@@ -575,6 +650,19 @@ class CharGPTModel(CharGPTPreTrainedModel):
             **{CACHE_FIELD: cache},
         )
         return out if return_dict else out.to_tuple()
+
+    def _check_static_cache(self, cache: Cache | None) -> bool:
+        """Whether `cache` is a compileable, fixed-size cache (`StaticCache`), which only the vanilla
+        variant can use (a clear error for the others)."""
+        if cache is None or not cache.is_compileable:
+            return False
+        why = STATIC_CACHE_UNSUPPORTED.get(self.config.attention_type)
+        if why is not None:
+            raise ValueError(
+                f"CharGPTModel: the {self.config.attention_type} variant cannot decode with a {type(cache).__name__} "
+                f"(cache_implementation='static'): {why}. Use the default DynamicCache."
+            )
+        return True
 
     def _cache_for_call(self, cache: Cache | None, use_cache: bool | None) -> Cache | None:
         """The cache this call reads and extends: a fresh one when caching in eval mode, none when off."""
@@ -605,18 +693,30 @@ class CharGPTModel(CharGPTPreTrainedModel):
 
     @staticmethod
     def _padding_mask(
-        attention_mask: torch.Tensor | None, b: int, total: int, device: torch.device
+        attention_mask: torch.Tensor | None,
+        b: int,
+        past: int | torch.Tensor,
+        t: int,
+        kv_length: int,
+        device: torch.device,
     ) -> torch.Tensor | None:
-        """`attention_mask` as booleans of shape (B, past + T), or None where nothing is padding."""
+        """`attention_mask` as booleans of shape (B, kv_length), or None where nothing is padding.
+
+        It covers the cached and new tokens (B, past + T); for a static cache it may also cover the
+        whole cache (B, kv_length), as `generate` passes it (a fixed shape that a compiled step keeps)."""
         if attention_mask is None:
             return None
         attention_mask = attention_mask.to(device=device, dtype=torch.bool)
-        if attention_mask.shape != (b, total):
-            raise ValueError(
-                f"CharGPTModel: attention_mask has shape {tuple(attention_mask.shape)}, "
-                f"expected {(b, total)} "
-                f"(batch, cached + new tokens)."
-            )
+        if not _tracing():
+            allowed = {(b, int(past) + t), (b, kv_length)}
+            if tuple(attention_mask.shape) not in allowed:
+                raise ValueError(
+                    f"CharGPTModel: attention_mask has shape {tuple(attention_mask.shape)}, "
+                    f"expected {(b, int(past) + t)} "
+                    f"(batch, cached + new tokens)."
+                )
+        # A static cache's keys cover all its slots: the ones not written yet are padding.
+        attention_mask = prepare_padding_mask(attention_mask, kv_length, 0)
         if _tracing():
             return attention_mask  # kept as given: a traced graph cannot test it for padding
         return None if bool(attention_mask.all()) else attention_mask
@@ -627,23 +727,28 @@ class CharGPTModel(CharGPTPreTrainedModel):
         position_ids: torch.Tensor | None,
         b: int,
         t: int,
-        past: int,
+        past: int | torch.Tensor,
+        kv_length: int,
+        static: bool,
         device: torch.device,
     ) -> CharGPTPositions:
         """Positions of keys and queries: the given `position_ids` (packing detected where one restarts
-        at 0 inside a row, without a cache), else counted over the unpadded tokens."""
-        total = past + t
+        at 0 inside a row, without a cache), else counted over the unpadded tokens. `past` is a tensor
+        for a static cache, whose queries are then gathered (a traced graph cannot slice at it)."""
         if attention_mask is not None:
             keys = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
         else:
-            keys = torch.arange(total, device=device).expand(b, total)
+            keys = torch.arange(kv_length, device=device).expand(b, kv_length)
         plain = attention_mask is None and position_ids is None
         packed = False
         if position_ids is None:
-            queries = keys[:, past:]
+            if isinstance(past, int):
+                queries = keys[:, past : past + t]
+            else:
+                queries = keys.index_select(1, torch.arange(t, device=device) + past)
         else:
             queries = position_ids.to(device).expand(b, t)
-            if past == 0:
+            if not static and past == 0:
                 keys = queries
                 starts = queries[:, 1:] == 0
                 if attention_mask is not None:
@@ -663,23 +768,37 @@ class CharGPTModel(CharGPTPreTrainedModel):
 
     @staticmethod
     def _self_attention_mask(
-        attention_mask: torch.Tensor | None, positions: CharGPTPositions, past: int
+        attention_mask: torch.Tensor | None,
+        positions: CharGPTPositions,
+        past: int | torch.Tensor,
+        kv_length: int,
     ) -> torch.Tensor | None:
-        """(B, 1, T, past + T) mask of the self-attention blocks: causal, padding keys hidden (a row
-        still sees itself), packed examples kept apart; None where the plain causal mask will do."""
-        if attention_mask is None and not positions.packed and past == 0:
-            return None
+        """(B, 1, T, kv_length) boolean mask of the self-attention blocks: causal, padding keys hidden (a
+        row still sees itself), packed examples kept apart; None where the plain causal mask will do.
+
+        Built from `transformers.masking_utils`' mask functions with `sdpa_mask`, not with
+        `create_causal_mask`: that one hides a padding query from itself too (a row of -inf, NaN through
+        the explicit-matmul softmax) and splits packed rows at every position jump, not at a restart at 0."""
         b, t = positions.queries.shape
-        total, device = past + t, positions.queries.device
-        q_idx = torch.arange(past, total, device=device)
-        k_idx = torch.arange(total, device=device)
-        mask = (k_idx[None, :] <= q_idx[:, None]).expand(b, t, total)
+        if attention_mask is None and not positions.packed and kv_length == t:
+            return None
+        mask_function = causal_mask_function
         if attention_mask is not None:
-            mask = mask & (attention_mask[:, None, :] | (k_idx[None, :] == q_idx[:, None]))
+            mask_function = and_masks(
+                mask_function, or_masks(padding_mask_function(attention_mask), _same_index)
+            )
         if positions.packed:
-            seg = (positions.queries == 0).cumsum(-1)
-            mask = mask & (seg[:, :, None] == seg[:, None, :])
-        return mask[:, None]
+            segments = (positions.queries == 0).cumsum(-1)
+            mask_function = and_masks(mask_function, packed_sequence_mask_function(segments))
+        return sdpa_mask(
+            batch_size=b,
+            q_length=t,
+            kv_length=kv_length,
+            q_offset=past,
+            mask_function=mask_function,
+            allow_is_causal_skip=False,
+            device=positions.queries.device,
+        )
 
     def _bottleneck_masks(
         self, attention_mask: torch.Tensor | None, positions: CharGPTPositions
@@ -820,6 +939,13 @@ class CharGPTForCausalLM(CharGPTPreTrainedModel, GenerationMixin):
                 f"CharGPTForCausalLM.generate: the prompt has shape {tuple(prompt.shape)}; generate needs a "
                 "prompt of at least one token (the study's prompts end with the ⁇ delimiter)."
             )
+        variant = self.config.attention_type
+        static = kwargs.get("cache_implementation") or self.generation_config.cache_implementation
+        if static is not None and "static" in str(static) and variant in STATIC_CACHE_UNSUPPORTED:
+            raise ValueError(
+                f"CharGPTForCausalLM.generate: cache_implementation={static!r} is not supported by the {variant} "
+                f"variant: {STATIC_CACHE_UNSUPPORTED[variant]}. Use the default dynamic cache."
+            )
         assisted = [k for k in ASSISTED_GENERATION_ARGS if kwargs.get(k) is not None]
         if self.config.attention_type == "perceiver" and assisted:
             raise ValueError(
@@ -828,6 +954,22 @@ class CharGPTForCausalLM(CharGPTPreTrainedModel, GenerationMixin):
                 "not one entry per token, so candidate tokens cannot be verified and cropped per position."
             )
         return super().generate(inputs, *args, **kwargs)
+
+    def create_masks_for_generate(
+        self,
+        config: CharGPTConfig,
+        inputs_embeds: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        cache: Cache | None,
+        **kwargs,
+    ) -> torch.Tensor | None:
+        """What `generate` passes as `attention_mask` with a compileable (static) cache: the 2D padding
+        mask, padded with zeros to the cache's length, instead of transformers' 4D mask, because the model
+        builds its masks from padding and positions itself (`CharGPTModel._self_attention_mask`); the
+        fixed shape keeps a compiled decoding step from recompiling as the sequence grows."""
+        if attention_mask is None or attention_mask.dim() != 2 or cache is None or not cache.is_compileable:
+            return attention_mask
+        return prepare_padding_mask(attention_mask, cache.get_mask_sizes(inputs_embeds.shape[1], 0)[0], 0)
 
     def forward(
         self,
