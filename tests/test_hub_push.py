@@ -1,8 +1,10 @@
 """Pushes keep the card: `push_folder_to_hub`, `MultitaskBertModel.push_to_hub` and the recipe's
 `--push_to_hub` against the local stand-in of the Hub's HTTP API (`tests/hub_stand_in.py`; never
 the real Hub), which refuses what the Hub refuses and records every committed file, so the tests
-check what arrived: the model folder's files only, and a card huggingface_hub reads back."""
+check what arrived: the model folder's files only (the family's remote code included), and a card
+huggingface_hub reads back."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from huggingface_hub.repocard_data import model_index_to_eval_results
 from multitask_helpers import backbone_dir_fixture, load_recipe, make_tokenizer, model_of, write_minbert_dir  # noqa: F401
 from transformers import AutoModel
 
+import hfmodels.multitask_bert
 from hfmodels.evaluation.minbert import card_arguments
 from hfmodels.reporting import build_model_card, push_folder_to_hub, save_model_card, update_metrics_file
 
@@ -63,6 +66,8 @@ def _check_card(readme: bytes, tmp_path: Path) -> None:
     assert {r.metric_type for r in ModelCard.load(path).data.eval_results} == {"accuracy", "pearsonr"}
 
 
+#: The multitask BERT's files that `save_pretrained` copies beside the weights (remote code).
+REMOTE_CODE = {"configuration_multitask_bert.py", "modeling_multitask_bert.py", "pipeline_multitask_bert.py"}
 MODEL_FOLDER = {
     "config.json",
     "model.safetensors",
@@ -70,7 +75,27 @@ MODEL_FOLDER = {
     "tokenizer_config.json",
     "README.md",
     "metrics.json",
+    *REMOTE_CODE,
 }
+
+
+def _check_remote_code(arrived: dict) -> None:
+    """The pushed folder loads as remote code: its `config.json` maps the Auto classes and the
+    pipeline to the pushed copies, which are the package's current files."""
+    config = json.loads(arrived["config.json"])
+    assert config["auto_map"] == {
+        "AutoConfig": "configuration_multitask_bert.MultitaskBertConfig",
+        "AutoModel": "modeling_multitask_bert.MultitaskBertModel",
+        "AutoModelForSequenceClassification": "modeling_multitask_bert.MultitaskBertForSequenceClassification",
+    }
+    assert (
+        config["custom_pipelines"]["multitask-bert"]["impl"]
+        == "pipeline_multitask_bert.MultitaskBertPipeline"
+    )
+    package = Path(hfmodels.multitask_bert.__file__).parent
+    assert {name: arrived[name] for name in REMOTE_CODE} == {
+        name: (package / name).read_bytes() for name in REMOTE_CODE
+    }
 
 
 def test_push_folder_uploads_the_model_folder_and_nothing_from_training(tmp_path, hub):
@@ -81,6 +106,7 @@ def test_push_folder_uploads_the_model_folder_and_nothing_from_training(tmp_path
     assert set(arrived) == MODEL_FOLDER
     assert arrived["model.safetensors"] == (folder / "model.safetensors").read_bytes()
     _check_card(arrived["README.md"], tmp_path)
+    _check_remote_code(arrived)
     with pytest.raises(FileNotFoundError, match="README.md"):
         (folder / "README.md").unlink()
         push_folder_to_hub(folder, "student/mt", token=TOKEN)
@@ -100,13 +126,21 @@ def test_stand_in_refuses_a_bad_card_and_a_missing_token(tmp_path, hub):
 
 def test_model_push_to_hub_keeps_the_project_card(tmp_path, hub):
     """`model.push_to_hub` (the method) uploads the folder it was loaded from, the project's card
-    included (transformers would write its generic card), with fresh weights and the given tags."""
+    included (transformers would write its generic card), with fresh weights, the given tags and
+    the remote code (also for a folder saved before it had any: it is written again)."""
     folder = _trained_folder(tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    for key in ("auto_map", "custom_pipelines"):
+        config.pop(key)
+    (folder / "config.json").write_text(json.dumps(config))
+    for name in REMOTE_CODE:
+        (folder / name).unlink()
     model = AutoModel.from_pretrained(folder)
     model.push_to_hub("student/mt-method", token=TOKEN, tags=["sst5"])
     arrived = hub["student/mt-method"]
     assert set(arrived) == MODEL_FOLDER
     _check_card(arrived["README.md"], tmp_path)
+    _check_remote_code(arrived)
     assert "sst5" in metadata_load(tmp_path / "received_README.md")["tags"]
     received = AutoModel.from_pretrained(_write_received(arrived, tmp_path / "received"))
     ids = torch.tensor([[2, 5, 7, 3]])
@@ -130,6 +164,7 @@ def test_recipe_push_to_hub_uploads_the_model_folder(tmp_path, hub, backbone_dir
     assert any(out.glob("checkpoint-*")) and any(out.rglob("events.out.tfevents*"))
     arrived = hub["student/mt-recipe"]
     assert {"config.json", "model.safetensors", "tokenizer.json", "README.md", "metrics.json"} <= set(arrived)
+    _check_remote_code(arrived)
     assert not [n for n in arrived if n.startswith(("checkpoint-", "runs/")) or "tfevents" in n]
     assert "training_args.bin" not in arrived
     meta = yaml.safe_load(arrived["README.md"].decode().split("---\n")[1])

@@ -1,6 +1,11 @@
-"""The multitask BERT through transformers' pipelines: the registered `"multitask-bert"` pipeline
-(three tasks), `"feature-extraction"` (the encoder's embeddings) and `"text-classification"`,
-each checked against the model's own forward on the same tokenised inputs (tiny BERTs, offline)."""
+"""The multitask BERT through transformers' pipelines: the `"multitask-bert"` pipeline (three tasks;
+a saved folder's own copy with `trust_remote_code=True`, or the one `import hfmodels` registers),
+`"feature-extraction"` (the encoder's embeddings) and `"text-classification"`, each checked against
+the model's own forward on the same tokenised inputs (tiny BERTs, offline)."""
+
+import json
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,6 +14,8 @@ from transformers import pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
 import hfmodels  # noqa: F401  (registers the pipeline)
+from hfmodels.multitask_bert import MultitaskBertModel
+from hfmodels.multitask_bert import pipeline_multitask_bert as pipeline_module
 from hfmodels.multitask_bert.pipeline_multitask_bert import MultitaskBertPipeline
 
 ALL = ["sentiment", "paraphrase", "similarity"]
@@ -37,8 +44,40 @@ def test_registered_with_the_pipeline_registry():
     assert targeted["impl"] is MultitaskBertPipeline
 
 
+def test_saved_folders_declare_the_pipeline_and_old_ones_use_the_registered_one(folder, tmp_path):
+    """`config.json` names the folder's copy of the pipeline (`custom_pipelines`), which transformers
+    runs only with `trust_remote_code=True`; a folder saved without it (before remote code) and a
+    model object get the pipeline `import hfmodels` registered, without the flag."""
+    config = json.loads((folder / "config.json").read_text())
+    assert config["custom_pipelines"] == {
+        "multitask-bert": {
+            "impl": "pipeline_multitask_bert.MultitaskBertPipeline",
+            "pt": ["AutoModel"],
+            "type": "text",
+        }
+    }
+    assert (folder / "pipeline_multitask_bert.py").read_text() == Path(pipeline_module.__file__).read_text()
+    with pytest.raises(ValueError, match="trust_remote_code=True"):
+        pipeline("multitask-bert", model=str(folder))
+    remote = pipeline("multitask-bert", model=str(folder), trust_remote_code=True)
+    assert type(remote).__module__.startswith("transformers_modules.")
+    assert isinstance(remote.model, MultitaskBertModel)  # code registered by hfmodels wins over the copies
+
+    old = tmp_path / "old"
+    shutil.copytree(folder, old, ignore=shutil.ignore_patterns("*.py"))
+    for key in ("auto_map", "custom_pipelines"):
+        config.pop(key)
+    (old / "config.json").write_text(json.dumps(config))
+    for pipe in (
+        pipeline("multitask-bert", model=str(old)),
+        pipeline("multitask-bert", model=remote.model, tokenizer=remote.tokenizer),
+    ):
+        assert type(pipe) is MultitaskBertPipeline
+        assert pipe("a great film") == remote("a great film")
+
+
 def test_three_tasks_match_the_model(folder):
-    pipe = pipeline("multitask-bert", model=str(folder))
+    pipe = pipeline("multitask-bert", model=str(folder), trust_remote_code=True)
     out = pipe("a great film")
     probs = torch.softmax(_logits(pipe, "sentiment", "a great film"), -1)
     names = ["very negative", "negative", "neutral", "positive", "very positive"]
@@ -74,7 +113,7 @@ def test_three_tasks_match_the_model(folder):
     ],
 )
 def test_bad_inputs_are_refused_with_the_reason(folder, inputs, kwargs, message):
-    pipe = pipeline("multitask-bert", model=str(folder))
+    pipe = pipeline("multitask-bert", model=str(folder), trust_remote_code=True)
     with pytest.raises(ValueError, match=message):
         pipe(inputs, **kwargs)
 
@@ -82,7 +121,7 @@ def test_bad_inputs_are_refused_with_the_reason(folder, inputs, kwargs, message)
 def test_a_missing_head_is_named(tmp_path):
     model_of(tasks=["sentiment"]).save_pretrained(tmp_path)
     make_tokenizer().save_pretrained(tmp_path)
-    pipe = pipeline("multitask-bert", model=str(tmp_path))
+    pipe = pipeline("multitask-bert", model=str(tmp_path), trust_remote_code=True)
     with pytest.raises(ValueError, match="no 'similarity' head"):
         pipe(("a man", "a dog"), task="similarity")
 
@@ -105,5 +144,7 @@ def test_feature_extraction_returns_the_encoder_embeddings(folder):
 def test_text_classification_gives_sst5_labels(folder):
     clf = pipeline("text-classification", model=str(folder), top_k=None)
     out = {d["label"]: d["score"] for d in clf(["a great film"])[0]}
-    mt = pipeline("multitask-bert", model=str(folder))("a great film")["probabilities"]
+    mt = pipeline("multitask-bert", model=str(folder), trust_remote_code=True)("a great film")[
+        "probabilities"
+    ]
     assert set(out) == set(mt) and all(out[k] == pytest.approx(mt[k], abs=1e-6) for k in mt)

@@ -189,6 +189,10 @@ class MultitaskBertConfig(PretrainedConfig):
             )
 
 
+# `save_pretrained` writes `auto_map` and copies this file, so a saved folder's config loads with
+# `trust_remote_code=True` where hfmodels is not installed.
+MultitaskBertConfig.register_for_auto_class()
+
 __all__ = [
     "MultitaskBertConfig",
     "TASKS",

@@ -43,6 +43,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceCl
 from transformers.models.bert.modeling_bert import BertEmbeddings
 
 from .configuration_multitask_bert import TASKS, MultitaskBertConfig
+from .pipeline_multitask_bert import MultitaskBertPipeline
 
 
 def pair_features(u: torch.Tensor, v: torch.Tensor, names: Sequence[str]) -> torch.Tensor:
@@ -364,6 +365,28 @@ def loaded_folder_files(folder: str | os.PathLike) -> list[str]:
     )
 
 
+#: The task name under which a saved folder declares [`MultitaskBertPipeline`] (`custom_pipelines`).
+PIPELINE_TASK = "multitask-bert"
+
+
+def remote_code_entries(config: MultitaskBertConfig) -> tuple[dict[str, str], dict[str, dict]]:
+    """`(auto_map, custom_pipelines)` for the `config.json` of a saved folder: this family's class for
+    `AutoConfig`, `AutoModel` and (with a sentiment head) `AutoModelForSequenceClassification`, and
+    the `"multitask-bert"` pipeline loaded with `AutoModel`, each as `<module file>.<class>` of the
+    copies that `save_pretrained` puts beside the weights (the format `Pipeline.save_pretrained`
+    writes)."""
+
+    def name(cls: type) -> str:
+        return f"{cls.__module__.rpartition('.')[2]}.{cls.__name__}"
+
+    classes = [MultitaskBertConfig, MultitaskBertModel]
+    if "sentiment" in config.tasks:
+        classes.append(MultitaskBertForSequenceClassification)
+    auto_map = {cls._auto_class: name(cls) for cls in classes}
+    pipelines = {PIPELINE_TASK: {"impl": name(MultitaskBertPipeline), "pt": ["AutoModel"], "type": "text"}}
+    return auto_map, pipelines
+
+
 class MultitaskBertPreTrainedModel(PreTrainedModel):
     """Weight init and loading plumbing for the multitask BERT models."""
 
@@ -433,6 +456,17 @@ class MultitaskBertPreTrainedModel(PreTrainedModel):
                 revision=revision,
                 create_pr=create_pr,
             )
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *args, **kwargs):
+        """`PreTrainedModel.save_pretrained`, with `config.json` naming this family's code for every
+        Auto class and for the `"multitask-bert"` pipeline ([`remote_code_entries`]) beside the copied
+        configuration, modeling and pipeline files: the folder loads with `trust_remote_code=True`
+        where hfmodels is not installed. Overridden because transformers writes only the saved
+        class's `auto_map` entry, and a pipeline's entry only from `Pipeline.save_pretrained`."""
+        auto_map, pipelines = remote_code_entries(self.config)
+        self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), **auto_map}
+        self.config.custom_pipelines = {**(getattr(self.config, "custom_pipelines", None) or {}), **pipelines}
+        return super().save_pretrained(save_directory, *args, **kwargs)
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -758,8 +792,15 @@ class MultitaskBertForSequenceClassification(MultitaskBertModel):
         )
 
 
+# With `save_pretrained`'s `auto_map` ([`remote_code_entries`]) and the copies of this file, the
+# configuration and the pipeline, a saved folder loads with `trust_remote_code=True` where hfmodels
+# is not installed.
+MultitaskBertModel.register_for_auto_class("AutoModel")
+MultitaskBertForSequenceClassification.register_for_auto_class("AutoModelForSequenceClassification")
+
 __all__ = [
     "FOLDER_FILES_PUSHED",
+    "PIPELINE_TASK",
     "CrossEncoderParaphraseHead",
     "CrossEncoderSimilarityHead",
     "LEGACY_KEY_MAPPING",
@@ -779,4 +820,5 @@ __all__ = [
     "join_pair",
     "loaded_folder_files",
     "pair_features",
+    "remote_code_entries",
 ]

@@ -24,9 +24,7 @@ from __future__ import annotations
 import torch
 from transformers import Pipeline
 
-from .configuration_multitask_bert import TASKS
-
-PAIR_TASKS = ("paraphrase", "similarity")
+from .configuration_multitask_bert import PAIR_TASKS, TASKS
 
 
 class MultitaskBertPipeline(Pipeline):

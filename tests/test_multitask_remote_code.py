@@ -1,0 +1,176 @@
+"""A saved multitask BERT folder loads as remote code: in a fresh interpreter where `import hfmodels`
+is impossible, `AutoConfig`, `AutoModel`, `AutoModelForSequenceClassification`, `AutoTokenizer` and
+the `"multitask-bert"` and `"text-classification"` pipelines load it with `trust_remote_code=True`
+(offline) and give exactly the logits and answers hfmodels gives in this process."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import torch
+from multitask_helpers import make_tokenizer, model_of
+from transformers import pipeline
+
+from hfmodels.multitask_bert import MultitaskBertForSequenceClassification
+
+SENTENCES = ["a great film", "the bad dog is bad"]
+PAIRS = [("how do i learn", "what is a cat"), ("a man plays guitar", "a woman plays")]
+#: Two folders between them cover every head variant: bi-encoder cosine (with the projection),
+#: cross-encoded paraphrase, MLP similarity, the pooler, and a frozen encoder.
+VARIANTS = {
+    "bi": dict(similarity_projection=True),
+    "cross": dict(
+        cross_encoder_tasks=["paraphrase"], similarity_head="mlp", pooling="pooler", option="pretrain"
+    ),
+}
+
+REMOTE_CODE_LOAD = """
+import json
+import sys
+
+sys.modules["hfmodels"] = None  # `import hfmodels` raises ImportError in this interpreter
+import torch
+from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer, pipeline
+
+result_path, folders = sys.argv[1], sys.argv[4:]
+sentences, pairs = json.loads(sys.argv[2]), [tuple(pair) for pair in json.loads(sys.argv[3])]
+results = {}
+for folder in folders:
+    config = AutoConfig.from_pretrained(folder, trust_remote_code=True)
+    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
+    model = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
+    classifier = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True).eval()
+    one = tokenizer(sentences, padding=True, return_tensors="pt")
+    two = tokenizer([b for _, b in pairs], padding=True, return_tensors="pt")
+    first = tokenizer([a for a, _ in pairs], padding=True, return_tensors="pt")
+    pair_inputs = {**first, **{k + "_2": v for k, v in two.items()}}
+    with torch.no_grad():
+        logits = {
+            "sentiment": model(**one, task="sentiment").logits,
+            "paraphrase": model(**pair_inputs, task="paraphrase").logits,
+            "similarity": model(**pair_inputs, task="similarity").logits,
+            "classifier": classifier(**one).logits,
+        }
+    multitask = pipeline("multitask-bert", model=folder, trust_remote_code=True)
+    inferred = pipeline(model=folder, trust_remote_code=True)  # the folder's only custom pipeline
+    results[folder] = dict(
+        input_ids=one["input_ids"],
+        logits=logits,
+        classes=[type(o).__module__ + "." + type(o).__name__ for o in (config, model, classifier, multitask)],
+        inferred=type(inferred).__name__,
+        frozen=[not p.requires_grad for p in model.bert.parameters()],
+        multitask=[
+            multitask(sentences),
+            multitask([{"text": a, "text_pair": b} for a, b in pairs], task="paraphrase"),
+            multitask(pairs, task="similarity"),
+        ],
+        text_classification=pipeline(
+            "text-classification", model=folder, trust_remote_code=True, top_k=None
+        )(sentences),
+    )
+try:
+    AutoModel.from_pretrained(folders[0] + "-no-auto-map", trust_remote_code=True)
+    results["no_auto_map"] = "loaded"
+except (ValueError, KeyError) as error:
+    results["no_auto_map"] = str(error)
+results["hfmodels_loaded"] = [n for n, mod in sys.modules.items() if n.startswith("hfmodels") and mod]
+torch.save(results, result_path)
+"""
+
+
+def _expected(model, tokenizer) -> dict:
+    """What hfmodels gives in this process: the heads' logits, and the pipelines on the model object
+    (the classes `import hfmodels` registered)."""
+    one = tokenizer(SENTENCES, padding=True, return_tensors="pt")
+    first = tokenizer([a for a, _ in PAIRS], padding=True, return_tensors="pt")
+    two = tokenizer([b for _, b in PAIRS], padding=True, return_tensors="pt")
+    pair_inputs = {**first, **{k + "_2": v for k, v in two.items()}}
+    classifier = MultitaskBertForSequenceClassification(model.config).eval()
+    classifier.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        logits = {
+            "sentiment": model(**one, task="sentiment").logits,
+            "paraphrase": model(**pair_inputs, task="paraphrase").logits,
+            "similarity": model(**pair_inputs, task="similarity").logits,
+            "classifier": classifier(**one).logits,
+        }
+    multitask = pipeline("multitask-bert", model=model, tokenizer=tokenizer)
+    return dict(
+        input_ids=one["input_ids"],
+        logits=logits,
+        multitask=[
+            multitask(SENTENCES),
+            multitask([{"text": a, "text_pair": b} for a, b in PAIRS], task="paraphrase"),
+            multitask(PAIRS, task="similarity"),
+        ],
+        text_classification=pipeline(
+            "text-classification", model=classifier, tokenizer=tokenizer, top_k=None
+        )(SENTENCES),
+    )
+
+
+def test_saved_folders_load_score_and_answer_identically_without_hfmodels(tmp_path):
+    tokenizer = make_tokenizer()
+    folders, expected = [], {}
+    for name, kwargs in VARIANTS.items():
+        model = model_of(**kwargs)
+        folder = str(tmp_path / name)
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        folders.append(folder)
+        expected[folder] = _expected(model, tokenizer)
+        assert "auto_map" not in json.loads((tmp_path / name / "tokenizer_config.json").read_text())
+    config = json.loads((tmp_path / "bi" / "config.json").read_text())
+    assert config["auto_map"] == {
+        "AutoConfig": "configuration_multitask_bert.MultitaskBertConfig",
+        "AutoModel": "modeling_multitask_bert.MultitaskBertModel",
+        "AutoModelForSequenceClassification": "modeling_multitask_bert.MultitaskBertForSequenceClassification",
+    }
+    # The control: the same folder without `auto_map` cannot be loaded where hfmodels is missing.
+    shutil.copytree(folders[0], folders[0] + "-no-auto-map")
+    del config["auto_map"]
+    (tmp_path / "bi-no-auto-map" / "config.json").write_text(json.dumps(config))
+
+    result_path = tmp_path / "results.pt"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    threads = str(torch.get_num_threads())  # same float summation order as this process
+    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"), OMP_NUM_THREADS=threads)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            REMOTE_CODE_LOAD,
+            str(result_path),
+            json.dumps(SENTENCES),
+            json.dumps(PAIRS),
+            *folders,
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    got = torch.load(result_path)
+    assert got["hfmodels_loaded"] == []
+    assert "multitask_bert" in got["no_auto_map"], got["no_auto_map"]
+    for folder in folders:
+        want, have = expected[folder], got[folder]
+        assert all(name.startswith("transformers_modules.") for name in have["classes"]), have["classes"]
+        assert [name.rpartition(".")[2] for name in have["classes"]] == [
+            "MultitaskBertConfig",
+            "MultitaskBertModel",
+            "MultitaskBertForSequenceClassification",
+            "MultitaskBertPipeline",
+        ]
+        assert have["inferred"] == "MultitaskBertPipeline"
+        assert torch.equal(have["input_ids"], want["input_ids"])
+        assert set(have["logits"]) == set(want["logits"])
+        for task, logits in want["logits"].items():
+            assert torch.equal(have["logits"][task], logits), (folder, task)
+        assert have["multitask"] == want["multitask"]
+        assert have["text_classification"] == want["text_classification"]
+        assert have["frozen"] == [folder.endswith("cross")] * len(have["frozen"])  # option="pretrain"
