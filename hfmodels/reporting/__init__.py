@@ -6,6 +6,13 @@ number the run measured, merged across the recipe's steps, e.g. finetune then ev
 `hfmodels/reporting/templates/` whose YAML metadata carries a `model-index` with the evaluation results. Such a
 folder is ready for `push_to_hub` / [`push_folder_to_hub`]. Every file is written atomically
 (temporary file + `os.replace`).
+
+The recipes also log and save their figures the way transformers' examples do
+([`save_trainer_metrics`]: `Trainer.log_metrics` and `Trainer.save_metrics`, giving
+`train_results.json`, `eval_results.json`, `test_results.json` and `all_results.json` in the
+Trainer's `output_dir`). `metrics.json` stays the model folder's record because it travels with
+the pushed folder, is written atomically, and holds run facts that are not Trainer metrics (the
+machine, the precision and its reason, the preset).
 """
 
 from __future__ import annotations
@@ -112,6 +119,55 @@ def update_metrics_file(folder: str | os.PathLike, metrics: Mapping[str, Any]) -
     merged.update(metrics)
     write_text_atomic(path, _metrics_text(merged))
     return merged
+
+
+#: The split names of transformers' examples, for `Trainer.log_metrics` / `Trainer.save_metrics`.
+TRAINER_SPLITS = ("train", "eval", "test")
+
+
+def split_metrics(
+    metrics: Mapping[str, Any], prefixes: Mapping[str, Sequence[str]], default: str = "train"
+) -> dict[str, dict[str, Any]]:
+    """`metrics` divided among [`TRAINER_SPLITS`]: a key starting with one of `prefixes[split]`
+    goes to that split, every other key to `default`; nothing is left out."""
+    out: dict[str, dict[str, Any]] = {split: {} for split in TRAINER_SPLITS}
+    for key, value in metrics.items():
+        split = next((s for s, starts in prefixes.items() if key.startswith(tuple(starts))), default)
+        out[split][key] = value
+    return out
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return value.item() if hasattr(value, "item") else str(value)  # numpy/torch scalars; else as metrics.json
+
+
+def save_trainer_metrics(trainer, splits: Mapping[str, Mapping[str, Any]]) -> None:
+    """`trainer.log_metrics(split, m)` and `trainer.save_metrics(split, m)` for every non-empty split
+    of `splits` (names from [`TRAINER_SPLITS`]), as transformers' examples call them: rank 0 writes
+    `{split}_results.json` and merges into `all_results.json` in `trainer.args.output_dir`.
+
+    The stock, non-atomic `save_metrics` is kept: those files are the examples' convention copy,
+    while the record a crash must not damage is the atomically written `metrics.json`."""
+    unknown = sorted(set(splits) - set(TRAINER_SPLITS))
+    if unknown:
+        raise ValueError(
+            f"save_trainer_metrics: unknown splits {unknown}; expected {', '.join(TRAINER_SPLITS)}."
+        )
+    for split, metrics in splits.items():
+        if not metrics:
+            continue
+        values = {k: _json_value(v) for k, v in metrics.items()}
+        # log_metrics right-aligns every value with a format spec, which None and bool do not take
+        trainer.log_metrics(
+            split,
+            {
+                k: v if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
+                for k, v in values.items()
+            },
+        )
+        trainer.save_metrics(split, values)
 
 
 def _fmt(value: Any) -> str:
@@ -288,7 +344,10 @@ __all__ = [
     "template_path",
     "write_json_atomic",
     "write_metrics_file",
+    "TRAINER_SPLITS",
     "metrics_table",
+    "save_trainer_metrics",
+    "split_metrics",
     "push_folder_to_hub",
     "save_figure_atomic",
     "update_metrics_file",

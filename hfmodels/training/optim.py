@@ -1,16 +1,22 @@
-"""minGPT's AdamW setup: weight decay on the weights of matrix products (`nn.Linear`) only.
+"""minGPT's optimizer setup through `Trainer`: weight decay on the weights of matrix products
+(`nn.Linear`) only, and the token schedule.
 
 minGPT (and the course code; docs/definitions.md, "Training schedules of the original") decays
 `nn.Linear` weights and nothing else: no decay on biases, LayerNorm, token and position
-embeddings, the perceiver's basis `C` or the synthesizer's `B`/`b2`. transformers' `Trainer` decays every parameter except biases and
-norms (embeddings included), so the recipe builds the optimizer here and hands it to
-`Trainer(optimizers=...)`.
+embeddings, the perceiver's basis `C` or the synthesizer's `B`/`b2`. The stock `Trainer` decays
+every parameter except biases and norms (embeddings included), so [`MinGPTTrainer`] overrides
+`get_decay_parameter_names` only; `Trainer.create_optimizer` then builds whichever optimizer
+`--optim` names over those two groups (with minGPT's betas and decay as `TrainingArguments`
+defaults, see `hfmodels.training.char_gpt.CharGPTTrainingArguments`), and `create_scheduler`
+returns minGPT's token schedule ([`mingpt_lr_scheduler`]).
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from .schedules import WARMUP_TOKENS, TokenScheduleTrainer, mingpt_lr_scheduler
 
 
 def decay_parameter_names(model: nn.Module) -> list[str]:
@@ -28,34 +34,43 @@ def decay_parameter_names(model: nn.Module) -> list[str]:
     return names
 
 
-def mingpt_param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Two AdamW parameter groups: Linear weights with `weight_decay`, everything else with 0."""
-    decay = set(decay_parameter_names(model))
-    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    return [
-        {"params": [p for n, p in params if n in decay], "weight_decay": weight_decay},
-        {"params": [p for n, p in params if n not in decay], "weight_decay": 0.0},
-    ]
+class MinGPTTrainer(TokenScheduleTrainer):
+    """[`TokenScheduleTrainer`] with minGPT's weight-decay groups and learning-rate schedule.
 
+    The optimizer is the stock `Trainer.create_optimizer` of `args.optim` (any `--optim`: the
+    default `adamw_torch_fused`, `adamw_torch`, `adafactor`, `sgd`, ...) over the groups of
+    [`decay_parameter_names`]; the scheduler is [`mingpt_lr_scheduler`] over the tokens the
+    trainer counts.
 
-def create_mingpt_adamw(
-    model: nn.Module,
-    learning_rate: float,
-    weight_decay: float = 0.1,
-    betas: tuple[float, float] = (0.9, 0.95),
-    eps: float = 1e-8,
-    fused: bool | None = None,
-) -> torch.optim.AdamW:
-    """`torch.optim.AdamW` over [`mingpt_param_groups`] (the original's betas (0.9, 0.95), decay 0.1).
-
-    `fused=None` uses the fused kernel (one pass over all parameters, same update rule) when every
-    parameter is a floating-point tensor on CPU or CUDA; `False` forces the per-tensor loop.
+    Args:
+        final_tokens (`int`): tokens at which the cosine reaches 10 % of the peak.
+        warmup_tokens (`int`, defaults to 10,240): tokens of linear warm-up.
+        All other arguments are [`TokenScheduleTrainer`]'s.
     """
-    if fused is None:
-        fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in model.parameters())
-    return torch.optim.AdamW(
-        mingpt_param_groups(model, weight_decay), lr=learning_rate, betas=betas, eps=eps, fused=fused
-    )
+
+    def __init__(self, *args, final_tokens: int, warmup_tokens: int = WARMUP_TOKENS, **kwargs):
+        if (kwargs.get("optimizers") or (None, None)) != (None, None):
+            raise ValueError(
+                "MinGPTTrainer builds its optimizer (from --optim) and its token schedule; pass neither in "
+                "`optimizers`."
+            )
+        super().__init__(*args, **kwargs)
+        self.final_tokens = final_tokens
+        self.warmup_tokens = warmup_tokens
+
+    def get_decay_parameter_names(self, model: nn.Module) -> list[str]:
+        """minGPT's decayed parameters ([`decay_parameter_names`]) instead of the stock rule."""
+        return decay_parameter_names(model)
+
+    def create_scheduler(
+        self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None
+    ) -> torch.optim.lr_scheduler.LRScheduler:
+        """minGPT's token schedule ([`mingpt_lr_scheduler`]); `num_training_steps` is not used."""
+        if self.lr_scheduler is None:
+            optimizer = self.optimizer if optimizer is None else optimizer
+            self.lr_scheduler = mingpt_lr_scheduler(optimizer, self.warmup_tokens, self.final_tokens)
+            self._created_lr_scheduler = True  # as the stock method: a new `train()` builds it afresh
+        return self.lr_scheduler
 
 
-__all__ = ["create_mingpt_adamw", "decay_parameter_names", "mingpt_param_groups"]
+__all__ = ["MinGPTTrainer", "decay_parameter_names"]

@@ -30,7 +30,7 @@ from ..data import (
 )
 from ..evaluation.birthplaces import BirthplaceEvaluation, evaluate_birthplaces, score_line
 from ..evaluation.birthplaces import london_baseline as london_baseline_scores
-from ..reporting import build_model_card, update_metrics_file, write_summary
+from ..reporting import build_model_card, save_trainer_metrics, update_metrics_file, write_summary
 from .char_gpt import (
     CharGPTStudyArguments,
     build_config,
@@ -186,6 +186,7 @@ def pretrain(run: StudyRun) -> dict:
         _end_of_training(run, trainer, tokenizer, metrics, out)
         finish_model_folder(out, run, metrics)
         update_metrics_file(training.output_dir, metrics)
+        save_trainer_metrics(trainer, {"train": metrics})
         print(json.dumps(metrics, indent=1))
     return metrics
 
@@ -241,12 +242,15 @@ def finetune(run: StudyRun) -> dict:
     metrics["finetune_replay_ratio"] = study.finetune_replay_ratio
     if is_main_process():
         _end_of_training(run, trainer, tokenizer, metrics, out)
+        splits = {"train": dict(metrics)}
         if eval_path:
             evaluation = score(trainer.model, tokenizer, eval_path, outputs, study, training.bf16)
+            splits["test" if evaluation.split == "test" else "eval"] = evaluation.metrics()
             metrics.update(evaluation.metrics())
             run.evaluation = evaluation
         finish_model_folder(out, run, metrics)
         update_metrics_file(training.output_dir, metrics)
+        save_trainer_metrics(trainer, splits)
         print(json.dumps(metrics, indent=1))
     return metrics
 

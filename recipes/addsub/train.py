@@ -10,7 +10,8 @@ A preset (`recipes/addsub/presets/<name>.json`, default `reference`) sets the mo
 defaults; any flag on the command line overrides it (every `TrainingArguments` flag works). Writes
 to `--output_dir`: the model and tokenizer (loadable with `AutoModelForSeq2SeqLM` /
 `AutoTokenizer` after `import hfmodels`), checkpoints (one per epoch), TensorBoard logs,
-`metrics.json`, `summary.md` and the model card `README.md`.
+`metrics.json`, `summary.md`, the model card `README.md`, and Trainer's `train_results.json`,
+`eval_results.json`, `test_results.json`, `all_results.json`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,14 @@ import hfmodels  # noqa: F401  (registers the Auto classes)
 from hfmodels.addsub import AddSubConfig, AddSubTokenizer, AddSubTransformerForConditionalGeneration
 from hfmodels.data.addsub import build_addsub_dataset, exhaustive_addsub_dataset, tokenize_addsub
 from hfmodels.evaluation.addsub import evaluate_addsub
-from hfmodels.reporting import build_model_card, save_model_card, update_metrics_file, write_summary
+from hfmodels.reporting import (
+    build_model_card,
+    save_model_card,
+    save_trainer_metrics,
+    split_metrics,
+    update_metrics_file,
+    write_summary,
+)
 from hfmodels.training.precision import describe_cpu, precision_choice
 from hfmodels.training.resume import resolve_resume_checkpoint
 
@@ -148,6 +156,10 @@ def main(argv: list[str] | None = None) -> dict:
     metrics["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     command = "python recipes/addsub/train.py " + shlex.join(argv)
     merged = update_metrics_file(training.output_dir, metrics)
+    # also train/eval/test_results.json and all_results.json, as transformers' examples write them
+    save_trainer_metrics(
+        trainer, split_metrics(metrics, {"eval": ("validation_", "exhaustive_"), "test": ("test_",)})
+    )
     write_summary(training.output_dir, f"AddSub Transformer ({preset} preset)", merged, command)
     card = build_model_card(
         "addsub",

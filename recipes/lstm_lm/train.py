@@ -13,7 +13,8 @@ cosine from 1e-3, 20 epochs, 2-layer LSTM emb 128 hidden 128, no regulariser).
 (validation/test perplexity over the whole stream, the prediction NLL of the 21-word prompts,
 out-of-vocabulary counts, the unigram and Kneser-Ney trigram baselines on the same tokens, wall
 times), `summary.md` (the table plus ten generated continuations), `README.md` (model card),
-TensorBoard logs under `runs/` and epoch checkpoints. Definitions: docs/lstm_lm.md.
+Trainer's `{train,eval,test}_results.json` and `all_results.json`, TensorBoard logs under `runs/`
+and epoch checkpoints. Definitions: docs/lstm_lm.md.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from hfmodels.lstm_lm import LstmLMConfig, LstmLMForCausalLM, LstmLMTokenizer
 from hfmodels.reporting import (
     build_model_card,
     save_model_card,
+    save_trainer_metrics,
+    split_metrics,
     update_metrics_file,
     write_summary,
     write_text_atomic,
@@ -224,6 +227,9 @@ def main(argv: list[str] | None = None) -> dict:
     if trainer.is_world_process_zero():
         command = "python recipes/lstm_lm/train.py " + " ".join(argv)
         write_reports(training.output_dir, metrics, continuations, args, command)
+        # also train/eval/test_results.json and all_results.json, as transformers' examples write them
+        eval_keys = ("validation_", "last_validation_", "eval_")
+        save_trainer_metrics(trainer, split_metrics(metrics, {"eval": eval_keys, "test": ("test_",)}))
         print(json.dumps(metrics, indent=2, default=str))
     return metrics
 

@@ -20,8 +20,9 @@ The original's options are kept (`--option pretrain|finetune`, `--lr`, `--epochs
 checkpoints (`--save_strategy epoch` or `steps`) a stopped run continues with
 `--resume_from_checkpoint last` (the newest complete checkpoint of `--output_dir`) or a path. Writes to
 `--output_dir`: the model and tokenizer (`from_pretrained`-ready), `metrics.json`, `report.md`,
-the model card `README.md`, and course-format prediction files for the dev and test-student sets
-under `predictions/`.
+the model card `README.md`, Trainer's `train_results.json`, `eval_results.json` and
+`all_results.json`, and course-format prediction files for the dev and test-student sets under
+`predictions/`.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ from hfmodels.reporting import (
     build_model_card,
     push_folder_to_hub,
     save_model_card,
+    save_trainer_metrics,
+    split_metrics,
     write_metrics_file,
     write_text_atomic,
 )
@@ -382,6 +385,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if trainer.is_world_process_zero():
         details = run_details(args, targs, argv, backbone, loss_weights, train_seconds)
         write_outputs(trainer, args, targs, metrics, predictions, details)
+        # also train/eval_results.json and all_results.json, as transformers' examples write them
+        save_trainer_metrics(trainer, split_metrics(metrics, {"eval": ("eval_",)}))
         logger.info("dev metrics: %s", {k: v for k, v in metrics.items() if k.startswith("eval_")})
         logger.info("run arguments: %s", asdict(args))
         if push:
