@@ -2,15 +2,20 @@
 `transformers.pipeline` (`docs/definitions.md`, "Multitask BERT").
 
 ```python
-import hfmodels  # registers the pipeline with transformers.pipelines.PIPELINE_REGISTRY
 from transformers import pipeline
 
-pipe = pipeline("multitask-bert", model="path/to/folder")
+# the folder's copy of this file (`custom_pipelines` in its config.json); hfmodels need not be installed
+pipe = pipeline("multitask-bert", model="path/to/folder", trust_remote_code=True)
 pipe("A gorgeous, witty film.")  # sentiment: SST-5 label, score and the five probabilities
 pipe({"text": "How do I learn Python?", "text_pair": "What is the best way to learn Python?"},
      task="paraphrase")  # duplicate probability
 pipe({"text": "A man plays a guitar.", "text_pair": "A person plays music."}, task="similarity")
 ```
+
+Transformers runs a folder's declared pipeline only with `trust_remote_code=True`, also where
+hfmodels is imported. `import hfmodels` registers this class as `"multitask-bert"` too, which serves
+a model object (`pipeline("multitask-bert", model=model, tokenizer=tokenizer)`) and folders saved
+without `custom_pipelines`.
 
 A sentence (a string) is a sentiment input; a pair (`{"text", "text_pair"}` or a 2-tuple) needs
 `task="paraphrase"` or `"similarity"` (given to the call, or as a `"task"` key of the pair). Each
