@@ -17,14 +17,21 @@ from hfmodels.multitask_bert import MultitaskBertForSequenceClassification
 
 SENTENCES = ["a great film", "the bad dog is bad"]
 PAIRS = [("how do i learn", "what is a cat"), ("a man plays guitar", "a woman plays")]
-#: Two folders between them cover every head variant: bi-encoder cosine (with the projection),
-#: cross-encoded paraphrase, MLP similarity, the pooler, and a frozen encoder.
+#: Two folders: bi-encoded heads with the similarity projection; a cross-encoded paraphrase head with
+#: the MLP similarity head, the pooler and a frozen encoder.
 VARIANTS = {
     "bi": dict(similarity_projection=True),
     "cross": dict(
         cross_encoder_tasks=["paraphrase"], similarity_head="mlp", pooling="pooler", option="pretrain"
     ),
 }
+
+AUTO_MAP = {
+    "AutoConfig": "configuration_multitask_bert.MultitaskBertConfig",
+    "AutoModel": "modeling_multitask_bert.MultitaskBertModel",
+    "AutoModelForSequenceClassification": "modeling_multitask_bert.MultitaskBertForSequenceClassification",
+}
+CODE_FILES = ("configuration_multitask_bert.py", "modeling_multitask_bert.py", "pipeline_multitask_bert.py")
 
 REMOTE_CODE_LOAD = """
 import json
@@ -70,6 +77,11 @@ for folder in folders:
             "text-classification", model=folder, trust_remote_code=True, top_k=None
         )(sentences),
     )
+# saved again from the remote code (as a user without hfmodels would after fine-tuning)
+model.save_pretrained(folders[-1] + "-resaved")
+with torch.no_grad():
+    resaved = AutoModel.from_pretrained(folders[-1] + "-resaved", trust_remote_code=True).eval()
+    results["resaved"] = resaved(**pair_inputs, task="paraphrase").logits
 try:
     AutoModel.from_pretrained(folders[0] + "-no-auto-map", trust_remote_code=True)
     results["no_auto_map"] = "loaded"
@@ -123,11 +135,7 @@ def test_saved_folders_load_score_and_answer_identically_without_hfmodels(tmp_pa
         expected[folder] = _expected(model, tokenizer)
         assert "auto_map" not in json.loads((tmp_path / name / "tokenizer_config.json").read_text())
     config = json.loads((tmp_path / "bi" / "config.json").read_text())
-    assert config["auto_map"] == {
-        "AutoConfig": "configuration_multitask_bert.MultitaskBertConfig",
-        "AutoModel": "modeling_multitask_bert.MultitaskBertModel",
-        "AutoModelForSequenceClassification": "modeling_multitask_bert.MultitaskBertForSequenceClassification",
-    }
+    assert config["auto_map"] == AUTO_MAP
     # The control: the same folder without `auto_map` cannot be loaded where hfmodels is missing.
     shutil.copytree(folders[0], folders[0] + "-no-auto-map")
     del config["auto_map"]
@@ -157,6 +165,11 @@ def test_saved_folders_load_score_and_answer_identically_without_hfmodels(tmp_pa
     got = torch.load(result_path)
     assert got["hfmodels_loaded"] == []
     assert "multitask_bert" in got["no_auto_map"], got["no_auto_map"]
+    resaved = tmp_path / "cross-resaved"
+    assert json.loads((resaved / "config.json").read_text())["auto_map"] == AUTO_MAP
+    for name in CODE_FILES:
+        assert (resaved / name).read_text() == (tmp_path / "cross" / name).read_text()
+    assert torch.equal(got["resaved"], expected[folders[-1]]["logits"]["paraphrase"])
     for folder in folders:
         want, have = expected[folder], got[folder]
         assert all(name.startswith("transformers_modules.") for name in have["classes"]), have["classes"]
