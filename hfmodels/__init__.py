@@ -3,7 +3,9 @@
 Importing the package registers every model family with the transformers Auto classes,
 so a saved model folder loads with `AutoConfig`, `AutoModel*` and `AutoTokenizer` without
 `trust_remote_code`, and the multitask BERT's `pipeline("multitask-bert")` with
-`transformers.pipelines.PIPELINE_REGISTRY`.
+`transformers.pipelines.PIPELINE_REGISTRY` (for model objects and folders without
+`custom_pipelines`; a folder the model saved declares its own copy of the pipeline, which
+transformers runs with `trust_remote_code=True`, see docs/conventions.md, "Remote code").
 """
 
 from transformers import (
