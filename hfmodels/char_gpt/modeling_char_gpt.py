@@ -29,6 +29,14 @@ so a left-padded batch decodes exactly like its rows one at a time, and rows pac
 several examples (positions restarting at 0, as `DataCollatorWithFlattening` produces) are
 kept apart for `vanilla` and `synthesizer`. The CPU kernels (cheap dropout masks, key padding,
 query chunking) are in `kernels_char_gpt.py`.
+
+Attention goes through transformers' interface: every variant calls
+`ALL_ATTENTION_FUNCTIONS[config._attn_implementation]`, one of `"char_gpt"` (the default: the
+explicit-matmul kernel on CPU, SDPA elsewhere), `"char_gpt_matmul"`, `"sdpa"` or `"eager"`
+(docs/conventions.md, "Attention implementations and caches"). All variants decode with a
+`DynamicCache`; only `vanilla` also takes a `StaticCache` (`cache_implementation="static"`) and a
+`torch.compile(fullgraph=True)`d decoding step; `synthesizer` and `perceiver` refuse a static cache
+with a ValueError saying why (`STATIC_CACHE_UNSUPPORTED`).
 """
 
 from __future__ import annotations
