@@ -44,7 +44,7 @@ digest = None
 if {task!r} == "decode":
     import hashlib
     from hfmodels.evaluation.birthplaces import greedy_decode
-    questions = list(data.birth["dev"]["question"])
+    questions = list(data.birth["validation"]["question"])
     if {checkpoint!r}:
         model = CharGPTForCausalLM.from_pretrained({checkpoint!r})
     else:

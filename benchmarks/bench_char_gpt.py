@@ -414,7 +414,7 @@ def decoding_speed(
     else:
         model = seeded_model(data.vocab_size, "vanilla")
     model.to(device).eval()
-    dev = list(data.birth["dev"]["question"])
+    dev = list(data.birth["validation"]["question"])
     test = list(data.birth["test"]["question"])
     if quick:
         dev, test = dev[:8], test[:8]

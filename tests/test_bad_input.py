@@ -276,7 +276,7 @@ def _char_gpt_read(entry: str, data_dir: Path, name: str) -> int | None:
 
     path = data_dir / "cs224n-a5" / name
     tok = CharTokenizer.from_corpus(CHAR_GPT_ALPHABET + "\n", save_directory=str(data_dir / "tok"))
-    split = {"birth_dev.tsv": "dev", "birth_test_inputs.tsv": "test"}.get(name)
+    split = {"birth_dev.tsv": "validation", "birth_test_inputs.tsv": "test"}.get(name)
     if entry == "read_wiki_file":
         return len(read_wiki_file(path, tokenizer=tok))
     if entry == "load_wiki_corpus":
@@ -286,7 +286,9 @@ def _char_gpt_read(entry: str, data_dir: Path, name: str) -> int | None:
         return None
     if entry == "read_birthplace_file":
         return len(
-            read_birthplace_file(path, labelled=split == "dev", tokenizer=tok, block_size=CHAR_GPT_BLOCK)
+            read_birthplace_file(
+                path, labelled=split == "validation", tokenizer=tok, block_size=CHAR_GPT_BLOCK
+            )
         )
     if entry == "load_birthplaces":
         return len(load_birthplaces(data_dir, tokenizer=tok, block_size=CHAR_GPT_BLOCK)[split])

@@ -426,6 +426,8 @@ def test_model_folders_hold_no_pickle_and_outputs_are_checked_before_training(da
         main([*finetune, "--writing_params_path", str(blocker / "m")])
     with pytest.raises(ValueError, match=r"--output_dir .*a_file: is a regular file"):
         main([*finetune[:-1], str(blocker)])
+    with pytest.raises(ValueError, match=r"--eval_split='dev': the project calls this split 'validation'"):
+        main([*finetune, "--eval_split", "dev"])
     assert not (tmp_path / "ft").exists()  # refused before any training
     with pytest.raises(ValueError, match=r"--outputs_path .*a_file/x: cannot be created"):
         main(["evaluate", *finetune[1:7], "--outputs_path", str(blocker / "x")])

@@ -123,7 +123,10 @@ def test_grid_then_final_finetune_on_all_training_questions(data_dir, tmp_path, 
     assert (
         final_metrics["finetune_steps"] == 2 * summary["chosen"]["epochs"]
     )  # all 8 questions: 2 steps an epoch
-    assert "birth_places_train.tsv" in final["command"]
+    assert "birth_places_train.tsv" in final["command"] and "--eval_split validation" in final["command"]
+    # scored as the validation split, its predictions and metric keys keep the course's name
+    assert len((out / "final" / "model" / "dev.predictions").read_text().splitlines()) == 4
+    assert final_metrics["dev_predictions"] == str(out / "final" / "model" / "dev.predictions")
     assert (out / "selection.png").stat().st_size > 1000
     md = (out / "selection.md").read_text()
     assert "(chosen)" in md and "dev accuracy" in md

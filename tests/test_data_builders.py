@@ -83,7 +83,7 @@ def _reader_splits(name: str, data_dir: Path) -> dict[str, list[dict]]:
         loaded = birthplaces.load_birthplaces(data_dir)
         return {
             "train": list(loaded["train"]),
-            "validation": list(loaded["dev"]),
+            "validation": list(loaded["validation"]),
             "test": [{**r, "place": None} for r in loaded["test"]],
         }
     if name == "wikitext2":

@@ -128,12 +128,12 @@ def test_wiki_unknown_character_names_line(tmp_path, tok):
 
 def test_load_birthplaces(data_dir, tok):
     ds = load_birthplaces(data_dir, tokenizer=tok, block_size=128)
-    assert set(ds) == {"train", "dev", "test"}
+    assert list(ds) == ["train", "validation", "test"]  # the project's split names, not the course's dev
     assert ds["train"]["question"] == [q for q, _ in PAIRS]
     assert ds["train"]["place"] == [p for _, p in PAIRS]
     assert ds["train"]["name"] == ["Ada Lovelace", "Émile Zola"]
-    assert ds["dev"]["place"] == ["Paris", "London"]  # file order kept
-    assert ds["dev"]["line"] == [1, 2]
+    assert ds["validation"]["place"] == ["Paris", "London"]  # birth_dev.tsv, file order kept
+    assert ds["validation"]["line"] == [1, 2]
     assert "place" not in ds["test"].column_names
     assert ds["test"]["question"] == [q for q, _ in PAIRS]
 
@@ -237,8 +237,8 @@ def test_test_inputs_need_room_for_an_answer(tmp_path):
 @pytest.mark.parametrize(
     "path, split",
     [
-        ("birth_dev.tsv", "dev"),
-        ("/x/cs224n-a5/birth_dev.tsv", "dev"),
+        ("birth_dev.tsv", "validation"),
+        ("/x/cs224n-a5/birth_dev.tsv", "validation"),
         ("birth_places_train.tsv", "train"),
         ("birth_test_inputs.tsv", "test"),
         ("undeveloped.tsv", None),
@@ -547,9 +547,9 @@ def test_real_files(tmp_path):
     wiki = load_wiki_corpus(SHARED, tokenizer=tok)
     assert len(wiki) == 2937
     ds = load_birthplaces(SHARED, tokenizer=tok, block_size=128)
-    assert {k: len(v) for k, v in ds.items()} == {"train": 2000, "dev": 500, "test": 437}
-    assert ds["dev"]["line"] == list(range(1, 501))
-    assert all(p for p in ds["dev"]["place"])
+    assert {k: len(v) for k, v in ds.items()} == {"train": 2000, "validation": 500, "test": 437}
+    assert ds["validation"]["line"] == list(range(1, 501))
+    assert all(p for p in ds["validation"]["place"])
     batch = SpanCorruptionCollator(tok, seed=0, pack=True)([wiki[i] for i in range(128)])
     assert batch["input_ids"].shape[1] <= 127
 

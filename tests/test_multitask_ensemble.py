@@ -59,12 +59,12 @@ def backbone(tmp_path_factory) -> Path:
 
 
 def raw_data(data_dir: Path) -> dict:
-    """`{(name, split): Dataset}` for the tiny sst/quora/sts dev and test sets."""
+    """`{(name, split): Dataset}` for the tiny sst/quora/sts validation and test sets."""
     out = {}
     for name in ("sst", "quora", "sts"):
         for split, ds in load_minbert(name, data_dir).items():
             if split != "train":
-                out[(name, "dev" if split == "validation" else split)] = ds
+                out[(name, split)] = ds
     return out
 
 
@@ -117,25 +117,26 @@ def test_combine_members_scores_the_ensemble_and_each_member():
     sst_a, sst_b = np.eye(5)[[0, 1, 1]] * 4, np.eye(5)[[0, 2, 3]] * 3  # a: 2/3 right, b: 1/3 right
     members = [
         {
-            ("sst", "dev"): sst_a,
-            ("quora", "dev"): np.array([2.0, -1.0]),
-            ("sts", "dev"): np.array([0.0, 1.0, 5.0]),
+            ("sst", "validation"): sst_a,
+            ("quora", "validation"): np.array([2.0, -1.0]),
+            ("sts", "validation"): np.array([0.0, 1.0, 5.0]),
             ("sst", "test"): sst_a[:1],
         },
         {
-            ("sst", "dev"): sst_b,
-            ("quora", "dev"): np.array([-1.0, 3.0]),
-            ("sts", "dev"): np.array([1.0, 2.0, 4.0]),
+            ("sst", "validation"): sst_b,
+            ("quora", "validation"): np.array([-1.0, 3.0]),
+            ("sts", "validation"): np.array([1.0, 2.0, 4.0]),
             ("sst", "test"): sst_b[:1],
         },
     ]
     result = combine_members(members, refs)
-    assert result.predictions[("sst", "dev")].tolist() == [0, 1, 1]  # 4-logit votes outweigh 3-logit ones
-    assert result.predictions[("quora", "dev")].tolist() == [
+    # 4-logit votes outweigh 3-logit ones
+    assert result.predictions[("sst", "validation")].tolist() == [0, 1, 1]
+    assert result.predictions[("quora", "validation")].tolist() == [
         1,
         1,
     ]  # mean p: (0.88 + 0.27) / 2, (0.27 + 0.95) / 2
-    assert result.predictions[("sts", "dev")].tolist() == [0.5, 1.5, 4.5]
+    assert result.predictions[("sts", "validation")].tolist() == [0.5, 1.5, 4.5]
     assert result.predictions[("sst", "test")].tolist() == [0]
     assert result.metrics["eval_sst_accuracy"] == pytest.approx(2 / 3)
     assert result.metrics["eval_quora_accuracy"] == pytest.approx(1 / 2)
@@ -147,18 +148,21 @@ def test_combine_members_scores_the_ensemble_and_each_member():
     }
     assert [m["eval_sst_accuracy"] for m in result.member_metrics] == pytest.approx([2 / 3, 1 / 3])
     assert [m["eval_quora_accuracy"] for m in result.member_metrics] == [1.0, 0.0]
-    assert result.members_per_key[("sst", "dev")] == 2
+    assert result.members_per_key[("sst", "validation")] == 2
     # a member covering fewer data sets (a single-task SST model) joins the average where it predicts
     sst_c = np.eye(5)[[2, 2, 2]] * 5
-    mixed = combine_members([*members, {("sst", "dev"): sst_c}], refs)
+    mixed = combine_members([*members, {("sst", "validation"): sst_c}], refs)
     # c's confident 2s outvote a's 1 on row 2 (p(2) = 0.61) and supply the right answer on row 3
-    assert mixed.predictions[("sst", "dev")].tolist() == [0, 2, 2]
+    assert mixed.predictions[("sst", "validation")].tolist() == [0, 2, 2]
     assert mixed.metrics["eval_sst_accuracy"] == pytest.approx(2 / 3)
-    assert mixed.predictions[("quora", "dev")].tolist() == result.predictions[("quora", "dev")].tolist()
+    assert (
+        mixed.predictions[("quora", "validation")].tolist()
+        == result.predictions[("quora", "validation")].tolist()
+    )
     assert mixed.members_per_key == {
-        ("sst", "dev"): 3,
-        ("quora", "dev"): 2,
-        ("sts", "dev"): 2,
+        ("sst", "validation"): 3,
+        ("quora", "validation"): 2,
+        ("sts", "validation"): 2,
         ("sst", "test"): 2,
     }
     assert mixed.member_metrics[2] == {"eval_sst_accuracy": pytest.approx(1 / 3)}
@@ -180,14 +184,14 @@ def test_ensemble_of_one_model_equals_its_predictions(tmp_path, data_dir):
         data_collator=MultitaskCollator(tokenizer),
     )
     result = combine_members(
-        [logits], {n: np.asarray(ds["label"]) for (n, s), ds in data.items() if s == "dev"}
+        [logits], {n: np.asarray(ds["label"]) for (n, s), ds in data.items() if s == "validation"}
     )
     for (name, split), ds in data.items():
         task = {"sst": "sentiment", "quora": "paraphrase", "sts": "similarity"}[name]
         alone = trainer.predict_dataset(tokenize_minbert(ds, tokenizer, max_length=128), task)
         np.testing.assert_array_equal(result.predictions[(name, split)], alone)
     assert result.member_metrics == [result.metrics]
-    dev = {n: tokenize_minbert(ds, tokenizer) for (n, s), ds in data.items() if s == "dev"}
+    dev = {n: tokenize_minbert(ds, tokenizer) for (n, s), ds in data.items() if s == "validation"}
     alone_metrics = {k: v for k, v in trainer.evaluate(dev).items() if k.startswith("eval_")}
     assert alone_metrics == pytest.approx(result.metrics)
 
@@ -197,17 +201,17 @@ def test_ensemble_of_two_models_averages_their_outputs(tmp_path, data_dir):
     data = raw_data(data_dir)
     members = [predict_member(f, data, eval_args(tmp_path)) for f in folders]
     result = combine_members(
-        members, {n: np.asarray(ds["label"]) for (n, s), ds in data.items() if s == "dev"}
+        members, {n: np.asarray(ds["label"]) for (n, s), ds in data.items() if s == "validation"}
     )
-    sts = [m[("sts", "dev")] for m in members]
+    sts = [m[("sts", "validation")] for m in members]
     assert not np.allclose(sts[0], sts[1])  # different members
-    np.testing.assert_allclose(result.predictions[("sts", "dev")], (sts[0] + sts[1]) / 2)
+    np.testing.assert_allclose(result.predictions[("sts", "validation")], (sts[0] + sts[1]) / 2)
     sst = [m[("sst", "test")] for m in members]
     probs = [np.exp(x) / np.exp(x).sum(-1, keepdims=True) for x in map(np.float64, sst)]
     assert result.predictions[("sst", "test")].tolist() == ((probs[0] + probs[1]) / 2).argmax(-1).tolist()
-    quora = [1 / (1 + np.exp(-m[("quora", "dev")].astype(np.float64))) for m in members]
+    quora = [1 / (1 + np.exp(-m[("quora", "validation")].astype(np.float64))) for m in members]
     assert (
-        result.predictions[("quora", "dev")].tolist()
+        result.predictions[("quora", "validation")].tolist()
         == ((quora[0] + quora[1]) / 2 > 0.5).astype(int).tolist()
     )
 

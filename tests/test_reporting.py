@@ -57,10 +57,13 @@ def test_model_card_has_model_index_with_accuracy(tmp_path):
     loaded = ModelCard.load(tmp_path / "README.md")
     results = loaded.data.eval_results
     assert results and results[0].metric_type == "accuracy" and results[0].metric_value == 0.25
-    assert results[0].dataset_split == "dev"
+    assert results[0].dataset_split == "validation"  # the project's split name, on a card too
+    with pytest.raises(ValueError, match="dataset_split='dev': the project calls this split 'validation'"):
+        build_model_card("char_gpt", "x", {}, accuracy=0.25, dataset_split="dev")
     assert "**25.0 %**" in loaded.text and "python run.py finetune" in loaded.text
     meta = yaml.safe_load(loaded.content.split("---")[1])
     assert meta["model-index"][0]["name"] == "vanilla.finetune.params"
+    assert meta["model-index"][0]["results"][0]["dataset"]["split"] == "validation"
     # A pretraining card has no accuracy and says so.
     pre = build_model_card("char_gpt", model_name="p", metrics={}, template_kwargs={"variant": "perceiver"})
     assert pre.data.eval_results is None and "not been scored" in pre.text

@@ -11,7 +11,7 @@ removed with a logged warning, empty files, empty lines, `\\r`) are those of
 - wiki.txt ([`read_wiki_file`]): one document per line. With a tokenizer, every character must
   be in its vocabulary.
 - birthplace TSVs ([`read_birthplace_file`]): `Where was NAME born?<TAB>PLACE` on every line
-  (labelled: train and dev), or `Where was NAME born?` alone on every line (the test inputs).
+  (labelled: train and validation), or `Where was NAME born?` alone on every line (the test inputs).
   Errors: a line without exactly one tab (labelled) or with a tab (questions only); a question
   with leading or trailing spaces, or not of the form `Where was NAME born?` with a non-empty
   NAME free of outer spaces (the study's prompts depend on that form, so another one is a
@@ -21,7 +21,8 @@ removed with a logged warning, empty files, empty lines, `\\r`) are those of
   for an answer (longer than `block_size - 2`).
 
 The split a file belongs to is known only for the data set's own file names ([`split_of_file`]):
-`birth_places_train.tsv` is train, `birth_dev.tsv` dev, `birth_test_inputs.tsv` test.
+`birth_places_train.tsv` is train, `birth_dev.tsv` validation, `birth_test_inputs.tsv` test (the
+project's split names, `hfmodels.data.splits`; the course's file names stay).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from .text_files import DataFormatError, read_lines, read_text, shorten
 WIKI_FILE = "cs224n-a5/wiki.txt"
 BIRTHPLACE_FILES = {
     "train": "cs224n-a5/birth_places_train.tsv",
-    "dev": "cs224n-a5/birth_dev.tsv",
+    "validation": "cs224n-a5/birth_dev.tsv",
     "test": "cs224n-a5/birth_test_inputs.tsv",
 }
 WIKI_FEATURES = Features({"text": Value("string"), "line": Value("int32")})
@@ -59,9 +60,9 @@ QUESTION_PATTERN = re.compile(r"Where was (?P<name>.+) born\?")
 
 
 def split_of_file(path: str | os.PathLike) -> str | None:
-    """The split of a birthplace file from its base name: "train", "dev" or "test" for the data
-    set's own files (see [`BIRTHPLACE_FILES`]), None for any other name (a name merely containing
-    "dev" is not dev)."""
+    """The split of a birthplace file from its base name: "train", "validation" (birth_dev.tsv) or
+    "test" for the data set's own files (see [`BIRTHPLACE_FILES`]), None for any other name (a name
+    merely containing "dev" is not the validation file)."""
     return {Path(relative).name: split for split, relative in BIRTHPLACE_FILES.items()}.get(Path(path).name)
 
 
@@ -215,8 +216,8 @@ def load_birthplaces(
     block_size: int | None = None,
 ) -> DatasetDict:
     """The birthplace files of the data directory as a `DatasetDict`: `train` (2,000 rows,
-    birth_places_train.tsv), `dev` (500, birth_dev.tsv), `test` (437, birth_test_inputs.tsv, no
-    `place` column). Rows keep file order. See [`read_birthplace_file`] for columns and checks."""
+    birth_places_train.tsv), `validation` (500, birth_dev.tsv), `test` (437, birth_test_inputs.tsv,
+    no `place` column). Rows keep file order. See [`read_birthplace_file`] for columns and checks."""
     return DatasetDict(
         {
             split: read_birthplace_file(

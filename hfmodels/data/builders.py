@@ -158,7 +158,7 @@ class BirthplacesBuilder(_ReaderBuilder):
     FEATURES = birthplaces.BIRTHPLACE_FEATURES
     FILES = {
         "train": birthplaces.BIRTHPLACE_FILES["train"],
-        "validation": birthplaces.BIRTHPLACE_FILES["dev"],
+        "validation": birthplaces.BIRTHPLACE_FILES["validation"],
         "test": birthplaces.BIRTHPLACE_FILES["test"],
     }
 

@@ -117,19 +117,19 @@ class BirthplaceData:
     @classmethod
     def load(cls, corpus: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None):
         """Read `corpus` (default: wiki.txt of the data directory, if there) with the library's strict
-        reader, and the train and dev questions of the data directory when present. Nothing is
-        downloaded."""
+        reader, and the train and validation questions (birth_dev.tsv) of the data directory when
+        present. Nothing is downloaded."""
         corpus_path = _corpus_file(corpus, data_dir) if corpus else _optional_data_file(WIKI_FILE, data_dir)
         documents = read_wiki_file(corpus_path)["text"] if corpus_path else []
         gold: dict[str, tuple[str, str]] = {}
         london = None
-        for split in ("train", "dev"):
+        for split in ("train", "validation"):
             path = _optional_data_file(BIRTHPLACE_FILES[split], data_dir)
             if path is None:
                 continue
             rows = read_birthplace_file(path, labelled=True)
             gold.update((q, (p, path.name)) for q, p in zip(rows["question"], rows["place"]))
-            if split == "dev" and len(rows):
+            if split == "validation" and len(rows):
                 london = sum(p == BASELINE_PLACE for p in rows["place"]) / len(rows)
         return cls(corpus_path, documents, gold, london)
 

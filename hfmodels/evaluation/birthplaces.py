@@ -15,8 +15,9 @@ course's `completion.split("⁇")[1]`.
 
 Files are read with the one strict reader, `hfmodels.data.read_birthplace_file` (labelled or
 questions only, decided by the first line). The split a score belongs to is an explicit `split`
-argument or the data set's own file name (`hfmodels.data.split_of_file`); any other file's
-metrics are prefixed `eval_`, never `dev_`.
+argument or the data set's own file name (`hfmodels.data.split_of_file`). Metric keys keep the
+course's split names (`dev_accuracy` for `validation`, `hfmodels.data.splits.course_split_name`);
+any other file's metrics are prefixed `eval_`, never `dev_`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from transformers.cache_utils import DynamicCache
 
 from ..char_gpt import MASK_CHAR
 from ..data import read_birthplace_file, split_of_file
+from ..data.splits import check_split_name, course_split_name
 from ..metrics.exact_match import ExactMatch
 from ..reporting import write_text_atomic
 from ..training.precision import native_bf16
@@ -164,10 +166,17 @@ def write_predictions(path: str | os.PathLike, predictions: Sequence[str]) -> No
     write_text_atomic(path, "".join(f"{p}\n" for p in predictions))
 
 
+def metric_prefix(split: str | None, argument: str = "split") -> str:
+    """The prefix of a split's metric keys: the course's name of the split (`dev` for `validation`,
+    as metrics.json files and their readers have it), `eval` for a file of unknown split (None).
+    The split `dev` is refused with an error naming `argument`."""
+    return UNKNOWN_SPLIT_PREFIX if split is None else course_split_name(split, argument)
+
+
 @dataclass
 class BirthplaceEvaluation:
-    """The outcome of [`evaluate_birthplaces`]: the file's `split` ("train", "dev", "test" or an
-    explicit name; None for a file of unknown split), its rows (`examples`, a `Dataset` from
+    """The outcome of [`evaluate_birthplaces`]: the file's `split` ("train", "validation", "test" or
+    an explicit name; None for a file of unknown split), its rows (`examples`, a `Dataset` from
     `hfmodels.data.read_birthplace_file`), the `predictions`, the exact-match `scores` (None without
     gold places), the decoding time and where the predictions were written."""
 
@@ -180,8 +189,8 @@ class BirthplaceEvaluation:
 
     def metrics(self) -> dict:
         """`<split>_accuracy`, `<split>_correct`, `<split>_total` (when scored),
-        `<split>_decode_seconds` and `<split>_predictions`; `<split>` is `eval` for an unknown file."""
-        prefix = self.split or UNKNOWN_SPLIT_PREFIX
+        `<split>_decode_seconds` and `<split>_predictions`; `<split>` is [`metric_prefix`] of the split."""
+        prefix = metric_prefix(self.split)
         out = {
             f"{prefix}_decode_seconds": round(self.decode_seconds, 2),
             f"{prefix}_predictions": self.outputs_path,
@@ -207,7 +216,10 @@ def evaluate_birthplaces(
 
     The file is read strictly against the model (`hfmodels.data.read_birthplace_file` with the
     tokenizer and `config.block_size`). `split` names the split the scores belong to; by default
-    it is `hfmodels.data.split_of_file(corpus_path)` (None for a file that is not the data set's)."""
+    it is `hfmodels.data.split_of_file(corpus_path)` (None for a file that is not the data set's);
+    the course's `dev` is refused (the split is `validation`)."""
+    if split is not None:
+        check_split_name(split)
     examples = read_birthplace_file(
         corpus_path, labelled=None, tokenizer=tokenizer, block_size=model.config.block_size
     )
@@ -251,6 +263,7 @@ __all__ = [
     "evaluate_places",
     "greedy_decode",
     "london_baseline",
+    "metric_prefix",
     "score_line",
     "write_predictions",
 ]

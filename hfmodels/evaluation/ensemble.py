@@ -31,12 +31,13 @@ from transformers import AutoConfig, AutoTokenizer, TrainingArguments
 
 from ..data.minbert import TASK_OF_DATASET, load_minbert, tokenize_minbert
 from ..data.multitask import MultitaskCollator
+from ..data.splits import check_split_name
 from ..multitask_bert.configuration_multitask_bert import MultitaskBertConfig
 from ..multitask_bert.modeling_multitask_bert import MultitaskBertModel, head_rules
 from ..training.multitask import MultitaskTrainer
 from .minbert import compute_minbert_metrics
 
-#: A data set and split, e.g. `("sst", "dev")` or `("sts", "test")`.
+#: A data set and split, e.g. `("sst", "validation")` or `("sts", "test")`.
 Key = tuple[str, str]
 
 
@@ -98,17 +99,15 @@ def union_of(covered: Sequence[Sequence[str]]) -> list[str]:
 def load_eval_sets(
     names: Sequence[str], data_dir=None, max_eval_examples: int | None = None
 ) -> dict[Key, Dataset]:
-    """The raw dev and test sets `{(name, split): Dataset}` of the data sets `names` (splits
-    `"dev"` and `"test"`; the first `max_eval_examples` rows of each when given)."""
+    """The raw validation and test sets `{(name, split): Dataset}` of the data sets `names` (splits
+    `"validation"` and `"test"`; the first `max_eval_examples` rows of each when given)."""
     data = {}
     for name in names:
         for split, ds in load_minbert(name, data_dir).items():
             if split == "train":
                 continue
             n = max_eval_examples
-            data[(name, "dev" if split == "validation" else split)] = (
-                ds if n is None or len(ds) <= n else ds.select(range(n))
-            )
+            data[(name, split)] = ds if n is None or len(ds) <= n else ds.select(range(n))
     return data
 
 
@@ -157,18 +156,19 @@ class EnsembleResult:
 def combine_members(
     member_logits: Sequence[Mapping[Key, np.ndarray]],
     references: Mapping[str, np.ndarray],
-    dev_split: str = "dev",
+    eval_split: str = "validation",
     metric_key_prefix: str = "eval",
 ) -> EnsembleResult:
     """Average the members' outputs `[{(name, split): logits}, ...]` into the ensemble's predictions
     (each key over the members that predicted it), and score the ensemble and every member on the
-    `dev_split` rows against `references` (`{name: gold labels}`) with [`compute_minbert_metrics`]."""
+    `eval_split` rows against `references` (`{name: gold labels}`) with [`compute_minbert_metrics`]."""
     if not member_logits:
         raise ValueError("combine_members: no members")
+    check_split_name(eval_split, "eval_split")
     keys = list(dict.fromkeys(key for member in member_logits for key in member))
 
     def score(predictions: Mapping[Key, np.ndarray]) -> dict[str, float]:
-        dev = {name: p for (name, split), p in predictions.items() if split == dev_split}
+        dev = {name: p for (name, split), p in predictions.items() if split == eval_split}
         metrics = compute_minbert_metrics(dev, {name: np.asarray(references[name]) for name in dev})
         return {f"{metric_key_prefix}_{k}": v for k, v in metrics.items()}
 

@@ -18,6 +18,7 @@ import numpy as np
 from huggingface_hub import EvalResult
 
 from ..data.minbert import TASK_OF_DATASET, load_quora, load_sts
+from ..data.splits import course_split_name
 from ..metrics.accuracy import Accuracy
 from ..metrics.pearsonr import PearsonCorrelation
 from ..reporting import write_text_atomic
@@ -88,16 +89,18 @@ def write_predictions(path: str | os.PathLike, ids: Iterable[str], predictions: 
 
 
 def prediction_file_name(name: str, split: str) -> str:
-    """`<stem>-<split>-output.csv`, e.g. `para-dev-output.csv` for `("quora", "dev")`."""
+    """`<stem>-<course split>-output.csv`, the course's names that its grader expects:
+    `para-dev-output.csv` for `("quora", "validation")`, `sst-test-output.csv` for `("sst", "test")`
+    (`hfmodels.data.splits.course_split_name`; the split `"dev"` is refused)."""
     if name not in PREDICTION_FILE_STEMS:
         raise ValueError(f"data set {name!r}; allowed: {', '.join(PREDICTION_FILE_STEMS)}")
-    return f"{PREDICTION_FILE_STEMS[name]}-{split}-output.csv"
+    return f"{PREDICTION_FILE_STEMS[name]}-{course_split_name(split)}-output.csv"
 
 
 def write_prediction_files(
     pred_dir: str | os.PathLike, predictions: Mapping[tuple[str, str], tuple[Iterable[str], Iterable]]
 ) -> list[Path]:
-    """Write `{(data set, split): (ids, predictions)}` (e.g. `("sst", "test")`) as course-format files
+    """Write `{(data set, split): (ids, predictions)}` (e.g. `("sst", "validation")`) as course-format files
     [`prediction_file_name`] in `pred_dir`; returns their paths."""
     return [
         write_predictions(

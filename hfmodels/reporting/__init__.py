@@ -214,8 +214,8 @@ def build_model_card(
     dataset_name: str = "CS224N birthplaces (birth_dev.tsv)",
     dataset_type: str = "cs224n-birthplaces",
     task_type: str = "text-generation",
-    metric_name: str = "exact match accuracy (dev)",
-    dataset_split: str = "dev",
+    metric_name: str = "exact match accuracy (validation)",
+    dataset_split: str = "validation",
     template_kwargs: Mapping[str, Any] | None = None,
     eval_results: Sequence[EvalResult] | None = None,
     tags: Sequence[str] = (),
@@ -228,12 +228,16 @@ def build_model_card(
     `hfmodels`, the template's name and `tags`.
 
     The evaluation results are `eval_results`, or with `accuracy` one `EvalResult` (metric type
-    `accuracy`, split `dataset_split`, on `dataset_name`/`dataset_type` for `task_type`). `pipeline_tag`
-    defaults to `task_type`. The template sees `model_name`, `accuracy` (as `"25.0 %"` or None),
-    `metrics_table` ([`metrics_table`] of `metrics`) and `template_kwargs`."""
+    `accuracy`, split `dataset_split`, on `dataset_name`/`dataset_type` for `task_type`); the split
+    is one of the project's names (docs/datasets.md, "One split vocabulary"; the course's `dev` is
+    refused). `pipeline_tag` defaults to `task_type`. The template sees `model_name`, `accuracy`
+    (as `"25.0 %"` or None), `metrics_table` ([`metrics_table`] of `metrics`) and `template_kwargs`."""
+    from ..data.splits import check_split_name  # not at the top: hfmodels.data imports this module
+
     path = template_path(template)
     results = list(eval_results or [])
     if accuracy is not None:
+        check_split_name(dataset_split, "dataset_split")
         results.append(
             EvalResult(
                 task_type=task_type,

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from transformers.trainer_utils import SaveStrategy
 
+from ..evaluation.birthplaces import metric_prefix
 from ..reporting import save_figure_atomic, write_text_atomic
 from .study import StudyRun, finetune
 
@@ -119,7 +120,7 @@ def finetune_pair(
         eval_split=split,
         eval_after_finetune=True,
         writing_params_path=str(folder / "model"),
-        outputs_path=str(folder / "model" / f"{split}.predictions"),
+        outputs_path=str(folder / "model" / f"{metric_prefix(split)}.predictions"),
         tb_expt_name=folder.name,
         overwrite_output_dir=True,  # a pair without its pair.json was interrupted: start it again
     )
@@ -248,14 +249,15 @@ def _grid(
 def _final(
     base: StudyRun, options: SelectionArguments, setup: dict, chosen: dict, train: str, corpus: str
 ) -> dict:
-    """The chosen pair finetuned on all training questions and scored on dev (reused if unchanged)."""
+    """The chosen pair finetuned on all training questions and scored on the validation split
+    (birth_dev.tsv; metric keys `dev_*`), reused if unchanged."""
     folder = Path(base.training.output_dir) / "final"
     done = folder / "final.json"
     previous = json.loads(done.read_text(encoding="utf-8")) if done.exists() else None
     if previous and previous.get("chosen") == chosen["name"] and previous.get("setup") == setup:
         return previous["final"]
     dev = base.data("birth_dev.tsv")
-    metrics = finetune_pair(base, chosen["lr"], chosen["epochs"], train, dev, "dev", folder)
+    metrics = finetune_pair(base, chosen["lr"], chosen["epochs"], train, dev, "validation", folder)
     final = {"model": str(folder / "model")}
     final.update(
         {k: metrics.get(k) for k in ("dev_accuracy", "dev_correct", "dev_total", "finetune_wall_seconds")}

@@ -28,7 +28,7 @@ from ..data import (
     resolve_data_path,
     split_of_file,
 )
-from ..evaluation.birthplaces import BirthplaceEvaluation, evaluate_birthplaces, score_line
+from ..evaluation.birthplaces import BirthplaceEvaluation, evaluate_birthplaces, metric_prefix, score_line
 from ..evaluation.birthplaces import london_baseline as london_baseline_scores
 from ..reporting import build_model_card, save_trainer_metrics, update_metrics_file, write_summary
 from .char_gpt import (
@@ -219,9 +219,9 @@ def finetune(run: StudyRun) -> dict:
     eval_path = run.data(study.eval_corpus_path or "birth_dev.tsv") if study.eval_after_finetune else None
     outputs = None
     if eval_path:
-        outputs = study.outputs_path or os.path.join(
-            out, f"{study.eval_split or split_of_file(eval_path) or 'eval'}.predictions"
-        )
+        # named as its metrics (dev.predictions for birth_dev.tsv); refuses --eval_split dev before training
+        prefix = metric_prefix(study.eval_split or split_of_file(eval_path), "--eval_split")
+        outputs = study.outputs_path or os.path.join(out, f"{prefix}.predictions")
     prepare_training_outputs(run, outputs)
     tokenizer = tokenizer_for(run)
     model = model_for(run, tokenizer)

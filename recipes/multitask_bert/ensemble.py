@@ -32,6 +32,7 @@ import torch
 from transformers import HfArgumentParser, TrainingArguments
 
 import hfmodels  # noqa: F401  (registers the Auto classes)
+from hfmodels.data.splits import course_split_name
 from hfmodels.evaluation.ensemble import (
     check_members,
     combine_members,
@@ -131,11 +132,13 @@ def main(argv: list[str] | None = None) -> dict:
         mine = {key: ds for key, ds in data.items() if key[0] in names}
         member_logits.append(predict_member(path, mine, targs, args.max_length, args.cfimdb_max_length))
     seconds = time.perf_counter() - start
-    references = {name: np.asarray(ds["label"]) for (name, split), ds in data.items() if split == "dev"}
+    references = {name: np.asarray(ds["label"]) for (name, s), ds in data.items() if s == "validation"}
     result = combine_members(member_logits, references)
     metrics: dict = dict(result.metrics)
     metrics["ensemble_size"] = len(args.models)
-    metrics["members_per_data_set"] = {f"{n}-{s}": c for (n, s), c in result.members_per_key.items()}
+    # metrics.json keys keep the course's split names (sst-dev), as its metric keys do
+    counts = result.members_per_key.items()
+    metrics["members_per_data_set"] = {f"{n}-{course_split_name(s)}": c for (n, s), c in counts}
     metrics["predict_wall_seconds"] = round(seconds, 1)
     metrics["members"] = [{"model": path, **m} for path, m in zip(args.models, result.member_metrics)]
     if targs.process_index == 0:

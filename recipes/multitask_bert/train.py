@@ -379,7 +379,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     # Predictions need every process (they are sharded and gathered); files come from the main one.
     predictions = {
         (n, split): (ds["id"], trainer.predict_dataset(ds, TASK_OF[n]))
-        for split, sets in (("dev", dev), ("test", test))
+        for split, sets in (("validation", dev), ("test", test))
         for n, ds in sets.items()
     }
     if trainer.is_world_process_zero():
