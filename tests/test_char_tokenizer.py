@@ -4,6 +4,7 @@ characters and bad vocabulary files."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -20,6 +21,7 @@ from hfmodels.char_gpt import (
     UnknownCharacterError,
 )
 
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CORPUS = "Ada Lovelace was born in London.\nAlan Turing, born 1912."
 
 
@@ -167,3 +169,74 @@ def test_fast_tokenizer_unknown_replacement_matches_the_slow_one():
     slow = CharTokenizer.from_corpus(CORPUS, unknown_char=" ")
     fast = CharTokenizerFast(vocab_file=slow.vocab_file_path, unknown_char=" ")
     assert fast("A\u00e9a").input_ids == slow.encode_chars("A\u00e9a") == slow.encode_chars("A a")
+
+
+def test_a_reloaded_fast_tokenizer_saves_the_same_files(tmp_path):
+    """Loading and saving again changes nothing; tokenizer_config.json holds no copy of the vocabulary,
+    also when the folder was written by the slow class."""
+    slow = CharTokenizer.from_corpus(CORPUS)
+    slow.save_pretrained(tmp_path / "slow")
+    fast = CharTokenizerFast.from_corpus(CORPUS, model_max_length=64)
+    fast.save_pretrained(tmp_path / "a")
+    CharTokenizerFast.from_pretrained(tmp_path / "a").save_pretrained(tmp_path / "b")
+    CharTokenizerFast.from_pretrained(tmp_path / "slow", model_max_length=64).save_pretrained(tmp_path / "c")
+    for name in ("tokenizer.json", "vocab.json"):
+        first = (tmp_path / "a" / name).read_text(encoding="utf-8")
+        assert (
+            first
+            == (tmp_path / "b" / name).read_text(encoding="utf-8")
+            == (tmp_path / "c" / name).read_text(encoding="utf-8")
+        ), name
+    configs = [_tokenizer_config(tmp_path / f) for f in "abc"]
+    assert configs[0] == configs[1] == configs[2]
+    assert "vocab" not in configs[2] and configs[2]["backend"] == "tokenizers"
+    assert configs[2]["eos_token"] == MASK_CHAR and configs[2]["model_max_length"] == 64
+
+
+def _tokenizer_config(folder):
+    config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    # transformers adds where a tokenizer was loaded from to what it saves
+    return {k: v for k, v in config.items() if k not in ("is_local", "local_files_only")}
+
+
+def test_load_folder_tokenizer_gives_the_fast_class_with_the_models_limit(tmp_path):
+    from hfmodels.training.char_gpt import load_folder_tokenizer
+
+    slow = CharTokenizer.from_corpus(CORPUS)
+    slow.save_pretrained(tmp_path)  # a folder of the slow class: vocab.json only
+    CharGPTConfig(vocab_size=slow.vocab_size, block_size=16, attention_type="synthesizer").save_pretrained(
+        tmp_path
+    )
+    tok = load_folder_tokenizer(tmp_path)
+    assert type(tok) is CharTokenizerFast and tok.model_max_length == 15 and tok.eos_token == MASK_CHAR
+    assert tok(CORPUS).input_ids == slow(CORPUS).input_ids
+    tok.save_pretrained(tmp_path)
+    vocab = json.loads((tmp_path / "vocab.json").read_text(encoding="utf-8"))
+    swapped = dict(vocab, A=vocab["d"], d=vocab["A"])
+    (tmp_path / "vocab.json").write_text(json.dumps(swapped, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(
+        ValueError, match=r"tokenizer.json: its vocabulary differs from .*vocab.json .*damaged"
+    ):
+        load_folder_tokenizer(tmp_path)
+    (tmp_path / "vocab.json").write_text(json.dumps(dict(list(vocab.items())[:-1])), encoding="utf-8")
+    with pytest.raises(ValueError, match=rf"vocab_size={len(vocab)} but the tokenizer has {len(vocab) - 1}"):
+        load_folder_tokenizer(tmp_path)
+
+
+@pytest.mark.skipif(not (SHARED / "cs224n-a5").is_dir(), reason="the cs224n-a5 data is not present")
+def test_fast_and_slow_give_the_same_ids_on_every_file_of_the_data():
+    """wiki.txt line by line and every field (question, place) of the three birthplace files."""
+    from hfmodels.data import build_char_tokenizer
+
+    fast = build_char_tokenizer(SHARED)
+    slow = CharTokenizer(vocab_file=fast.vocab_file)
+    assert type(fast) is CharTokenizerFast and fast.get_vocab() == slow.get_vocab() and len(fast) == 256
+    texts = {}
+    for path in sorted((SHARED / "cs224n-a5").iterdir()):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        texts[path.name] = [field for line in lines for field in line.split("\t")]
+    assert set(texts) == {"wiki.txt", "birth_places_train.tsv", "birth_dev.tsv", "birth_test_inputs.tsv"}
+    for name, pieces in texts.items():
+        ids = fast(pieces).input_ids
+        assert ids == slow(pieces).input_ids == [slow.encode_chars(p) for p in pieces], name
+        assert sum(map(len, ids)) == sum(map(len, pieces)), name  # one id per character

@@ -235,8 +235,9 @@ class CharTokenizerFast(PreTrainedTokenizerFast):
         padding_side: str = "left",
         **kwargs,
     ):
-        # `from_pretrained` passes the vocabulary it read (the backend holds it; kept, it would be
-        # copied into tokenizer_config.json) and a slow folder's `backend: custom` (this one is `tokenizers`).
+        # `from_pretrained` passes the vocabulary it read from tokenizer.json (the backend is built from
+        # vocab.json or tokenizer.json; kept, it would be copied into tokenizer_config.json) and a slow
+        # folder's `backend: custom` (this one is `tokenizers`).
         kwargs.pop("vocab", None)
         kwargs.pop("backend", None)
         if kwargs.get("tokenizer_object") is None and not (tokenizer_file and os.path.isfile(tokenizer_file)):

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from tokenizers import Tokenizer
 from transformers import HfArgumentParser, TrainingArguments
 from transformers.training_args import OptimizerNames
 
@@ -347,26 +348,36 @@ def load_folder_tokenizer(path: str | os.PathLike) -> CharTokenizerFast:
             f"{vocab_file}: missing; a model folder carries its own tokenizer (vocab.json), and no other is used with it."
         )
     try:
-        vocab = json.loads(vocab_file.read_text(encoding="utf-8"))
+        json.loads(vocab_file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{vocab_file}: not a readable vocabulary ({err}).") from err
-    limit = {}
-    if (folder / "config.json").is_file():
-        config = CharGPTConfig.from_pretrained(folder)
-        if config.vocab_size != len(vocab):
-            raise ValueError(
-                f"{folder}: config.json has vocab_size={config.vocab_size} but the tokenizer has "
-                f"{len(vocab)} entries; a model is used only with its own tokenizer."
-            )
-        limit = {"model_max_length": config.max_input_length}
-    tokenizer = CharTokenizerFast.from_pretrained(folder, **limit)
-    if tokenizer.get_vocab() != vocab:
-        differ = sorted(set(tokenizer.get_vocab().items()) ^ set(vocab.items()), key=lambda kv: kv[1])
+    config = CharGPTConfig.from_pretrained(folder) if (folder / "config.json").is_file() else None
+    limit = {"model_max_length": config.max_input_length} if config else {}
+    tokenizer = CharTokenizerFast.from_pretrained(folder, **limit)  # built from vocab.json, as the slow class
+    if config and config.vocab_size != len(tokenizer):
         raise ValueError(
-            f"{folder / 'tokenizer.json'}: its vocabulary differs from {vocab_file} ({len(tokenizer.get_vocab())} "
-            f"and {len(vocab)} entries; first difference {differ[0]!r}); the folder is damaged."
+            f"{folder}: config.json has vocab_size={config.vocab_size} but the tokenizer has "
+            f"{len(tokenizer)} entries; a model is used only with its own tokenizer."
         )
+    _check_tokenizer_json(folder / "tokenizer.json", tokenizer.get_vocab(), vocab_file)
     return tokenizer
+
+
+def _check_tokenizer_json(tokenizer_file: Path, vocab: dict[str, int], vocab_file: Path) -> None:
+    """A folder's `tokenizer.json` (what `AutoTokenizer` reads under `trust_remote_code`) must hold the
+    vocabulary of its `vocab.json`; a missing one is fine (a folder of the slow class)."""
+    if not tokenizer_file.is_file():
+        return
+    try:
+        saved = Tokenizer.from_file(str(tokenizer_file)).get_vocab()
+    except Exception as err:  # tokenizers raises a bare Exception for an unreadable file
+        raise ValueError(f"{tokenizer_file}: not a readable tokenizers file ({err}).") from None
+    if saved != vocab:
+        differ = sorted(set(saved.items()) ^ set(vocab.items()), key=lambda kv: kv[1])
+        raise ValueError(
+            f"{tokenizer_file}: its vocabulary differs from {vocab_file} ({len(saved)} and {len(vocab)} "
+            f"entries; first difference {differ[0]!r}); the folder is damaged."
+        )
 
 
 def train_with_token_schedule(
