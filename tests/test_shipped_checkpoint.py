@@ -17,6 +17,7 @@ from hfmodels.char_gpt import MASK_CHAR, CharGPTConfig, CharTokenizer, CharToken
 from hfmodels.checkpoints import checkpoint_path
 
 FAMILY = Path(hfmodels.__file__).parent / "char_gpt"
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 # Run in a fresh interpreter where `import hfmodels` raises ImportError: only the folder's own code loads.
 TOKENIZER_WITHOUT_HFMODELS = """
 import json
@@ -100,3 +101,17 @@ def test_the_shipped_checkpoint_carries_the_fast_tokenizer_with_the_models_limit
     assert got["class"] == "CharTokenizerFast" and got["module"].startswith("transformers_modules"), got
     assert (got["eos_token"], got["model_max_length"]) == (MASK_CHAR, limit)
     assert got["ids"] == whole[:limit]
+
+
+@pytest.mark.skipif(not (SHARED / "cs224n-a5").is_dir(), reason="the cs224n-a5 data is not present")
+def test_the_evaluator_answers_the_same_with_the_fast_and_the_slow_tokenizer():
+    from hfmodels.data import read_birthplace_file
+    from hfmodels.evaluation.birthplaces import greedy_decode
+
+    folder = Path(checkpoint_path())
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    questions = read_birthplace_file(SHARED / "cs224n-a5" / "birth_dev.tsv")["question"][:50]
+    fast = greedy_decode(model, AutoTokenizer.from_pretrained(folder), questions, bf16=False)
+    slow = greedy_decode(model, CharTokenizer.from_pretrained(folder), questions, bf16=False)
+    assert len(fast) == 50 and any(p.text for p in fast)
+    assert fast == slow
