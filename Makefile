@@ -57,6 +57,7 @@ bench: install
 	$(BIN)/python benchmarks/run.py --data_dir $(DATA_DIR) --results_dir $(BENCH_RESULTS) --output $(BENCH_OUT)
 	$(BIN)/python benchmarks/bench_lstm_lm.py --data_dir $(DATA_DIR) --out $(BENCH_RESULTS)
 	$(BIN)/python benchmarks/bench_attention_backward.py --out $(BENCH_RESULTS)
+	$(BIN)/python benchmarks/bench_greedy_decode.py --data_dir $(DATA_DIR) --out $(BENCH_RESULTS)
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info
