@@ -142,7 +142,9 @@ class MultitaskTrainer(Trainer):
 
     def create_optimizer(self, model=None) -> torch.optim.Optimizer:
         """The stock optimizer, or with `layerwise_lr_decay != 1` the same optimizer class and
-        arguments (`args.optim`, or `optimizer_cls_and_kwargs`) over [`layerwise_lr_groups`]."""
+        arguments (`args.optim`, or `optimizer_cls_and_kwargs`) over [`layerwise_lr_groups`].
+        Overridden because the stock method builds two groups at one rate (`get_decay_parameter_names`
+        chooses only which decay), and layer-wise rates need a group per (rate, decay) pair."""
         if self.layerwise_lr_decay == 1.0 or self.optimizer is not None:
             return super().create_optimizer(model)
         opt_model = self.model if model is None else model
