@@ -73,7 +73,7 @@ def test_recipe_trains_resumes_and_writes_a_loadable_model(tmp_path):
 def test_preset_with_an_unknown_key_is_refused(tmp_path):
     preset = tmp_path / "bad.json"
     preset.write_text(json.dumps({"emb_dim": 16, "warmup_ratio": 0.1}))
-    with pytest.raises(SystemExit, match=r"bad.json: unknown keys \['warmup_ratio'\]"):
+    with pytest.raises(SystemExit, match=r"bad.json: warmup_ratio is not an option"):
         addsub_train.parse_args(["--preset", str(preset), "--output_dir", str(tmp_path)])
 
 

@@ -240,6 +240,7 @@ def _source_url(relative: str, spec: DataFileSpec) -> tuple[str, bool]:
 
 def _fetch(url: str, dest: Path, timeout: float = 60.0) -> None:
     """Stream `url` into the path `dest` with a progress bar (hand-written: see the module docstring)."""
+    from datasets.utils import are_progress_bars_disabled
     from tqdm.auto import tqdm
 
     try:
@@ -251,6 +252,7 @@ def _fetch(url: str, dest: Path, timeout: float = 60.0) -> None:
                 unit_scale=True,
                 desc=f"download {url}",
                 leave=False,
+                disable=are_progress_bars_disabled(),  # `--disable_tqdm` (hfmodels.training.verbosity)
             ) as bar:
                 while chunk := response.read(1 << 16):
                     out.write(chunk)

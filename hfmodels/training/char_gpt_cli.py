@@ -5,8 +5,9 @@ function's preset.
 Defaults come in three layers: the dataclass defaults of [`CharGPTStudyArguments`] and
 [`CharGPTTrainingArguments`], then the function's preset (`<presets>/<function>.json`;
 `finetune_from_pretrained.json` for `finetune` with `--reading_params_path`, or the file given
-with `--config`), then the command line, which always wins. A single argument ending in `.json`
-is a preset naming its own function (`run.py presets/quickstart.json`).
+with `--config`, JSON or YAML), then the command line, which always wins. A single JSON or YAML
+file as the only argument is a preset naming its own function (`run.py presets/quickstart.json`).
+`--log_level` and `--disable_tqdm` apply to every step (`hfmodels.training.verbosity`).
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from .char_gpt import (
     check_arguments,
     is_main_process,
 )
-from .cli import apply_preset, explicit_options, pop_option
+from .cli import apply_preset, config_argument, explicit_options
 from .quickstart import quickstart
 from .study import StudyRun, analyze, evaluate, finetune, london_baseline, pretrain
+from .verbosity import apply_logging
 
 COURSE_POSITIONALS = ("function", "variant", "pretrain_corpus_path")
 
@@ -47,11 +49,10 @@ def parse_study_arguments(
 ) -> tuple[CharGPTStudyArguments, CharGPTTrainingArguments, set[str]]:
     """The two argument dataclasses of `argv` and the options the command line set."""
     parser = argument_parser()
-    argv = ["--config", argv[0]] if len(argv) == 1 and argv[0].endswith(".json") else list(argv)
+    config, argv = config_argument(argv)
     positionals = []
     while argv and not argv[0].startswith("-") and len(positionals) < 3:
         positionals.append(argv.pop(0))
-    config, argv = pop_option(argv, "--config")
     given = explicit_options(parser, argv)
     if {"function", "variant"} & given:
         raise SystemExit(
@@ -106,9 +107,7 @@ def run_command(argv: list[str], presets: str | os.PathLike) -> dict:
     """Parse `argv` and run the requested step of the study; returns its metrics."""
     command = "python recipes/char_gpt/run.py " + " ".join(shlex.quote(a) for a in argv)
     study, training, given = parse_study_arguments(argv, presets)
-    logging.basicConfig(
-        level=logging.INFO if is_main_process() else logging.WARNING, format="%(levelname)s %(message)s"
-    )
+    apply_logging(training)
     set_seed(training.seed)
     # --push_to_hub uploads the model folder after the step (push_folder_to_hub), not Trainer's output
     # dir with its checkpoints, TensorBoard events, training_args.bin and generic card.

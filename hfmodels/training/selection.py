@@ -313,24 +313,28 @@ LOCATIONS = {"output_dir", "data_dir", "reading_params_path", "pretrain_corpus_p
 
 def run_selection_command(argv: list[str], preset: str | os.PathLike) -> dict:
     """`VARIANT --reading_params_path P --output_dir O [grid options] [run.py finetune options]`,
-    over the finetuning `preset`; the grid's own options are refused as run.py options."""
+    over the finetuning `preset` (or the JSON/YAML file of `--config`, or such a file as the only
+    argument); the grid's own options are refused as run.py options."""
     from ..data.paths import resolve_data_dir
     from .char_gpt import argument_parser, check_arguments
-    from .cli import apply_preset, explicit_options
+    from .cli import apply_preset, config_argument, explicit_options
+    from .verbosity import apply_logging
 
-    argv = list(argv)
-    variant = argv.pop(0) if argv and not argv[0].startswith("-") else "vanilla"
+    config, argv = config_argument(argv)
+    variant = argv.pop(0) if argv and not argv[0].startswith("-") else None
     parser = argument_parser(SelectionArguments)
     given = explicit_options(parser, argv)
     for name in GRID_OPTIONS:
         if name in given:
             parser.error(f"--{name} is set by the grid (--lrs, --epochs); it cannot be passed on")
-    preset_keys = set(apply_preset(parser, preset)) - {"function"}
-    parser.set_defaults(function="finetune", variant=variant)
+    preset_keys = set(apply_preset(parser, config or preset)) - {"function"}
+    parser.set_defaults(function="finetune", variant=variant or parser.get_default("variant") or "vanilla")
     study, training, options = parser.parse_args_into_dataclasses(args=argv)
-    if not study.reading_params_path or "output_dir" not in given:
+    variant = study.variant
+    if not study.reading_params_path or "output_dir" not in given | preset_keys:
         parser.error("--reading_params_path (the pretrained model folder) and --output_dir are required")
     check_arguments(study, training, given, preset_keys, prog="select_finetune.py")
+    apply_logging(training)  # --log_level, --disable_tqdm: libraries' loggers and bars too
     own = {f.name for f in dataclasses.fields(SelectionArguments)} | LOCATIONS
     extra = sorted(f"--{k}={getattr(study, k, getattr(training, k, None))}" for k in given - own)
     command = f"python recipes/char_gpt/run.py finetune {variant} {study.pretrain_corpus_path}"

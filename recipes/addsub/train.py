@@ -6,23 +6,22 @@
     accelerate launch recipes/addsub/train.py --output_dir runs/addsub/reference      # same, launched
     python recipes/addsub/train.py --output_dir runs/addsub/reference --resume_from_checkpoint last
 
-A preset (`recipes/addsub/presets/<name>.json`, default `reference`) sets the model and training
-defaults; any flag on the command line overrides it (every `TrainingArguments` flag works). Writes
-to `--output_dir`: the model and tokenizer (loadable with `AutoModelForSeq2SeqLM` /
-`AutoTokenizer` after `import hfmodels`), checkpoints (one per epoch), TensorBoard logs,
+A preset (`recipes/addsub/presets/<name>.json`, default `reference`; or `--config FILE`, JSON or
+YAML, or such a file as the only argument) sets the model and training defaults; any flag on the
+command line overrides it (every `TrainingArguments` flag works, `--log_level` and `--disable_tqdm`
+included). Writes to `--output_dir`: the model and tokenizer (loadable with
+`AutoModelForSeq2SeqLM` / `AutoTokenizer` after `import hfmodels`), checkpoints (one per epoch), TensorBoard logs,
 `metrics.json`, `summary.md`, the model card `README.md`, and Trainer's `train_results.json`,
 `eval_results.json`, `test_results.json`, `all_results.json`.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from transformers import HfArgumentParser, Trainer, TrainingArguments, default_data_collator, set_seed
@@ -39,8 +38,10 @@ from hfmodels.reporting import (
     update_metrics_file,
     write_summary,
 )
+from hfmodels.training.cli import apply_preset, choose_preset
 from hfmodels.training.precision import describe_cpu, precision_choice
 from hfmodels.training.resume import resolve_resume_checkpoint
+from hfmodels.training.verbosity import apply_logging
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 
@@ -72,24 +73,11 @@ class AddSubArguments:
 
 
 def parse_args(argv: list[str]) -> tuple[AddSubArguments, TrainingArguments, str]:
-    """`--preset NAME` (or a JSON path) gives the defaults, the other flags override them."""
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--preset", default="reference")
-    known, rest = pre.parse_known_args(argv)
-    preset_path = (
-        Path(known.preset) if known.preset.endswith(".json") else PRESETS_DIR / f"{known.preset}.json"
-    )
-    if not preset_path.exists():
-        raise SystemExit(f"--preset {known.preset}: no file {preset_path}")
+    """`--preset NAME` (default `reference`), `--config FILE` (JSON or YAML) or such a file as the
+    only argument gives the defaults, the other flags override them."""
+    preset_path, rest = choose_preset(argv, PRESETS_DIR, "reference")
     parser = HfArgumentParser((AddSubArguments, TrainingArguments))
-    preset_values = json.loads(preset_path.read_text(encoding="utf-8"))
-    known_fields = {f.name for cls in (AddSubArguments, TrainingArguments) for f in fields(cls)}
-    unknown = sorted(set(preset_values) - known_fields)
-    if unknown:
-        raise SystemExit(
-            f"{preset_path}: unknown keys {unknown} (not AddSubArguments or TrainingArguments fields)"
-        )
-    parser.set_defaults(**preset_values)
+    apply_preset(parser, preset_path)  # a key that is no option is refused, naming it
     args, training = parser.parse_args_into_dataclasses(rest)
     return args, training, preset_path.stem
 
@@ -102,6 +90,7 @@ def main(argv: list[str] | None = None) -> dict:
     """Train, save, score the test (and exhaustive) sets and write the reports; returns the metrics."""
     argv = sys.argv[1:] if argv is None else argv
     args, training, preset = parse_args(argv)
+    apply_logging(training)  # --log_level, --disable_tqdm: libraries' loggers and bars too
     set_seed(training.seed)
     tokenizer = AddSubTokenizer()
     raw = build_addsub_dataset(seed=args.split_seed, validation_fraction=args.validation_fraction)

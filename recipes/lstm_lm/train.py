@@ -4,9 +4,11 @@
     python recipes/lstm_lm/train.py --preset tuned --output_dir runs/lstm_lm/tuned
     accelerate launch --config_file recipes/accelerate_configs/cpu.yaml recipes/lstm_lm/train.py ...
 
-`--preset NAME` (a file of `recipes/lstm_lm/presets/`, or a path) sets defaults that the command
-line overrides; without it the course's reference applies (`reference.json`: batch 32, Adam,
-cosine from 1e-3, 20 epochs, 2-layer LSTM emb 128 hidden 128, no regulariser).
+`--preset NAME` (a file of `recipes/lstm_lm/presets/`, or a path; `--config FILE`, JSON or YAML,
+or such a file as the only argument, alike) sets defaults that the command line overrides (every
+`TrainingArguments` flag works, `--log_level` and `--disable_tqdm` included); without it the
+course's reference applies (`reference.json`: batch 32, Adam, cosine from 1e-3, 20 epochs, 2-layer
+LSTM emb 128 hidden 128, no regulariser).
 `--resume_from_checkpoint last` resumes the newest complete checkpoint of `--output_dir`.
 
 `--output_dir` receives the model and tokenizer (`from_pretrained`-ready), `metrics.json`
@@ -47,9 +49,10 @@ from hfmodels.reporting import (
     write_summary,
     write_text_atomic,
 )
-from hfmodels.training.cli import apply_preset, pop_option
+from hfmodels.training.cli import apply_preset, choose_preset
 from hfmodels.training.precision import describe_cpu, precision_choice
 from hfmodels.training.resume import resolve_resume_checkpoint
+from hfmodels.training.verbosity import apply_logging
 
 PRESETS = Path(__file__).resolve().parent / "presets"
 MODEL_FIELDS = (
@@ -117,14 +120,11 @@ class LstmLMTrainer(Trainer):
 
 
 def parse_arguments(argv: list[str]) -> tuple[LstmLMArguments, TrainingArguments, str]:
-    """Parse `argv` over the preset's defaults (`--preset`, default `reference`); returns the two
-    argument sets and the preset file used."""
+    """Parse `argv` over the preset's defaults (`--preset NAME`, default `reference`; `--config FILE`,
+    JSON or YAML, or such a file as the only argument); returns the two argument sets and the preset
+    file used."""
     parser = HfArgumentParser((LstmLMArguments, TrainingArguments), allow_abbrev=False)
-    preset, rest = pop_option(argv, "--preset")
-    path = Path(preset) if preset and Path(preset).is_file() else PRESETS / f"{preset or 'reference'}.json"
-    if not path.is_file():
-        names = ", ".join(sorted(p.stem for p in PRESETS.glob("*.json")))
-        raise SystemExit(f"--preset {preset}: neither a file nor one of {names}.")
+    path, rest = choose_preset(argv, PRESETS, "reference")  # --preset, --config or a lone JSON/YAML file
     apply_preset(parser, path)
     args, training = parser.parse_args_into_dataclasses(args=rest)
     return args, training, str(path)
@@ -180,6 +180,7 @@ def main(argv: list[str] | None = None) -> dict:
     """Run the recipe; returns the metrics written to `metrics.json`."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args, training, preset = parse_arguments(argv)
+    apply_logging(training)  # --log_level, --disable_tqdm: libraries' loggers and bars too
     set_seed(training.seed)
     data = load_wikitext2(args.data_dir, args.validation_articles)
     tokenizer = LstmLMTokenizer.from_texts(data["train"]["text"], min_count=args.min_count)

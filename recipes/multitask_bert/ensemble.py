@@ -42,8 +42,9 @@ from hfmodels.evaluation.ensemble import (
 )
 from hfmodels.evaluation.minbert import comparison_table, markdown_report, write_prediction_files
 from hfmodels.reporting import write_metrics_file, write_text_atomic
-from hfmodels.training.cli import explicit_options
+from hfmodels.training.cli import apply_preset, config_argument, explicit_options
 from hfmodels.training.precision import default_bf16
+from hfmodels.training.verbosity import apply_logging
 
 logger = logging.getLogger("multitask_bert.ensemble")
 
@@ -79,11 +80,12 @@ class EnsembleTrainingArguments(TrainingArguments):
 
 
 def parse_arguments(argv: list[str]) -> tuple[EnsembleArguments, TrainingArguments]:
-    """The members, data and evaluation arguments; a JSON file as the only argument holds them all."""
+    """The members, data and evaluation arguments; a JSON or YAML file as the only argument holds
+    them all, `--config FILE` gives defaults that the flags override."""
     parser = HfArgumentParser((EnsembleArguments, EnsembleTrainingArguments), allow_abbrev=False)
-    if len(argv) == 1 and argv[0].endswith(".json"):
-        return parser.parse_json_file(argv[0])
-    if "output_dir" not in explicit_options(parser, argv):
+    config, argv = config_argument(argv)
+    from_file = set(apply_preset(parser, config)) if config else set()
+    if "output_dir" not in explicit_options(parser, argv) | from_file:
         parser.error("--output_dir is required")
     return parser.parse_args_into_dataclasses(args=argv)
 
@@ -122,7 +124,7 @@ def main(argv: list[str] | None = None) -> dict:
     """Parse arguments, predict with every member, average, write the outputs; returns the metrics."""
     argv = list(argv if argv is not None else sys.argv[1:])
     args, targs = parse_arguments(argv)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    apply_logging(targs, logger.name)  # --log_level, --disable_tqdm: libraries' loggers and bars too
     covered = check_members(args.models)
     data = load_eval_sets(union_of(covered), args.data_dir, args.max_eval_examples)
     start = time.perf_counter()

@@ -6,7 +6,7 @@
         --data_dir ../shared/data --output_dir runs/multitask_bert/multitask
     # the same from a named preset (presets/*.json: their values are defaults, flags still win)
     python recipes/multitask_bert/train.py --config presets/multitask.json --output_dir runs/multitask_bert/m
-    python recipes/multitask_bert/train.py my_run.json        # a JSON file as the only argument
+    python recipes/multitask_bert/train.py my_run.yaml        # a JSON or YAML file as the only argument
     # single-task baselines
     python recipes/multitask_bert/train.py --task sst --option pretrain --output_dir runs/multitask_bert/sst-pretrain
     # several processes (each trains on different batches)
@@ -53,8 +53,8 @@ from hfmodels.reporting import (
 )
 from hfmodels.training.cli import (
     apply_preset,
+    config_argument,
     explicit_options,
-    pop_option,
     refuse_inapplicable,
     refuse_together,
 )
@@ -62,6 +62,7 @@ from hfmodels.training.layerwise import check_layerwise_lr_decay, parse_task_los
 from hfmodels.training.multitask import MultitaskTrainer, default_backbone_path
 from hfmodels.training.precision import default_bf16, describe_cpu, precision_choice
 from hfmodels.training.resume import StopAfterStepsCallback, resolve_resume_checkpoint
+from hfmodels.training.verbosity import apply_logging
 
 logger = logging.getLogger("multitask_bert")
 
@@ -170,7 +171,7 @@ RECIPE_DIR = Path(__file__).resolve().parent
 
 def preset_path(name: str) -> Path:
     """`--config NAME`: a path from the working directory, else from this recipe's folder
-    (`presets/multitask.json`), else a preset's name (`multitask`, `multitask.json`)."""
+    (`presets/multitask.json`), else a preset's name (`multitask`, `multitask.json`); JSON or YAML."""
     for path in (
         Path(name),
         RECIPE_DIR / name,
@@ -184,11 +185,9 @@ def preset_path(name: str) -> Path:
 
 def parse_arguments(argv: list[str]) -> tuple[MultitaskBertArguments, TrainingArguments, set[str]]:
     """The run's arguments and the options set by the command line or the preset (`--config
-    FILE.json`, or a JSON file as the only argument); a preset's values are defaults, flags win."""
+    FILE`, JSON or YAML, or such a file as the only argument); a preset's values are defaults, flags win."""
     parser = HfArgumentParser((MultitaskBertArguments, MultitaskTrainingArguments), allow_abbrev=False)
-    if len(argv) == 1 and argv[0].endswith(".json"):
-        argv = ["--config", argv[0]]
-    preset, argv = pop_option(argv, "--config")
+    preset, argv = config_argument(argv)  # `--config FILE`, or a JSON/YAML file as the only argument
     given = explicit_options(parser, argv)  # dests, whatever the spelling (--learning-rate, --lr=1e-4)
     refuse_together(
         given,
@@ -333,7 +332,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     """Parse arguments, train, evaluate, write the outputs; returns the dev metrics."""
     argv = list(argv if argv is not None else sys.argv[1:])
     args, targs, given = parse_arguments(argv)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    apply_logging(targs, logger.name)  # --log_level, --disable_tqdm: libraries' loggers and bars too
     set_seed(targs.seed)
     # option errors before any data is read
     if args.task not in TASK_DATASETS:

@@ -25,7 +25,9 @@ from transformers import AutoTokenizer, HfArgumentParser
 from hfmodels.evaluation.minbert import ZERO_SHOT
 from hfmodels.multitask_bert import MultitaskBertModel
 from hfmodels.reporting import write_json_atomic
+from hfmodels.training.cli import apply_preset, config_argument
 from hfmodels.training.multitask import default_backbone_path
+from hfmodels.training.verbosity import VerbosityArguments, apply_logging
 
 
 @dataclass
@@ -43,11 +45,12 @@ class ZeroShotArguments:
 def main(argv: list[str] | None = None) -> dict:
     """Score the chosen dev set with the untrained model; print and optionally write the result."""
     argv = list(argv if argv is not None else sys.argv[1:])
-    parser = HfArgumentParser(ZeroShotArguments, allow_abbrev=False)
-    if len(argv) == 1 and argv[0].endswith(".json"):
-        (args,) = parser.parse_json_file(argv[0])
-    else:
-        (args,) = parser.parse_args_into_dataclasses(args=argv)
+    parser = HfArgumentParser((ZeroShotArguments, VerbosityArguments), allow_abbrev=False)
+    config, argv = config_argument(argv)  # `--config FILE`, or a JSON/YAML file as the only argument
+    if config:
+        apply_preset(parser, config)
+    args, verbosity = parser.parse_args_into_dataclasses(args=argv)
+    apply_logging(verbosity)
     path = args.backbone or default_backbone_path()
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = MultitaskBertModel.from_backbone(path, pooling="mean", similarity_head="cosine").eval()
