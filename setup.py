@@ -36,6 +36,7 @@ setup(
         "scipy>=1.11",
         "scikit-learn>=1.4",
         "tqdm>=4.66",
+        "pyyaml>=6.0,<7",  # YAML configurations (hfmodels.training.cli.read_config)
     ],
     extras_require={
         "dev": [
