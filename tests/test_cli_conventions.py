@@ -268,3 +268,53 @@ def test_log_level_and_disable_tqdm_silence_every_library(tmp_path, backbone_dir
     assert not BAR.search(quiet), quiet[-2000:]
     assert not INFO_LINE.search(quiet), quiet[-2000:]
     assert not TRANSFORMERS_LINE.search(quiet), quiet[-2000:]
+
+
+def test_ensemble_and_zero_shot_take_yaml_configs(tmp_path):
+    ensemble = load_recipe("ensemble")
+    values = {"models": ["a", "b"], "output_dir": str(tmp_path / "e"), "max_length": 64, "bf16": False}
+    (tmp_path / "e.json").write_text(json.dumps(values))
+    (tmp_path / "e.yaml").write_text(as_yaml(values))
+    from_json = comparable(ensemble.parse_arguments([str(tmp_path / "e.json")]))
+    assert comparable(ensemble.parse_arguments([str(tmp_path / "e.yaml")])) == from_json
+    assert from_json[0]["models"] == ["a", "b"] and from_json[0]["max_length"] == 64
+    # --config fills the required --models and --output_dir; flags win
+    args, targs = ensemble.parse_arguments(["--config", str(tmp_path / "e.yaml"), "--max_length", "32"])
+    assert (args.models, args.max_length, targs.output_dir) == (["a", "b"], 32, str(tmp_path / "e"))
+    bad = tmp_path / "zs.yml"
+    bad.write_text("task: sts\nbackbone: [x\n")
+    with pytest.raises(SystemExit, match=r"zs.yml: not valid YAML \(line 3"):
+        load_recipe("zero_shot").main([str(bad)])
+    bad.write_text("task: sts\nlog_level: error\nthreshold: 0.5\n")
+    with pytest.raises(SystemExit, match="zs.yml: threshold is not an option"):
+        load_recipe("zero_shot").main(["--config", str(bad)])
+
+
+def test_select_finetune_takes_a_yaml_config_in_place_of_its_preset(tmp_path, monkeypatch):
+    import hfmodels.training.selection as selection
+
+    monkeypatch.setattr(selection, "select_finetuning", lambda run, options, extra: (run, options))
+    preset = CHAR_GPT_PRESETS / "finetune_from_pretrained.json"
+    values = {
+        "variant": "perceiver",
+        "bottleneck_dim": 16,
+        "reading_params_path": "pre",
+        "output_dir": str(tmp_path / "s"),
+        "lrs": [0.0001, 0.0003],
+        "holdout": 3,
+    }
+    (tmp_path / "s.json").write_text(json.dumps(values))
+    (tmp_path / "s.yaml").write_text(as_yaml(values))
+    runs = [selection.run_selection_command([str(tmp_path / f"s.{ext}")], preset) for ext in ("json", "yaml")]
+    parsed = [comparable((run.study, run.training, options)) for run, options in runs]
+    assert parsed[0] == parsed[1]
+    run, options = runs[0]
+    assert (run.study.variant, run.study.bottleneck_dim, options.lrs, options.holdout) == (
+        "perceiver",
+        16,
+        [0.0001, 0.0003],
+        3,
+    )
+    # the positional variant wins over the file's, and the file's options are checked as flags are
+    with pytest.raises(SystemExit, match="--bottleneck_dim has no effect on `finetune vanilla`"):
+        selection.run_selection_command(["vanilla", "--config", str(tmp_path / "s.yaml")], preset)

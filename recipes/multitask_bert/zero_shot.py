@@ -3,7 +3,8 @@
 trained heads.
 
     python recipes/multitask_bert/zero_shot.py --task sts   --data_dir ../shared/data [--backbone PATH] [--output FILE]
-    python recipes/multitask_bert/zero_shot.py --task quora --data_dir ../shared/data
+    python recipes/multitask_bert/zero_shot.py --task quora --data_dir ../shared/data --log_level error
+    python recipes/multitask_bert/zero_shot.py run.yaml       # a JSON or YAML file as the only argument
 
 Mean-pooled embeddings `u`, `v` of both sentences (an untrained multitask model's similarity head,
 fp32), then (`hfmodels.evaluation.minbert.ZERO_SHOT`)
