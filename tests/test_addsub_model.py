@@ -124,3 +124,20 @@ def test_a_trained_model_answers_with_generate(tmp_path):
     loaded = AutoModelForSeq2SeqLM.from_pretrained(tmp_path).eval()
     out = loaded.generate(**enc, max_new_tokens=4, do_sample=False)
     assert AutoTokenizer.from_pretrained(tmp_path).batch_decode(out) == ["BOS " + p[1] for p in pairs]
+
+
+def test_the_model_is_built_from_the_from_scratch_blocks():
+    """`blocks_addsub` (the modeling file's sibling import, copied into saved folders) re-exports
+    `hfmodels.from_scratch`'s classes inside hfmodels: the model's layers are those classes."""
+    from hfmodels import from_scratch
+
+    model = _small()
+    assert type(model.encoder.layers[0]) is from_scratch.EncoderBlock
+    assert type(model.decoder_layers[0]) is from_scratch.DecoderBlock
+    assert type(model.decoder_layers[0].norm1) is from_scratch.LayerNorm
+
+
+def test_save_pretrained_refuses_push_to_hub(tmp_path):
+    with pytest.raises(ValueError, match=r"push_to_hub=True is not supported.*model.push_to_hub\(repo_id\)"):
+        _small().save_pretrained(tmp_path, push_to_hub=True)
+    assert not any(tmp_path.iterdir())

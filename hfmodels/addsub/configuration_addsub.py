@@ -67,4 +67,8 @@ class AddSubConfig(PretrainedConfig):
         super().__init__(is_encoder_decoder=is_encoder_decoder, **kwargs)
 
 
+# `save_pretrained` writes `auto_map` and copies this file, so a saved folder loads with
+# `trust_remote_code=True` where hfmodels is not installed.
+AddSubConfig.register_for_auto_class()
+
 __all__ = ["AddSubConfig"]

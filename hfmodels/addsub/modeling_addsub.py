@@ -6,22 +6,52 @@ the encoder and decoder are stacks of the course's post-LN blocks, and a linear 
 decoder's output to the vocabulary. `generate()` works through `GenerationMixin`; the decoder's
 self-attention keys and values are kept in the `EncoderDecoderCache` it passes in, so each
 new answer token runs the decoder on that token only.
+
+A saved folder carries this file, the configuration and the blocks (`blocks_addsub.py`) and
+loads with `trust_remote_code=True` where hfmodels is not installed (docs/conventions.md,
+"Remote code").
 """
 
 from __future__ import annotations
 
+import fnmatch
 import math
+import os
+import shutil
+import sys
+import tempfile
 
 import torch
 import torch.nn.functional as F
+from huggingface_hub import HfApi, ModelCard
 from torch import nn
 from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.cache_utils import Cache, DynamicCache, EncoderDecoderCache
 from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput
 
-from ..from_scratch import DecoderBlock, EncoderBlock, LayerNorm, causal_mask, position_encoding_sinusoid
+from .blocks_addsub import DecoderBlock, EncoderBlock, LayerNorm, causal_mask, position_encoding_sinusoid
 from .configuration_addsub import AddSubConfig
+
+#: The name under which a saved folder holds the file defining the from-scratch blocks.
+BLOCKS_FILE = "blocks_addsub.py"
+
+#: Files of the folder a model was loaded from that `push_to_hub` uploads beside the freshly saved
+#: weights, config and code: the project's card, the tokenizer and the run's reports (top level
+#: only, so no Trainer checkpoint, `training_args.bin` or TensorBoard events).
+FOLDER_FILES_PUSHED = ("README.md", "tokenizer_config.json", "*.py", "metrics.json", "summary.md")
+
+
+def loaded_folder_files(folder: str | os.PathLike) -> list[str]:
+    """The files of `folder` named by [`FOLDER_FILES_PUSHED`] (empty when it is not a local folder)."""
+    if not folder or not os.path.isdir(folder):
+        return []
+    return sorted(
+        name
+        for name in os.listdir(folder)
+        if os.path.isfile(os.path.join(folder, name))
+        and any(fnmatch.fnmatch(name, pattern) for pattern in FOLDER_FILES_PUSHED)
+    )
 
 
 class AddSubPreTrainedModel(PreTrainedModel):
@@ -30,6 +60,85 @@ class AddSubPreTrainedModel(PreTrainedModel):
     config_class = AddSubConfig
     base_model_prefix = "addsub"
     main_input_name = "input_ids"
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *args, **kwargs):
+        """`PreTrainedModel.save_pretrained` (weights, config with `auto_map`, generation config, and
+        copies of this file and the configuration), then the file that defines the blocks
+        (`hfmodels/from_scratch/blocks.py`, or a remote-code folder's copy of it) written over the
+        package's re-exporting `blocks_addsub.py` that transformers copied: the folder is
+        self-contained. Overridden because transformers copies only a modeling file's siblings.
+
+        `push_to_hub=True` is refused: transformers would push before the blocks are written, and
+        with its generic card; save, then call [`push_to_hub`]."""
+        if kwargs.get("push_to_hub"):
+            raise ValueError(
+                "AddSubTransformerForConditionalGeneration.save_pretrained: push_to_hub=True is not "
+                "supported; save the folder, then call model.push_to_hub(repo_id)."
+            )
+        result = super().save_pretrained(save_directory, *args, **kwargs)
+        target = os.path.join(save_directory, BLOCKS_FILE)
+        if os.path.isfile(target):  # written by this rank's custom_object_save
+            source = sys.modules[DecoderBlock.__module__].__file__
+            partial = f"{target}.{os.getpid()}.tmp"
+            shutil.copyfile(source, partial)
+            os.replace(partial, target)  # atomic: a reader never sees half a file
+        return result
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        commit_message: str | None = None,
+        commit_description: str | None = None,
+        private: bool | None = None,
+        token: bool | str | None = None,
+        revision: str | None = None,
+        create_pr: bool = False,
+        max_shard_size: int | str | None = "50GB",
+        tags: list[str] | None = None,
+    ):
+        """Upload the model folder: `save_pretrained`'s weights, config, generation config and code,
+        plus the project's card (`README.md`), the tokenizer and the reports of the folder the model
+        was loaded from ([`FOLDER_FILES_PUSHED`]); returns the `CommitInfo`.
+
+        Overridden because `PushToHubMixin.push_to_hub` replaces `README.md` with the repo's card or
+        transformers' generic one; the model package cannot build a card (cards are
+        `hfmodels.reporting`'s), so it keeps its folder's. `tags` are added to that card's metadata.
+        A model without a loaded folder card is pushed the transformers way."""
+        source = self.name_or_path
+        kept = loaded_folder_files(source)
+        if "README.md" not in kept:
+            return super().push_to_hub(
+                repo_id,
+                commit_message=commit_message,
+                commit_description=commit_description,
+                private=private,
+                token=token,
+                revision=revision,
+                create_pr=create_pr,
+                max_shard_size=max_shard_size,
+                tags=tags,
+            )
+        api = HfApi(token=token if isinstance(token, str) else None)
+        repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+        with tempfile.TemporaryDirectory() as tmp:
+            self.save_pretrained(tmp, max_shard_size=max_shard_size)
+            for name in kept:
+                if not os.path.exists(os.path.join(tmp, name)):
+                    shutil.copy2(os.path.join(source, name), os.path.join(tmp, name))
+            card_tags = [*(self.model_tags or []), *(tags or [])]
+            if card_tags:
+                card = ModelCard.load(os.path.join(tmp, "README.md"))
+                card.data.tags = list(dict.fromkeys([*(card.data.tags or []), *card_tags]))
+                card.save(os.path.join(tmp, "README.md"))
+            return api.upload_folder(
+                folder_path=tmp,
+                repo_id=repo_id,
+                commit_message=commit_message or "Upload model folder",
+                commit_description=commit_description,
+                revision=revision,
+                create_pr=create_pr,
+            )
 
     def _init_weights(self, module: nn.Module) -> None:
         """Lab 3's initialisation: Linear weights Xavier-uniform, U(±√(6 / (fan_in + fan_out))),
@@ -181,4 +290,15 @@ class AddSubTransformerForConditionalGeneration(AddSubPreTrainedModel, Generatio
         )
 
 
-__all__ = ["AddSubEncoder", "AddSubPreTrainedModel", "AddSubTransformerForConditionalGeneration"]
+# `save_pretrained` writes `auto_map` and copies this family's files (the blocks included), so a
+# saved folder loads with `trust_remote_code=True` where hfmodels is not installed.
+AddSubTransformerForConditionalGeneration.register_for_auto_class("AutoModelForSeq2SeqLM")
+
+__all__ = [
+    "BLOCKS_FILE",
+    "FOLDER_FILES_PUSHED",
+    "AddSubEncoder",
+    "AddSubPreTrainedModel",
+    "AddSubTransformerForConditionalGeneration",
+    "loaded_folder_files",
+]

@@ -17,8 +17,9 @@ class AddSubTokenizer(PreTrainedTokenizer):
     """Whitespace-separated words of the AddSub vocabulary, one id each:
     `0`…`9` → 0…9, `POSITIVE` 10, `NEGATIVE` 11, `add` 12, `subtract` 13, `BOS` 14, `EOS` 15,
     `PAD` 16. The vocabulary is fixed, so no vocabulary file is needed: `save_pretrained` writes
-    the tokenizer config only. Texts carry their own `BOS`/`EOS` (nothing is added around them);
-    a word outside the vocabulary raises [`UnknownAddSubTokenError`] naming it."""
+    the tokenizer config and, for remote code, this file. Texts carry their own `BOS`/`EOS`
+    (nothing is added around them); a word outside the vocabulary raises
+    [`UnknownAddSubTokenError`] naming it."""
 
     vocab_files_names: dict[str, str] = {}
     model_input_names = ["input_ids", "attention_mask"]
@@ -60,5 +61,9 @@ class AddSubTokenizer(PreTrainedTokenizer):
     def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None) -> tuple[str, ...]:
         return ()
 
+
+# `save_pretrained` writes `auto_map` in tokenizer_config.json and copies this file, so a saved
+# folder's tokenizer loads with `trust_remote_code=True` where hfmodels is not installed.
+AddSubTokenizer.register_for_auto_class("AutoTokenizer")
 
 __all__ = ["ADDSUB_TOKENS", "PAD_TOKEN", "AddSubTokenizer", "UnknownAddSubTokenError"]

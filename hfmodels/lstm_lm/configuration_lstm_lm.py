@@ -112,3 +112,8 @@ class LstmLMConfig(PretrainedConfig):
         outs = [self.hidden_size] * (self.num_hidden_layers - 1) + [self.last_hidden_size]
         ins = [self.embedding_size] + outs[:-1]
         return list(zip(ins, outs))
+
+
+# `save_pretrained` writes `auto_map` and copies this file, so a saved folder loads with
+# `trust_remote_code=True` where hfmodels is not installed.
+LstmLMConfig.register_for_auto_class()

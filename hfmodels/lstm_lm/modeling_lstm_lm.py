@@ -3,15 +3,22 @@
 Locked (variational) dropout, embedding dropout, DropConnect on the hidden-to-hidden weights,
 weight tying and activation / temporal activation regularisation (AR/TAR), as defined in
 docs/lstm_lm.md ("Definitions"). The recurrent state of every layer is the `generate()` cache
-([`LstmLMCache`]), so decoding costs one LSTM step per new word.
+([`LstmLMCache`]), so decoding costs one LSTM step per new word. A saved folder carries this file
+and the configuration and loads with `trust_remote_code=True` where hfmodels is not installed
+(docs/conventions.md, "Remote code").
 """
 
 from __future__ import annotations
 
+import fnmatch
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from huggingface_hub import HfApi, ModelCard
 from torch import nn
 from torch.func import functional_call
 from transformers import GenerationMixin, PreTrainedModel
@@ -23,6 +30,31 @@ from .configuration_lstm_lm import LstmLMConfig
 
 # transformers 5.24 renamed the cache from `past_key_values` to `cache` (argument and output field).
 CACHE_FIELD = "cache" if "cache" in BaseModelOutputWithPast.__dataclass_fields__ else "past_key_values"
+
+#: Files of the folder a model was loaded from that `push_to_hub` uploads beside the freshly saved
+#: weights, config and code: the project's card, the tokenizer and the run's reports (top level
+#: only, so no Trainer checkpoint, `training_args.bin` or TensorBoard events).
+FOLDER_FILES_PUSHED = (
+    "README.md",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "*.py",
+    "metrics.json",
+    "summary.md",
+)
+
+
+def loaded_folder_files(folder: str | os.PathLike) -> list[str]:
+    """The files of `folder` named by [`FOLDER_FILES_PUSHED`] (empty when it is not a local folder)."""
+    if not folder or not os.path.isdir(folder):
+        return []
+    return sorted(
+        name
+        for name in os.listdir(folder)
+        if os.path.isfile(os.path.join(folder, name))
+        and any(fnmatch.fnmatch(name, pattern) for pattern in FOLDER_FILES_PUSHED)
+    )
 
 
 class LstmLMCache(Cache):
@@ -141,6 +173,62 @@ class LstmLMPreTrainedModel(PreTrainedModel):
     def _supports_default_dynamic_cache(cls) -> bool:
         # generate() must not make a key/value DynamicCache: the forward creates an LstmLMCache.
         return False
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        commit_message: str | None = None,
+        commit_description: str | None = None,
+        private: bool | None = None,
+        token: bool | str | None = None,
+        revision: str | None = None,
+        create_pr: bool = False,
+        max_shard_size: int | str | None = "50GB",
+        tags: list[str] | None = None,
+    ):
+        """Upload the model folder: `save_pretrained`'s weights, config, generation config and code,
+        plus the project's card (`README.md`), the tokenizer and the reports of the folder the model
+        was loaded from ([`FOLDER_FILES_PUSHED`]); returns the `CommitInfo`.
+
+        Overridden because `PushToHubMixin.push_to_hub` replaces `README.md` with the repo's card or
+        transformers' generic one; the model package cannot build a card (cards are
+        `hfmodels.reporting`'s), so it keeps its folder's. `tags` are added to that card's metadata.
+        A model without a loaded folder card is pushed the transformers way."""
+        source = self.name_or_path
+        kept = loaded_folder_files(source)
+        if "README.md" not in kept:
+            return super().push_to_hub(
+                repo_id,
+                commit_message=commit_message,
+                commit_description=commit_description,
+                private=private,
+                token=token,
+                revision=revision,
+                create_pr=create_pr,
+                max_shard_size=max_shard_size,
+                tags=tags,
+            )
+        api = HfApi(token=token if isinstance(token, str) else None)
+        repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+        with tempfile.TemporaryDirectory() as tmp:
+            self.save_pretrained(tmp, max_shard_size=max_shard_size)
+            for name in kept:
+                if not os.path.exists(os.path.join(tmp, name)):
+                    shutil.copy2(os.path.join(source, name), os.path.join(tmp, name))
+            card_tags = [*(self.model_tags or []), *(tags or [])]
+            if card_tags:
+                card = ModelCard.load(os.path.join(tmp, "README.md"))
+                card.data.tags = list(dict.fromkeys([*(card.data.tags or []), *card_tags]))
+                card.save(os.path.join(tmp, "README.md"))
+            return api.upload_folder(
+                folder_path=tmp,
+                repo_id=repo_id,
+                commit_message=commit_message or "Upload model folder",
+                commit_description=commit_description,
+                revision=revision,
+                create_pr=create_pr,
+            )
 
     def _init_weights(self, module: nn.Module) -> None:
         """Word vectors and output projection U(-r, r) (r = `initializer_range`), output bias 0,
@@ -310,12 +398,19 @@ class LstmLMForCausalLM(LstmLMPreTrainedModel, GenerationMixin):
         )
 
 
+# `save_pretrained` writes `auto_map` and copies this family's files, so a saved folder loads with
+# `trust_remote_code=True` where hfmodels is not installed.
+LstmLMModel.register_for_auto_class("AutoModel")
+LstmLMForCausalLM.register_for_auto_class("AutoModelForCausalLM")
+
 __all__ = [
+    "FOLDER_FILES_PUSHED",
     "LstmLMCache",
     "LstmLMCausalLMOutput",
     "LstmLMForCausalLM",
     "LstmLMModel",
     "LstmLMPreTrainedModel",
     "embedding_dropout",
+    "loaded_folder_files",
     "locked_dropout",
 ]

@@ -25,7 +25,8 @@ class LstmLMTokenizer(PreTrainedTokenizerFast):
     writes ` <eol> ` for each line end, a whitespace pre-tokeniser and `<unk>` for unknown words.
 
     Build one from training text with [`LstmLMTokenizer.from_texts`]; `save_pretrained` writes
-    `tokenizer.json`, and `AutoTokenizer.from_pretrained` loads it back (after `import hfmodels`).
+    `tokenizer.json` (and, for remote code, this file), and `AutoTokenizer.from_pretrained` loads it
+    back (after `import hfmodels`, or with `trust_remote_code=True`).
     `<eol>` is also the end-of-sequence and padding token."""
 
     model_input_names = ["input_ids"]
@@ -63,5 +64,9 @@ class LstmLMTokenizer(PreTrainedTokenizerFast):
             unknown += sum(1 for w in words if w not in vocab)
         return unknown, total
 
+
+# `save_pretrained` writes `auto_map` in tokenizer_config.json and copies this file, so a saved
+# folder's tokenizer loads with `trust_remote_code=True` where hfmodels is not installed.
+LstmLMTokenizer.register_for_auto_class("AutoTokenizer")
 
 __all__ = ["EOL_TOKEN", "UNK_TOKEN", "LstmLMTokenizer", "split_words"]
