@@ -165,10 +165,13 @@ def test_replicas_take_log_level_replica(tmp_path, monkeypatch, restore_verbosit
     args = transformers.TrainingArguments(
         output_dir=str(tmp_path), log_level="info", log_level_replica="error", use_cpu=True
     )
+    assert args.disable_tqdm is False
     monkeypatch.setattr(transformers.TrainingArguments, "should_log", property(lambda self: False))
     assert apply_logging(args) == logging.ERROR and datasets.utils.logging.get_verbosity() == logging.ERROR
+    assert datasets.utils.are_progress_bars_disabled()  # a replica draws no bars
     monkeypatch.setattr(transformers.TrainingArguments, "should_log", property(lambda self: True))
     assert apply_logging(args) == logging.INFO and datasets.utils.logging.get_verbosity() == logging.INFO
+    assert not datasets.utils.are_progress_bars_disabled()
 
 
 SPLIT = "----- next run -----"

@@ -60,7 +60,9 @@ def apply_logging(args, *loggers: str) -> int:
     leaves the libraries as they are and logs hfmodels' and the recipe's lines at INFO. A root
     handler is added where there is none, as `run_clm.py` does. `--disable_tqdm True` turns off the
     bars of datasets, huggingface_hub and transformers (and so hfmodels', which follow datasets'
-    switch); False turns them back on, unless an `HF_*_DISABLE_PROGRESS_BARS` variable decides."""
+    switch); False turns them back on, unless an `HF_*_DISABLE_PROGRESS_BARS` variable decides. The
+    other processes of a distributed run (`should_log` False) show no bars, as Trainer's own bar is
+    on the main process only; each would draw the same data sets' bars again."""
     level, chosen = process_log_level(args)
     if chosen:
         transformers.utils.logging.set_verbosity(level)
@@ -74,7 +76,7 @@ def apply_logging(args, *loggers: str) -> int:
         logging.getLogger(name).setLevel(own)
     with warnings.catch_warnings():  # the libraries warn where an environment variable has priority
         warnings.simplefilter("ignore")
-        if args.disable_tqdm:
+        if args.disable_tqdm or not getattr(args, "should_log", True):
             datasets.disable_progress_bars()
             huggingface_hub.utils.disable_progress_bars()
             transformers.utils.logging.disable_progress_bar()
