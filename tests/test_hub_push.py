@@ -14,8 +14,11 @@ from hub_stand_in import TOKEN, HubStandIn, hub_fixture  # noqa: F401
 from huggingface_hub import ModelCard, metadata_load
 from huggingface_hub.repocard_data import model_index_to_eval_results
 from multitask_helpers import backbone_dir_fixture, load_recipe, make_tokenizer, model_of, write_minbert_dir  # noqa: F401
-from transformers import AutoModel
+from scripts import load_script
+from test_data_wikitext import write_wikitext
+from transformers import AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
+import hfmodels
 import hfmodels.multitask_bert
 from hfmodels.evaluation.minbert import card_arguments
 from hfmodels.reporting import build_model_card, push_folder_to_hub, save_model_card, update_metrics_file
@@ -171,3 +174,156 @@ def test_recipe_push_to_hub_uploads_the_model_folder(tmp_path, hub, backbone_dir
     assert meta["license"] == "mit" and meta["datasets"] == ["sst"]
     assert model_index_to_eval_results(meta["model-index"])[1][0].metric_type == "accuracy"
     assert [r for r in HubStandIn.requests if r[1] == "api/repos/create"] == [("POST", "api/repos/create")]
+
+
+# AddSub and LSTM LM: each recipe's `--push_to_hub`, then `model.push_to_hub` of the folder it wrote.
+ADDSUB_CODE = {"configuration_addsub.py", "modeling_addsub.py", "blocks_addsub.py", "tokenization_addsub.py"}
+LSTM_CODE = {"configuration_lstm_lm.py", "modeling_lstm_lm.py", "tokenization_lstm_lm.py"}
+#: Exactly what arrives from each family's recipe folder: weights, config, generation config,
+#: tokenizer, the project's card, the reports and the remote code.
+PUSHED = {
+    "addsub": {
+        "model.safetensors", "config.json", "generation_config.json", "tokenizer_config.json", "README.md",
+        "metrics.json", "summary.md", *ADDSUB_CODE,
+    },
+    "lstm_lm": {
+        "model.safetensors", "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+        "README.md", "metrics.json", "summary.md", *LSTM_CODE,
+    },
+}  # fmt: skip
+#: What Trainer and the recipe leave in the output dir that must not arrive.
+TRAINING_LEFTOVERS = ("training_args.bin", "all_results.json", "train_results.json", "test_results.json")
+
+
+@pytest.fixture(name="addsub_run")
+def addsub_run_fixture(tmp_path, hub):
+    """A tiny AddSub run (checkpoints, TensorBoard events) pushed by the recipe's `--push_to_hub`;
+    yields (output dir, metrics)."""
+    recipe = load_script("recipes/addsub/train.py", "addsub_train")
+    out = tmp_path / "addsub"
+    metrics = recipe.main(
+        [
+            "--output_dir", str(out), "--max_steps", "2", "--emb_dim", "16", "--num_heads", "2",
+            "--feedforward_dim", "16", "--encoder_layers", "1", "--decoder_layers", "1",
+            "--max_train_examples", "64", "--max_eval_examples", "16", "--evaluate_exhaustive", "false",
+            "--per_device_train_batch_size", "32", "--report_to", "tensorboard", "--logging_steps", "1",
+            "--save_strategy", "steps", "--save_steps", "1", "--eval_strategy", "no",
+            "--push_to_hub", "--hub_model_id", "student/addsub-recipe", "--hub_token", TOKEN,
+        ]
+    )  # fmt: skip
+    return out, metrics
+
+
+@pytest.fixture(name="lstm_run")
+def lstm_run_fixture(tmp_path, hub):
+    """A tiny LSTM LM run on WikiText-like data, pushed by the recipe's `--push_to_hub`; yields
+    (output dir, metrics)."""
+    recipe = load_script("recipes/lstm_lm/train.py", "lstm_lm_train")
+    data = write_wikitext(tmp_path / "data", n_valid=8, n_test=6)
+    out = tmp_path / "lstm_lm"
+    metrics = recipe.main(
+        [
+            "--data_dir", str(data), "--output_dir", str(out), "--block_size", "8", "--num_train_epochs", "1",
+            "--embedding_size", "8", "--hidden_size", "8", "--validation_articles", "2",
+            "--num_continuations", "2", "--baselines", "false", "--report_to", "tensorboard",
+            "--logging_steps", "1", "--save_strategy", "steps", "--save_steps", "1",
+            "--push_to_hub", "--hub_model_id", "student/lstm-recipe", "--hub_token", TOKEN,
+        ]
+    )  # fmt: skip
+    return out, metrics
+
+
+def _family_card_results(readme: bytes, tmp_path: Path, family: str) -> list:
+    """The received card as huggingface_hub reads it back: the project's metadata, and its
+    model-index as evaluation results."""
+    path = tmp_path / f"received_{family}_README.md"
+    path.write_bytes(readme)
+    meta = metadata_load(path)
+    assert meta["license"] == "mit" and meta["library_name"] == "transformers"
+    assert {"hfmodels", family} <= set(meta["tags"])
+    assert "Model Card for Model ID" not in path.read_text()
+    assert "trust_remote_code=True" in path.read_text()
+    return model_index_to_eval_results(meta["model-index"])[1]
+
+
+def _check_family_code(arrived: dict, family: str) -> None:
+    """`auto_map` of the pushed configs names the pushed code, which is the package's current
+    files (the AddSub blocks: `hfmodels/from_scratch/blocks.py`)."""
+    package = Path(hfmodels.__file__).parent
+    config, tokenizer = (json.loads(arrived[n]) for n in ("config.json", "tokenizer_config.json"))
+    code = ADDSUB_CODE if family == "addsub" else LSTM_CODE
+    assert {name.partition(".")[0] + ".py" for name in config["auto_map"].values()} <= code
+    assert tokenizer["auto_map"]["AutoTokenizer"][0].partition(".")[0] + ".py" in code
+    for name in code:
+        source = package / family / name
+        if name == "blocks_addsub.py":
+            source = package / "from_scratch" / "blocks.py"
+        assert arrived[name] == source.read_bytes(), name
+
+
+def _check_recipe_push(out: Path, arrived: dict, family: str) -> None:
+    assert any(out.glob("checkpoint-*")) and any(out.rglob("events.out.tfevents*"))
+    assert all((out / name).exists() for name in TRAINING_LEFTOVERS)
+    assert set(arrived) == PUSHED[family]
+    for name, content in arrived.items():
+        assert content == (out / name).read_bytes(), name
+    _check_family_code(arrived, family)
+    assert [r for r in HubStandIn.requests if r[1] == "api/repos/create"] == [("POST", "api/repos/create")]
+
+
+def test_addsub_recipe_push_uploads_exactly_the_model_folder(addsub_run, hub, tmp_path):
+    out, metrics = addsub_run
+    arrived = hub["student/addsub-recipe"]
+    _check_recipe_push(out, arrived, "addsub")
+    (result,) = _family_card_results(arrived["README.md"], tmp_path, "addsub")
+    assert (result.dataset_type, result.dataset_split, result.metric_type) == ("addsub", "test", "accuracy")
+    assert result.metric_value == metrics["test_exact_match"]
+
+
+def test_lstm_recipe_push_uploads_exactly_the_model_folder(lstm_run, hub, tmp_path):
+    out, metrics = lstm_run
+    arrived = hub["student/lstm-recipe"]
+    _check_recipe_push(out, arrived, "lstm_lm")
+    results = _family_card_results(arrived["README.md"], tmp_path, "lstm_lm")
+    assert sorted((r.dataset_type, r.dataset_split, r.metric_type, r.metric_value) for r in results) == [
+        ("wikitext", "test", "perplexity", metrics["test_perplexity"]),
+        ("wikitext", "validation", "perplexity", metrics["validation_perplexity"]),
+    ]
+
+
+def _check_method_push(out: Path, family: str, model, inputs: dict, hub, tmp_path: Path) -> None:
+    """`model.push_to_hub` of the model loaded from the recipe's output dir uploads the same
+    folder files (fresh weights and code, the project's card with the given tag), nothing Trainer
+    left there; the received folder loads and gives the same logits."""
+    repo = f"student/{family}-method"
+    model.push_to_hub(repo, token=TOKEN, tags=["course-lab"])
+    arrived = hub[repo]
+    assert set(arrived) == PUSHED[family]
+    _check_family_code(arrived, family)
+    for name in ("metrics.json", "summary.md", "tokenizer_config.json"):
+        assert arrived[name] == (out / name).read_bytes(), name
+    card = tmp_path / "method_README.md"
+    card.write_bytes(arrived["README.md"])
+    assert "course-lab" in metadata_load(card)["tags"]
+    assert ModelCard.load(card).text == ModelCard.load(out / "README.md").text
+    received = type(model).from_pretrained(_write_received(arrived, tmp_path / "received"))
+    with torch.no_grad():
+        assert torch.equal(received(**inputs).logits, model(**inputs).logits)
+
+
+def test_addsub_model_push_to_hub_keeps_the_project_card(addsub_run, hub, tmp_path):
+    out, _ = addsub_run
+    model = AutoModelForSeq2SeqLM.from_pretrained(out).eval()
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    inputs = dict(tokenizer(["BOS POSITIVE 1 2 add POSITIVE 0 5 EOS"], return_tensors="pt"))
+    inputs["decoder_input_ids"] = torch.tensor([[14, 10, 1]])
+    _check_method_push(out, "addsub", model, inputs, hub, tmp_path)
+
+
+def test_lstm_model_push_to_hub_keeps_the_project_card(lstm_run, hub, tmp_path):
+    out, _ = lstm_run
+    model = AutoModelForCausalLM.from_pretrained(out).eval()
+    inputs = {
+        "input_ids": AutoTokenizer.from_pretrained(out)("valid words 1 here", return_tensors="pt").input_ids
+    }
+    _check_method_push(out, "lstm_lm", model, inputs, hub, tmp_path)

@@ -32,6 +32,7 @@ from hfmodels.data.addsub import build_addsub_dataset, exhaustive_addsub_dataset
 from hfmodels.evaluation.addsub import evaluate_addsub
 from hfmodels.reporting import (
     build_model_card,
+    push_folder_to_hub,
     save_model_card,
     save_trainer_metrics,
     split_metrics,
@@ -108,6 +109,9 @@ def main(argv: list[str] | None = None) -> dict:
         dropout=args.dropout,
     )
     model = AddSubTransformerForConditionalGeneration(config)
+    # --push_to_hub uploads the model folder after the run (push_folder_to_hub), not Trainer's output
+    # dir with its checkpoints, TensorBoard events, training_args.bin and generic card.
+    push, training.push_to_hub = training.push_to_hub, False
     trainer = Trainer(
         model=model,
         args=training,
@@ -167,6 +171,12 @@ def main(argv: list[str] | None = None) -> dict:
         template_kwargs={"config": config, "preset": preset, "command": command},
     )
     save_model_card(card, training.output_dir)
+    if push:
+        repo_id = training.hub_model_id or Path(training.output_dir).resolve().name
+        commit = push_folder_to_hub(
+            training.output_dir, repo_id, token=training.hub_token, private=training.hub_private_repo
+        )
+        print(f"pushed the model folder to {commit.commit_url}")
     return merged
 
 

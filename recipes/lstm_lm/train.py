@@ -28,6 +28,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from huggingface_hub import EvalResult
 from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
 
 from hfmodels.data.wikitext import (
@@ -42,6 +43,7 @@ from hfmodels.evaluation.ngram import KneserNeyTrigramLM, UnigramLM, perplexity
 from hfmodels.lstm_lm import LstmLMConfig, LstmLMForCausalLM, LstmLMTokenizer
 from hfmodels.reporting import (
     build_model_card,
+    push_folder_to_hub,
     save_model_card,
     save_trainer_metrics,
     split_metrics,
@@ -165,12 +167,25 @@ def write_reports(out: str, metrics: dict, continuations: list, args: LstmLMArgu
     shown = [f"- {c['prompt']} **→ {c['continuation']}**" for c in continuations]
     text = path.read_text(encoding="utf-8") + "\n## Generated continuations (greedy, test prompts)\n\n"
     write_text_atomic(path, text + "\n".join(shown) + "\n")
+    dataset = "WikiText-2 (valid.txt split in train/validation, test.txt)"
     card = build_model_card(
         "lstm_lm",
         model_name=os.path.basename(os.path.normpath(out)),
         metrics={k: v for k, v in merged.items() if isinstance(v, (int, float))},
-        dataset_name="WikiText-2 (valid.txt split in train/validation, test.txt)",
+        dataset_name=dataset,
         dataset_type="wikitext",
+        eval_results=[  # the card's model-index: the whole-stream perplexities (docs/lstm_lm.md)
+            EvalResult(
+                task_type="text-generation",
+                dataset_type="wikitext",
+                dataset_name=dataset,
+                dataset_split=split,
+                metric_type="perplexity",
+                metric_name=f"perplexity ({split}, whole stream)",
+                metric_value=float(merged[f"{split}_perplexity"]),
+            )
+            for split in ("test", "validation")
+        ],
         template_kwargs={**asdict(args), "command": command, "continuations": "\n".join(shown), **merged},
     )
     save_model_card(card, out)
@@ -187,6 +202,9 @@ def main(argv: list[str] | None = None) -> dict:
     config = LstmLMConfig(vocab_size=len(tokenizer), **{k: getattr(args, k) for k in MODEL_FIELDS})
     model = LstmLMForCausalLM(config)
     rows = {s: tokenize_and_group(data[s], tokenizer, args.block_size) for s in ("train", "validation")}
+    # --push_to_hub uploads the model folder after the run (push_folder_to_hub), not Trainer's output
+    # dir with its checkpoints, TensorBoard events, training_args.bin and generic card.
+    push, training.push_to_hub = training.push_to_hub, False
     trainer = LstmLMTrainer(
         model=model, args=training, train_dataset=rows["train"], eval_dataset=rows["validation"]
     )
@@ -232,6 +250,12 @@ def main(argv: list[str] | None = None) -> dict:
         eval_keys = ("validation_", "last_validation_", "eval_")
         save_trainer_metrics(trainer, split_metrics(metrics, {"eval": eval_keys, "test": ("test_",)}))
         print(json.dumps(metrics, indent=2, default=str))
+        if push:
+            repo_id = training.hub_model_id or Path(training.output_dir).resolve().name
+            commit = push_folder_to_hub(
+                training.output_dir, repo_id, token=training.hub_token, private=training.hub_private_repo
+            )
+            print(f"pushed the model folder to {commit.commit_url}")
     return metrics
 
 
