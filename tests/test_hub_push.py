@@ -1,5 +1,6 @@
-"""Pushes keep the card: `push_folder_to_hub`, `MultitaskBertModel.push_to_hub` and the recipe's
-`--push_to_hub` against the local stand-in of the Hub's HTTP API (`tests/hub_stand_in.py`; never
+"""Pushes keep the card: `push_folder_to_hub`, `MultitaskBertModel.push_to_hub`,
+`AddSubTransformerForConditionalGeneration.push_to_hub`, `LstmLMForCausalLM.push_to_hub` and the
+multitask, AddSub and LSTM recipes' `--push_to_hub` against the local stand-in of the Hub's HTTP API (`tests/hub_stand_in.py`; never
 the real Hub), which refuses what the Hub refuses and records every committed file, so the tests
 check what arrived: the model folder's files only (the family's remote code included), and a card
 huggingface_hub reads back."""

@@ -10,9 +10,11 @@ A preset (`recipes/addsub/presets/<name>.json`, default `reference`; or `--confi
 YAML, or such a file as the only argument) sets the model and training defaults; any flag on the
 command line overrides it (every `TrainingArguments` flag works, `--log_level` and `--disable_tqdm`
 included). Writes to `--output_dir`: the model and tokenizer (loadable with
-`AutoModelForSeq2SeqLM` / `AutoTokenizer` after `import hfmodels`), checkpoints (one per epoch), TensorBoard logs,
-`metrics.json`, `summary.md`, the model card `README.md`, and Trainer's `train_results.json`,
-`eval_results.json`, `test_results.json`, `all_results.json`.
+`AutoModelForSeq2SeqLM` / `AutoTokenizer` after `import hfmodels`, or with `trust_remote_code=True`
+without it), checkpoints (one per epoch), TensorBoard logs, `metrics.json`, `summary.md`, the model
+card `README.md`, and Trainer's `train_results.json`, `eval_results.json`, `test_results.json`,
+`all_results.json`. `--push_to_hub` (with `--hub_model_id`, `--hub_token`) uploads the model folder
+with its card after the run, never the checkpoints, logs or `training_args.bin`.
 """
 
 from __future__ import annotations

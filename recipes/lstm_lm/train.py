@@ -16,7 +16,9 @@ LSTM emb 128 hidden 128, no regulariser).
 out-of-vocabulary counts, the unigram and Kneser-Ney trigram baselines on the same tokens, wall
 times), `summary.md` (the table plus ten generated continuations), `README.md` (model card),
 Trainer's `{train,eval,test}_results.json` and `all_results.json`, TensorBoard logs under `runs/`
-and epoch checkpoints. Definitions: docs/lstm_lm.md.
+and epoch checkpoints. `--push_to_hub` (with `--hub_model_id`, `--hub_token`) uploads the model
+folder with its card after the run, never the checkpoints, logs or `training_args.bin`.
+Definitions: docs/lstm_lm.md.
 """
 
 from __future__ import annotations
