@@ -78,7 +78,9 @@ def test_side_by_side_answers_equal_generate_and_the_evaluation(folders, cache, 
     assert _cells(page, "answer") == [markdown_escape(a) or "(empty)" for a in expected]
     for loaded in models:
         answer = generate_answer(loaded, question)
-        slow = CharTokenizer.from_pretrained(loaded.folder)  # the evaluation's own tokenizer class
+        slow = CharTokenizer.from_pretrained(
+            loaded.folder
+        )  # the slow class: a tokenizer independent of the demo's
         decoded = greedy_decode(loaded.model, slow, [question], bf16=False)[0]
         assert answer.text == decoded.text and answer.closed == decoded.closed
         assert answer.confidence == pytest.approx(decoded.confidence, rel=1e-4)

@@ -341,12 +341,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
         help="only measure [document_recall] (for a pretrained model) and write document_recall.json",
     )
     args = parser.parse_args(argv)
+    from transformers import AutoTokenizer
+
     import hfmodels  # noqa: F401
 
-    from ..char_gpt import CharGPTForCausalLM, CharTokenizer
+    from ..char_gpt import CharGPTForCausalLM
 
     model = CharGPTForCausalLM.from_pretrained(args.model)
-    tokenizer = CharTokenizer.from_pretrained(args.model)
+    tokenizer = AutoTokenizer.from_pretrained(args.model)  # the folder's CharTokenizerFast
     if args.document_recall:
         return write_document_recall(model, tokenizer, args.eval_file, args.corpus, args.output_dir)
     return analyze(model, tokenizer, args.eval_file, args.corpus, args.output_dir, args.batch_size)
