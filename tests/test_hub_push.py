@@ -5,7 +5,11 @@ the real Hub), which refuses what the Hub refuses and records every committed fi
 check what arrived: the model folder's files only (the family's remote code included), and a card
 huggingface_hub reads back."""
 
+import ast
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -292,10 +296,11 @@ def test_lstm_recipe_push_uploads_exactly_the_model_folder(lstm_run, hub, tmp_pa
     ]
 
 
-def _check_method_push(out: Path, family: str, model, inputs: dict, hub, tmp_path: Path) -> None:
+def _check_method_push(out: Path, family: str, model, inputs: dict, hub, tmp_path: Path) -> str:
     """`model.push_to_hub` of the model loaded from the recipe's output dir uploads the same
     folder files (fresh weights and code, the project's card with the given tag), nothing Trainer
-    left there; the received folder loads and gives the same logits."""
+    left there; the received folder loads and gives the same logits, and the card's Use section
+    runs on it without hfmodels: returns what that printed."""
     repo = f"student/{family}-method"
     model.push_to_hub(repo, token=TOKEN, tags=["course-lab"])
     arrived = hub[repo]
@@ -310,6 +315,30 @@ def _check_method_push(out: Path, family: str, model, inputs: dict, hub, tmp_pat
     received = type(model).from_pretrained(_write_received(arrived, tmp_path / "received"))
     with torch.no_grad():
         assert torch.equal(received(**inputs).logits, model(**inputs).logits)
+    return _run_card_use_section(arrived["README.md"].decode(), tmp_path / "received", tmp_path)
+
+
+#: Run before a card's Use section: `import hfmodels` raises ImportError in that interpreter.
+NO_HFMODELS = 'import sys\n\nsys.modules["hfmodels"] = None\n'
+
+
+def _run_card_use_section(card: str, folder: Path, tmp_path: Path) -> str:
+    """Run the card's "Use" code on `folder` in a fresh interpreter without hfmodels, offline;
+    returns what it printed."""
+    code = card.split("## Use", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    assert "path/to/this/folder" in code
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"), OMP_NUM_THREADS="1")
+    run = subprocess.run(
+        [sys.executable, "-c", NO_HFMODELS + code.replace("path/to/this/folder", str(folder))],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run.stdout
 
 
 def test_addsub_model_push_to_hub_keeps_the_project_card(addsub_run, hub, tmp_path):
@@ -318,7 +347,9 @@ def test_addsub_model_push_to_hub_keeps_the_project_card(addsub_run, hub, tmp_pa
     tokenizer = AutoTokenizer.from_pretrained(out)
     inputs = dict(tokenizer(["BOS POSITIVE 1 2 add POSITIVE 0 5 EOS"], return_tensors="pt"))
     inputs["decoder_input_ids"] = torch.tensor([[14, 10, 1]])
-    _check_method_push(out, "addsub", model, inputs, hub, tmp_path)
+    printed = _check_method_push(out, "addsub", model, inputs, hub, tmp_path)
+    (answer,) = ast.literal_eval(printed)  # one decoded answer: BOS, then up to four tokens
+    assert answer.split()[0] == "BOS" and 2 <= len(answer.split()) <= 5, answer
 
 
 def test_lstm_model_push_to_hub_keeps_the_project_card(lstm_run, hub, tmp_path):
@@ -327,4 +358,5 @@ def test_lstm_model_push_to_hub_keeps_the_project_card(lstm_run, hub, tmp_path):
     inputs = {
         "input_ids": AutoTokenizer.from_pretrained(out)("valid words 1 here", return_tensors="pt").input_ids
     }
-    _check_method_push(out, "lstm_lm", model, inputs, hub, tmp_path)
+    printed = _check_method_push(out, "lstm_lm", model, inputs, hub, tmp_path)
+    assert len(printed.split()) == 6 + 10, printed  # the card's 6-word prompt and 10 new words

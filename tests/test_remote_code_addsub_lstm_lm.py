@@ -56,7 +56,7 @@ import sys
 
 sys.modules["hfmodels"] = None  # `import hfmodels` raises ImportError in this interpreter
 import torch
-from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
 result_path, addsub, lstm = sys.argv[1:4]
 expressions, answers, prompts = (json.loads(arg) for arg in sys.argv[4:7])
@@ -99,6 +99,9 @@ results["lstm"] = dict(
     generated=generated,
     continuations=tokenizer.batch_decode(generated),
 )
+bare = AutoModel.from_pretrained(lstm + "-bare", trust_remote_code=True).eval()
+with torch.no_grad():
+    results["lstm"]["bare"] = bare(ids).last_hidden_state
 
 for name, auto in (("addsub", AutoModelForSeq2SeqLM), ("lstm", AutoModelForCausalLM)):
     folder = {"addsub": addsub, "lstm": lstm}[name] + "-no-auto-map"
@@ -148,11 +151,14 @@ def _lstm_folder(folder: Path) -> dict:
     model = LstmLMForCausalLM(config).eval()
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
+    model.model.save_pretrained(folder.with_name(folder.name + "-bare"))  # the AutoModel class
     ids = tokenizer(PROMPTS, return_tensors="pt").input_ids
     with torch.no_grad():
         out = model(ids, labels=ids)
+        bare = model.model(ids).last_hidden_state
     generated = model.generate(ids, max_new_tokens=6, do_sample=False, eos_token_id=None)
     return dict(
+        bare=bare,
         input_ids=ids,
         logits=out.logits,
         loss=out.loss,
@@ -232,3 +238,6 @@ def test_saved_folders_load_score_and_generate_identically_without_hfmodels(tmp_
     # With hfmodels imported, the same folders load the installed classes (no remote code).
     assert type(AutoModelForSeq2SeqLM.from_pretrained(addsub)) is AddSubTransformerForConditionalGeneration
     assert type(AutoModelForCausalLM.from_pretrained(lstm)) is LstmLMForCausalLM
+    # The bare model's folder names its class for AutoModel (beside the entries its shared config had).
+    bare_map = json.loads((tmp_path / "lstm-bare" / "config.json").read_text())["auto_map"]
+    assert bare_map["AutoModel"] == "modeling_lstm_lm.LstmLMModel"
