@@ -7,9 +7,6 @@ huggingface_hub reads back."""
 
 import ast
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +18,7 @@ from huggingface_hub.repocard_data import model_index_to_eval_results
 from multitask_helpers import backbone_dir_fixture, load_recipe, make_tokenizer, model_of, write_minbert_dir  # noqa: F401
 from scripts import load_script
 from test_data_wikitext import write_wikitext
+from test_remote_code_addsub_lstm_lm import run_offline
 from transformers import AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
 import hfmodels
@@ -327,18 +325,7 @@ def _run_card_use_section(card: str, folder: Path, tmp_path: Path) -> str:
     returns what it printed."""
     code = card.split("## Use", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
     assert "path/to/this/folder" in code
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"), OMP_NUM_THREADS="1")
-    run = subprocess.run(
-        [sys.executable, "-c", NO_HFMODELS + code.replace("path/to/this/folder", str(folder))],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    return run.stdout
+    return run_offline(NO_HFMODELS + code.replace("path/to/this/folder", str(folder)), [], tmp_path)
 
 
 def test_addsub_model_push_to_hub_keeps_the_project_card(addsub_run, hub, tmp_path):

@@ -115,6 +115,25 @@ torch.save(results, result_path)
 """
 
 
+def run_offline(code: str, args: list[str], tmp_path: Path) -> str:
+    """Run `code` with `args` in a fresh interpreter, offline, with transformers' module cache under
+    `tmp_path` and this process's thread count (the same float summation order); returns its stdout
+    and fails the test with its stderr when it fails."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    threads = str(torch.get_num_threads())
+    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"), OMP_NUM_THREADS=threads)
+    run = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run.stdout
+
+
 def _addsub_folder(folder: Path) -> dict:
     """A tiny AddSub model (seeded, no dropout) and its tokenizer saved to `folder`; returns what
     hfmodels gives for the expressions: ids, logits, loss, greedy answers."""
@@ -199,19 +218,8 @@ def test_saved_folders_load_score_and_generate_identically_without_hfmodels(tmp_
     _without_auto_map(lstm)
 
     result_path = tmp_path / "results.pt"
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    threads = str(torch.get_num_threads())  # same float summation order as this process
-    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"), OMP_NUM_THREADS=threads)
     lists = [json.dumps(x) for x in (EXPRESSIONS, ANSWERS, PROMPTS)]
-    run = subprocess.run(
-        [sys.executable, "-c", REMOTE_CODE_LOAD, str(result_path), str(addsub), str(lstm), *lists],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
+    run_offline(REMOTE_CODE_LOAD, [str(result_path), str(addsub), str(lstm), *lists], tmp_path)
     got = torch.load(result_path)
     assert got["hfmodels_loaded"] == []
     assert "addsub" in got["addsub_no_auto_map"], got["addsub_no_auto_map"]
