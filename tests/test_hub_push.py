@@ -18,7 +18,7 @@ from huggingface_hub.repocard_data import model_index_to_eval_results
 from multitask_helpers import backbone_dir_fixture, load_recipe, make_tokenizer, model_of, write_minbert_dir  # noqa: F401
 from scripts import load_script
 from test_data_wikitext import write_wikitext
-from test_remote_code_addsub_lstm_lm import run_offline
+from test_remote_code_addsub_lstm_lm import NO_HFMODELS, run_offline
 from transformers import AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
 import hfmodels
@@ -314,10 +314,6 @@ def _check_method_push(out: Path, family: str, model, inputs: dict, hub, tmp_pat
     with torch.no_grad():
         assert torch.equal(received(**inputs).logits, model(**inputs).logits)
     return _run_card_use_section(arrived["README.md"].decode(), tmp_path / "received", tmp_path)
-
-
-#: Run before a card's Use section: `import hfmodels` raises ImportError in that interpreter.
-NO_HFMODELS = 'import sys\n\nsys.modules["hfmodels"] = None\n'
 
 
 def _run_card_use_section(card: str, folder: Path, tmp_path: Path) -> str:

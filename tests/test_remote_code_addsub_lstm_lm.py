@@ -3,7 +3,8 @@ is impossible, `AutoConfig`, `AutoModelForSeq2SeqLM` / `AutoModelForCausalLM` an
 load them with `trust_remote_code=True` (offline) and give exactly the token ids, logits, losses and
 greedy generations hfmodels gives in this process; a folder without `auto_map` does not load there.
 The AddSub folder carries the from-scratch blocks as `blocks_addsub.py`, a copy of the package's
-`hfmodels/from_scratch/blocks.py`."""
+`hfmodels/from_scratch/blocks.py`. The char GPT card's Use code runs there too (the AddSub and LSTM
+cards' run in `tests/test_hub_push.py`, on the pushed folders)."""
 
 import json
 import os
@@ -13,7 +14,7 @@ import sys
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
 import hfmodels.addsub
 import hfmodels.from_scratch
@@ -49,6 +50,9 @@ AUTO_MAPS = {
         {"AutoTokenizer": ["tokenization_lstm_lm.LstmLMTokenizer", None]},
     ),
 }
+
+#: Run before code that must not see hfmodels: `import hfmodels` raises ImportError in that interpreter.
+NO_HFMODELS = 'import sys\n\nsys.modules["hfmodels"] = None\n'
 
 REMOTE_CODE_LOAD = """
 import json
@@ -249,3 +253,21 @@ def test_saved_folders_load_score_and_generate_identically_without_hfmodels(tmp_
     # The bare model's folder names its class for AutoModel (beside the entries its shared config had).
     bare_map = json.loads((tmp_path / "lstm-bare" / "config.json").read_text())["auto_map"]
     assert bare_map["AutoModel"] == "modeling_lstm_lm.LstmLMModel"
+
+
+def test_char_gpt_card_use_section_runs_on_the_shipped_checkpoint_without_hfmodels(tmp_path):
+    """The char GPT card template's Use code (no template fields in it) on the shipped checkpoint,
+    in an interpreter without hfmodels: it loads with `trust_remote_code=True` and prints the
+    greedy answer `greedy_decode` gives (the study's decoding, here with hfmodels)."""
+    from hfmodels.checkpoints import checkpoint_path
+    from hfmodels.evaluation.birthplaces import greedy_decode
+    from hfmodels.reporting import template_path
+
+    template = template_path("char_gpt").read_text(encoding="utf-8")
+    code = template.split("## Use", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    assert "{{" not in code and "path/to/this/folder" in code
+    folder = checkpoint_path()
+    printed = run_offline(NO_HFMODELS + code.replace("path/to/this/folder", str(folder)), [], tmp_path)
+    model, tokenizer = AutoModelForCausalLM.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+    (expected,) = greedy_decode(model, tokenizer, ["Where was Alan Turing born?"], bf16=False)
+    assert printed == expected.text + "\n"
