@@ -10,7 +10,7 @@ import shutil
 import pytest
 import torch
 import torch.nn.functional as F
-from transformers import AttentionInterface, StaticCache
+from transformers import AttentionInterface, CompileConfig, StaticCache
 from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
@@ -197,7 +197,8 @@ def test_static_cache_is_refused_clearly_by_the_other_variants(attention_type):
 )
 def test_compiled_decoding_step_with_a_static_cache_matches_eager():
     """`torch.compile(fullgraph=True)` of the forward on decoding steps (inductor, a C compiler on CPU):
-    the same tokens and logits as the uncompiled steps, and one graph for all steps (no recompiles)."""
+    the same tokens and logits as the uncompiled steps, and one graph for all steps (no recompiles);
+    `generate(..., compile_config=...)` with a static cache gives the tokens of the dynamic cache."""
     from torch._dynamo.testing import CompileCounterWithBackend
 
     model = tiny_model("vanilla")
@@ -230,3 +231,18 @@ def test_compiled_decoding_step_with_a_static_cache_matches_eager():
         ids, attention_mask=mask, max_new_tokens=steps + 1, do_sample=False, pad_token_id=0
     )
     assert torch.equal(generated[:, ids.shape[1] :], eager_tokens)
+    # generate's own compiled decoding (on CPU only when asked for every device)
+    compile_config = CompileConfig(fullgraph=True)
+    compile_config._compile_all_devices = True
+    torch._dynamo.reset()
+    compiled_generate = model.generate(
+        ids,
+        attention_mask=mask,
+        max_new_tokens=steps + 1,
+        do_sample=False,
+        pad_token_id=0,
+        cache_implementation="static",
+        compile_config=compile_config,
+    )
+    assert torch.equal(compiled_generate, generated)
+    assert getattr(model, "_compiled_call", None) is not None  # generate did compile the forward
