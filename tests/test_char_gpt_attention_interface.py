@@ -159,6 +159,18 @@ def test_output_attentions_returns_probabilities(implementation):
         assert bool((weights[0, :, 4:, :4] == 0).all())  # real tokens never see row 0's padding
 
 
+def test_config_output_attentions_is_allowed_with_the_model_kernel():
+    # transformers' config refuses it for any implementation but "eager"; ours returns the probabilities.
+    model = tiny_model("vanilla")
+    model.config.output_attentions = True
+    ids, _ = left_padded_batch()
+    attentions = model(ids).attentions
+    assert len(attentions) == 3 and all(a.shape == (3, 2, 11, 11) for a in attentions)
+    model.set_attn_implementation("sdpa")
+    with pytest.raises(ValueError, match="output_attentions"):
+        model.config.output_attentions = True
+
+
 def test_output_attentions_under_sdpa_follows_transformers():
     # transformers' SDPA function cannot return weights: it warns and gives None, as for its own models.
     model = tiny_model("vanilla", attn_implementation="sdpa")

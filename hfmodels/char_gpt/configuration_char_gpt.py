@@ -13,6 +13,8 @@ ATTENTION_BACKENDS = ("auto", "sdpa", "matmul", "eager")
 # "auto" leaves the choice to the model, whose default is "char_gpt" (docs/conventions.md,
 # "Attention implementations and caches").
 ATTENTION_IMPLEMENTATIONS = {"auto": None, "sdpa": "sdpa", "matmul": "char_gpt_matmul", "eager": "eager"}
+# The implementations registered by the model (`modeling_char_gpt`); both can return probabilities.
+OWN_IMPLEMENTATIONS = ("char_gpt", "char_gpt_matmul")
 
 
 class CharGPTConfig(PretrainedConfig):
@@ -207,7 +209,25 @@ class CharGPTConfig(PretrainedConfig):
             raise ValueError(
                 f"CharGPTConfig: invalid attention_backend={value!r}; allowed: {', '.join(ATTENTION_BACKENDS)}."
             )
-        self._attn_implementation = ATTENTION_IMPLEMENTATIONS[value] or "char_gpt"
+        self._attn_implementation = ATTENTION_IMPLEMENTATIONS[value] or OWN_IMPLEMENTATIONS[0]
+
+    @property
+    def output_attentions(self) -> bool:
+        """Whether the model returns every layer's attention probabilities."""
+        return self._output_attentions
+
+    @output_attentions.setter
+    def output_attentions(self, value: bool) -> None:
+        # transformers allows it under "eager" only; this model's own kernels return the probabilities too.
+        if value and self._attn_implementation in OWN_IMPLEMENTATIONS:
+            self._output_attentions = value
+        else:
+            PretrainedConfig.output_attentions.fset(self, value)
+
+    def validate_output_attentions(self) -> None:
+        """transformers' check, which also accepts this model's own kernels (they return the probabilities)."""
+        if self._attn_implementation not in OWN_IMPLEMENTATIONS:
+            super().validate_output_attentions()
 
     def to_dict(self) -> dict:
         """`PretrainedConfig.to_dict` plus `attention_backend`, so a saved folder keeps the chosen
