@@ -438,6 +438,7 @@ class CharGPTPositions:
 #: only, so no Trainer checkpoint, `training_args.bin` or TensorBoard events).
 FOLDER_FILES_PUSHED = (
     "README.md",
+    "tokenizer.json",
     "tokenizer_config.json",
     "special_tokens_map.json",
     "added_tokens.json",
