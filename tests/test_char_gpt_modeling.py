@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from remote_code import results_without_hfmodels
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 import hfmodels  # noqa: F401  (registers the Auto classes)
@@ -380,12 +381,11 @@ def test_empty_input_is_a_clear_error(attention_type):
 REMOTE_CODE_LOAD = """
 import sys
 
-sys.modules["hfmodels"] = None  # `import hfmodels` raises ImportError in this interpreter
 import torch
 from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
 
 results = {}
-for folder in sys.argv[2:]:
+for folder in sys.argv[1:]:
     tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
     model = AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True).eval()
     ids = torch.tensor([tokenizer("Where was Ada born?\\u2047").input_ids])
@@ -393,22 +393,17 @@ for folder in sys.argv[2:]:
         out = model(ids, labels=ids)
     generated = model.generate(ids, max_new_tokens=8, do_sample=False, eos_token_id=None)
     results[folder] = dict(logits=out.logits, loss=out.loss, generated=generated, cls=type(model).__module__)
-bare = AutoModel.from_pretrained(sys.argv[2] + "-bare", trust_remote_code=True).eval()
+bare = AutoModel.from_pretrained(sys.argv[1] + "-bare", trust_remote_code=True).eval()
 with torch.no_grad():
     results["bare"] = bare(ids).last_hidden_state
-results["hfmodels_loaded"] = [n for n, mod in sys.modules.items() if n.startswith("hfmodels") and mod]
-torch.save(results, sys.argv[1])
 """
 
 
 def test_saved_folders_load_as_remote_code_without_hfmodels(tmp_path):
     """`save_pretrained` writes `auto_map` and the family's files: a fresh interpreter where
     `import hfmodels` is impossible loads model and tokenizer with `trust_remote_code=True`, offline,
-    and gets the same logits, loss and generated ids."""
+    and gets the same logits, loss and generated ids (`tests/remote_code.py`)."""
     import json
-    import os
-    import subprocess
-    import sys
 
     tokenizer = CharTokenizer.from_corpus(CORPUS)
     folders, expected = [], {}
@@ -432,20 +427,7 @@ def test_saved_folders_load_as_remote_code_without_hfmodels(tmp_path):
     }
     tokenizer_config = json.loads((tmp_path / "vanilla" / "tokenizer_config.json").read_text())
     assert tokenizer_config["auto_map"]["AutoTokenizer"][0] == "tokenization_char_gpt.CharTokenizer"
-    result_path = tmp_path / "results.pt"
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"), OMP_NUM_THREADS="1")
-    run = subprocess.run(
-        [sys.executable, "-c", REMOTE_CODE_LOAD, str(result_path), *folders],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    got = torch.load(result_path)
-    assert got["hfmodels_loaded"] == []
+    got = results_without_hfmodels(REMOTE_CODE_LOAD, folders, tmp_path)
     for folder in folders:
         logits, loss, generated = expected[folder]
         assert got[folder]["cls"].startswith("transformers_modules"), got[folder]["cls"]

@@ -4,10 +4,9 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import torch
+from remote_code import results_without_hfmodels
 from scripts import ROOT, write_birthplace_data
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -20,12 +19,11 @@ PRESETS = ROOT / "recipes" / "char_gpt" / "presets"
 PEOPLE = ["Ann Lee", "Bo Chan", "Cy Dorn", "Di Eck", "Ed Fox", "Flo Gu"]
 PLACES = ["Paris", "London", "Rome", "London", "Oslo", "Lima"]
 MAX_NEW_TOKENS = 40
-# Run in a fresh interpreter where `import hfmodels` raises ImportError: only the folder's own code loads.
+# Run where `import hfmodels` is impossible (`tests/remote_code.py`): only the folder's own code loads.
 WITHOUT_HFMODELS = """
 import json
 import sys
 
-sys.modules["hfmodels"] = None
 from transformers import AutoTokenizer, pipeline
 
 folder, prompts, max_new_tokens = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
@@ -35,14 +33,14 @@ outputs = [
     generator(p, max_new_tokens=max_new_tokens, do_sample=False, return_tensors=True)[0]["generated_token_ids"]
     for p in prompts
 ]
-print(json.dumps({
+results = {
     "class": type(tokenizer).__name__,
     "module": type(tokenizer).__module__,
     "pipeline_tokenizer": type(generator.tokenizer).__name__,
     "eos_token": tokenizer.eos_token,
     "model_max_length": tokenizer.model_max_length,
     "generated": [list(map(int, ids)) for ids in outputs],
-}))
+}
 """
 
 
@@ -109,18 +107,9 @@ def test_a_finetuned_folder_generates_through_a_pipeline_without_hfmodels(tmp_pa
         assert out[-1] == tokenizer.eos_token_id and len(out) < ids.shape[1] + MAX_NEW_TOKENS, out
         expected.append(out)
 
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"), OMP_NUM_THREADS="1")
-    run = subprocess.run(
-        [sys.executable, "-c", WITHOUT_HFMODELS, str(folder), json.dumps(prompts), str(MAX_NEW_TOKENS)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    got = results_without_hfmodels(
+        WITHOUT_HFMODELS, [str(folder), json.dumps(prompts), str(MAX_NEW_TOKENS)], tmp_path
     )
-    assert run.returncode == 0, run.stderr[-3000:]
-    got = json.loads(run.stdout.strip().splitlines()[-1])
     assert got["class"] == got["pipeline_tokenizer"] == "CharTokenizerFast", got
     assert got["module"].startswith("transformers_modules"), got["module"]
     assert (got["eos_token"], got["model_max_length"]) == (MASK_CHAR, model.config.max_input_length)

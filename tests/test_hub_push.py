@@ -16,9 +16,9 @@ from hub_stand_in import TOKEN, HubStandIn, hub_fixture  # noqa: F401
 from huggingface_hub import ModelCard, metadata_load
 from huggingface_hub.repocard_data import model_index_to_eval_results
 from multitask_helpers import backbone_dir_fixture, load_recipe, make_tokenizer, model_of, write_minbert_dir  # noqa: F401
+from remote_code import run_without_hfmodels
 from scripts import load_script
 from test_data_wikitext import write_wikitext
-from test_remote_code_addsub_lstm_lm import NO_HFMODELS, run_offline
 from transformers import AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
 import hfmodels
@@ -321,7 +321,7 @@ def _run_card_use_section(card: str, folder: Path, tmp_path: Path) -> str:
     returns what it printed."""
     code = card.split("## Use", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
     assert "path/to/this/folder" in code
-    return run_offline(NO_HFMODELS + code.replace("path/to/this/folder", str(folder)), [], tmp_path)
+    return run_without_hfmodels(code.replace("path/to/this/folder", str(folder)), [], tmp_path)
 
 
 def test_addsub_model_push_to_hub_keeps_the_project_card(addsub_run, hub, tmp_path):

@@ -1,16 +1,14 @@
 """A saved multitask BERT folder loads as remote code: in a fresh interpreter where `import hfmodels`
 is impossible, `AutoConfig`, `AutoModel`, `AutoModelForSequenceClassification`, `AutoTokenizer` and
 the `"multitask-bert"` and `"text-classification"` pipelines load it with `trust_remote_code=True`
-(offline) and give exactly the logits and answers hfmodels gives in this process."""
+(offline, `tests/remote_code.py`) and give exactly the logits and answers hfmodels gives in this
+process; the same folder without `auto_map` does not load there."""
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 
 import torch
 from multitask_helpers import make_tokenizer, model_of
+from remote_code import copy_without_auto_map, results_without_hfmodels
 from transformers import pipeline
 
 from hfmodels.multitask_bert import MultitaskBertForSequenceClassification
@@ -37,12 +35,11 @@ REMOTE_CODE_LOAD = """
 import json
 import sys
 
-sys.modules["hfmodels"] = None  # `import hfmodels` raises ImportError in this interpreter
 import torch
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
-result_path, folders = sys.argv[1], sys.argv[4:]
-sentences, pairs = json.loads(sys.argv[2]), [tuple(pair) for pair in json.loads(sys.argv[3])]
+sentences, pairs = json.loads(sys.argv[1]), [tuple(pair) for pair in json.loads(sys.argv[2])]
+folders = sys.argv[3:]
 results = {}
 for folder in folders:
     config = AutoConfig.from_pretrained(folder, trust_remote_code=True)
@@ -87,8 +84,6 @@ try:
     results["no_auto_map"] = "loaded"
 except (ValueError, KeyError) as error:
     results["no_auto_map"] = str(error)
-results["hfmodels_loaded"] = [n for n, mod in sys.modules.items() if n.startswith("hfmodels") and mod]
-torch.save(results, result_path)
 """
 
 
@@ -136,34 +131,11 @@ def test_saved_folders_load_score_and_answer_identically_without_hfmodels(tmp_pa
         assert "auto_map" not in json.loads((tmp_path / name / "tokenizer_config.json").read_text())
     config = json.loads((tmp_path / "bi" / "config.json").read_text())
     assert config["auto_map"] == AUTO_MAP
-    # The control: the same folder without `auto_map` cannot be loaded where hfmodels is missing.
-    shutil.copytree(folders[0], folders[0] + "-no-auto-map")
-    del config["auto_map"]
-    (tmp_path / "bi-no-auto-map" / "config.json").write_text(json.dumps(config))
+    copy_without_auto_map(tmp_path / "bi")  # the control: it cannot be loaded where hfmodels is missing
 
-    result_path = tmp_path / "results.pt"
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    threads = str(torch.get_num_threads())  # same float summation order as this process
-    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"), OMP_NUM_THREADS=threads)
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            REMOTE_CODE_LOAD,
-            str(result_path),
-            json.dumps(SENTENCES),
-            json.dumps(PAIRS),
-            *folders,
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    got = results_without_hfmodels(
+        REMOTE_CODE_LOAD, [json.dumps(SENTENCES), json.dumps(PAIRS), *folders], tmp_path
     )
-    assert run.returncode == 0, run.stderr[-3000:]
-    got = torch.load(result_path)
-    assert got["hfmodels_loaded"] == []
     assert "multitask_bert" in got["no_auto_map"], got["no_auto_map"]
     resaved = tmp_path / "cross-resaved"
     assert json.loads((resaved / "config.json").read_text())["auto_map"] == AUTO_MAP

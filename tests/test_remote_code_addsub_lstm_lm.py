@@ -1,19 +1,17 @@
 """Saved AddSub and LSTM LM folders load as remote code: in a fresh interpreter where `import hfmodels`
 is impossible, `AutoConfig`, `AutoModelForSeq2SeqLM` / `AutoModelForCausalLM` and `AutoTokenizer`
-load them with `trust_remote_code=True` (offline) and give exactly the token ids, logits, losses and
-greedy generations hfmodels gives in this process; a folder without `auto_map` does not load there.
+load them with `trust_remote_code=True` (offline, `tests/remote_code.py`) and give exactly the token
+ids, logits, losses and greedy generations hfmodels gives in this process; a folder without
+`auto_map` does not load there.
 The AddSub folder carries the from-scratch blocks as `blocks_addsub.py`, a copy of the package's
 `hfmodels/from_scratch/blocks.py`. The char GPT card's Use code runs there too (the AddSub and LSTM
 cards' run in `tests/test_hub_push.py`, on the pushed folders)."""
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import torch
+from remote_code import copy_without_auto_map, results_without_hfmodels, run_without_hfmodels
 from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
 import hfmodels.addsub
@@ -51,19 +49,15 @@ AUTO_MAPS = {
     ),
 }
 
-#: Run before code that must not see hfmodels: `import hfmodels` raises ImportError in that interpreter.
-NO_HFMODELS = 'import sys\n\nsys.modules["hfmodels"] = None\n'
-
 REMOTE_CODE_LOAD = """
 import json
 import sys
 
-sys.modules["hfmodels"] = None  # `import hfmodels` raises ImportError in this interpreter
 import torch
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
-result_path, addsub, lstm = sys.argv[1:4]
-expressions, answers, prompts = (json.loads(arg) for arg in sys.argv[4:7])
+addsub, lstm = sys.argv[1:3]
+expressions, answers, prompts = (json.loads(arg) for arg in sys.argv[3:6])
 results = {}
 
 config = AutoConfig.from_pretrained(addsub, trust_remote_code=True)
@@ -114,28 +108,7 @@ for name, auto in (("addsub", AutoModelForSeq2SeqLM), ("lstm", AutoModelForCausa
         results[name + "_no_auto_map"] = "loaded"
     except (ValueError, KeyError) as error:
         results[name + "_no_auto_map"] = str(error)
-results["hfmodels_loaded"] = [n for n, mod in sys.modules.items() if n.startswith("hfmodels") and mod]
-torch.save(results, result_path)
 """
-
-
-def run_offline(code: str, args: list[str], tmp_path: Path) -> str:
-    """Run `code` with `args` in a fresh interpreter, offline, with transformers' module cache under
-    `tmp_path` and this process's thread count (the same float summation order); returns its stdout
-    and fails the test with its stderr when it fails."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    threads = str(torch.get_num_threads())
-    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"), OMP_NUM_THREADS=threads)
-    run = subprocess.run(
-        [sys.executable, "-c", code, *args],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    return run.stdout
 
 
 def _addsub_folder(folder: Path) -> dict:
@@ -190,16 +163,6 @@ def _lstm_folder(folder: Path) -> dict:
     )
 
 
-def _without_auto_map(folder: Path) -> None:
-    """The control: a copy of `folder` whose config and tokenizer config have no `auto_map`."""
-    copy = folder.with_name(folder.name + "-no-auto-map")
-    shutil.copytree(folder, copy)
-    for name in ("config.json", "tokenizer_config.json"):
-        data = json.loads((copy / name).read_text())
-        del data["auto_map"]
-        (copy / name).write_text(json.dumps(data))
-
-
 def _check_folder(folder: Path, name: str, code: tuple[str, ...], package: Path) -> None:
     """`auto_map` in both configs, and the copied code is the package's current files."""
     config_map, tokenizer_map = AUTO_MAPS[name]
@@ -218,14 +181,11 @@ def test_saved_folders_load_score_and_generate_identically_without_hfmodels(tmp_
     expected = {"addsub": _addsub_folder(addsub), "lstm": _lstm_folder(lstm)}
     _check_folder(addsub, "addsub", ADDSUB_CODE, Path(hfmodels.addsub.__file__).parent)
     _check_folder(lstm, "lstm", LSTM_CODE, Path(hfmodels.lstm_lm.__file__).parent)
-    _without_auto_map(addsub)
-    _without_auto_map(lstm)
+    copy_without_auto_map(addsub)
+    copy_without_auto_map(lstm)
 
-    result_path = tmp_path / "results.pt"
     lists = [json.dumps(x) for x in (EXPRESSIONS, ANSWERS, PROMPTS)]
-    run_offline(REMOTE_CODE_LOAD, [str(result_path), str(addsub), str(lstm), *lists], tmp_path)
-    got = torch.load(result_path)
-    assert got["hfmodels_loaded"] == []
+    got = results_without_hfmodels(REMOTE_CODE_LOAD, [str(addsub), str(lstm), *lists], tmp_path)
     assert "addsub" in got["addsub_no_auto_map"], got["addsub_no_auto_map"]
     assert "lstm_lm" in got["lstm_no_auto_map"], got["lstm_no_auto_map"]
     classes = {
@@ -267,7 +227,7 @@ def test_char_gpt_card_use_section_runs_on_the_shipped_checkpoint_without_hfmode
     code = template.split("## Use", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
     assert "{{" not in code and "path/to/this/folder" in code
     folder = checkpoint_path()
-    printed = run_offline(NO_HFMODELS + code.replace("path/to/this/folder", str(folder)), [], tmp_path)
+    printed = run_without_hfmodels(code.replace("path/to/this/folder", str(folder)), [], tmp_path)
     model, tokenizer = AutoModelForCausalLM.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
     (expected,) = greedy_decode(model, tokenizer, ["Where was Alan Turing born?"], bf16=False)
     assert printed == expected.text + "\n"

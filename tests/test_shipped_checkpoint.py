@@ -3,13 +3,11 @@ current model code (its folder holds copies of the family's files for `trust_rem
 tokenizer."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from remote_code import results_without_hfmodels
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import hfmodels  # noqa: F401  (registers the Auto classes)
@@ -18,22 +16,20 @@ from hfmodels.checkpoints import checkpoint_path
 
 FAMILY = Path(hfmodels.__file__).parent / "char_gpt"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-# Run in a fresh interpreter where `import hfmodels` raises ImportError: only the folder's own code loads.
+# Run where `import hfmodels` is impossible (`tests/remote_code.py`): only the folder's own code loads.
 TOKENIZER_WITHOUT_HFMODELS = """
-import json
 import sys
 
-sys.modules["hfmodels"] = None
 from transformers import AutoTokenizer
 
 tokenizer = AutoTokenizer.from_pretrained(sys.argv[1], trust_remote_code=True)
-print(json.dumps({
+results = {
     "class": type(tokenizer).__name__,
     "module": type(tokenizer).__module__,
     "eos_token": tokenizer.eos_token,
     "model_max_length": tokenizer.model_max_length,
     "ids": tokenizer(sys.argv[2], truncation=True).input_ids,
-}))
+}
 """
 
 
@@ -86,18 +82,7 @@ def test_the_shipped_checkpoint_carries_the_fast_tokenizer_with_the_models_limit
             model(torch.tensor([whole]))
     assert CharTokenizer.from_pretrained(folder)(text).input_ids == whole  # the slow class still reads it
 
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"), OMP_NUM_THREADS="1")
-    run = subprocess.run(
-        [sys.executable, "-c", TOKENIZER_WITHOUT_HFMODELS, str(folder), text],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    got = json.loads(run.stdout.strip().splitlines()[-1])
+    got = results_without_hfmodels(TOKENIZER_WITHOUT_HFMODELS, [str(folder), text], tmp_path)
     assert got["class"] == "CharTokenizerFast" and got["module"].startswith("transformers_modules"), got
     assert (got["eos_token"], got["model_max_length"]) == (MASK_CHAR, limit)
     assert got["ids"] == whole[:limit]
