@@ -3,6 +3,8 @@ current model code (its folder holds copies of the family's files for `trust_rem
 tokenizer."""
 
 import json
+import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,11 +14,14 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import hfmodels  # noqa: F401  (registers the Auto classes)
 from hfmodels.char_gpt import MASK_CHAR, CharGPTConfig, CharTokenizer, CharTokenizerFast
-from hfmodels.checkpoints import checkpoint_path
+from hfmodels.checkpoints import checkpoint_path, export_checkpoint
 
 FAMILY = Path(hfmodels.__file__).parent / "char_gpt"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 # Run where `import hfmodels` is impossible (`tests/remote_code.py`): only the folder's own code loads.
+#: The card's section the export writes; the shipped card adds one paragraph to it, first: where and
+#: when the run went, which the export cannot know.
+PRODUCED = "## How this checkpoint was produced\n\n"
 TOKENIZER_WITHOUT_HFMODELS = """
 import sys
 
@@ -86,6 +91,45 @@ def test_the_shipped_checkpoint_carries_the_fast_tokenizer_with_the_models_limit
     assert got["class"] == "CharTokenizerFast" and got["module"].startswith("transformers_modules"), got
     assert (got["eos_token"], got["model_max_length"]) == (MASK_CHAR, limit)
     assert got["ids"] == whole[:limit]
+
+
+def _card_metrics(card: str) -> dict:
+    """The metric/value rows of a card's "Metrics" table, as numbers where they read as numbers."""
+    rows = card.split("## Metrics\n\n", 1)[1].split("\n\n", 1)[0].splitlines()[2:]
+    metrics = {}
+    for row in rows:
+        name, value = (cell.strip() for cell in row.strip("|").split("|"))
+        for kind in (int, float):
+            try:
+                value = kind(value)
+                break
+            except ValueError:
+                pass
+        metrics[name] = value
+    return metrics
+
+
+def test_the_shipped_card_is_what_a_fresh_export_writes(tmp_path):
+    """`export_checkpoint` of the shipped folder itself (its config, its card's metrics and commands)
+    writes the shipped card in the current template (its Use section loads with `trust_remote_code`),
+    but for the one paragraph the shipped card adds saying where and when the run went."""
+    folder = Path(checkpoint_path())
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    (export_command,) = re.findall(r"```\n(python recipes/char_gpt/run.py export_checkpoint .*)\n```", card)
+    source = tmp_path / "vanilla.pretrain.params"
+    shutil.copytree(folder, source)
+    (source / "metrics.json").write_text(json.dumps(_card_metrics(card)))
+    fresh = export_checkpoint(source, tmp_path / folder.name, export_command=export_command)
+    written = (fresh / "README.md").read_text(encoding="utf-8")
+    run_note = card.split(PRODUCED, 1)[1].split("\n\n", 1)[0]
+    assert "make pretrained-checkpoint" in run_note and re.search(r"\d{4}-\d\d-\d\d", run_note), run_note
+    assert card.replace(PRODUCED + run_note + "\n\n", PRODUCED) == written, (
+        f"{folder / 'README.md'} is not the card a fresh export writes: re-render it with "
+        "export_checkpoint, keeping the paragraph of how the run went"
+    )
+    assert "trust_remote_code=True" in card.split("## Use", 1)[1].split("## ", 1)[0]
+    final_loss = _card_metrics(card)["pretrain_final_logged_loss"]
+    assert f"Final logged training loss {final_loss:.3f}." in run_note  # the note quotes the table
 
 
 @pytest.mark.skipif(not (SHARED / "cs224n-a5").is_dir(), reason="the cs224n-a5 data is not present")
