@@ -77,6 +77,16 @@ def test_preset_with_an_unknown_key_is_refused(tmp_path):
         addsub_train.parse_args(["--preset", str(preset), "--output_dir", str(tmp_path)])
 
 
+@pytest.mark.parametrize("flag, option", [("--learning_rat", "learning_rate"), ("--emb_di", "emb_dim")])
+def test_an_abbreviated_option_is_refused(flag, option):
+    """A prefix of an option (`--learning_rat` for `--learning_rate`) is not taken for it: the run
+    stops, naming the flag; the whole name sets the option."""
+    with pytest.raises(ValueError, match=f"not used by the HfArgumentParser: \\['{flag}', '8'\\]"):
+        addsub_train.parse_args(["--output_dir", "/tmp/unused", flag, "8"])
+    args, training, _ = addsub_train.parse_args(["--output_dir", "/tmp/unused", f"--{option}", "8"])
+    assert getattr(args if hasattr(args, option) else training, option) == 8
+
+
 def test_presets_shipped_parse():
     for name in ("reference", "tuned"):
         args, training, preset = addsub_train.parse_args(["--preset", name, "--output_dir", "/tmp/unused"])

@@ -79,7 +79,7 @@ def parse_args(argv: list[str]) -> tuple[AddSubArguments, TrainingArguments, str
     """`--preset NAME` (default `reference`), `--config FILE` (JSON or YAML) or such a file as the
     only argument gives the defaults, the other flags override them."""
     preset_path, rest = choose_preset(argv, PRESETS_DIR, "reference")
-    parser = HfArgumentParser((AddSubArguments, TrainingArguments))
+    parser = HfArgumentParser((AddSubArguments, TrainingArguments), allow_abbrev=False)
     apply_preset(parser, preset_path)  # a key that is no option is refused, naming it
     args, training = parser.parse_args_into_dataclasses(rest)
     return args, training, preset_path.stem
