@@ -567,3 +567,17 @@ def test_quickstart_finetunes_the_shipped_checkpoint_and_prints_the_small_table(
     model = tmp_path / "qs" / "model"
     assert (model / "README.md").exists() and len((model / "dev.predictions").read_text().splitlines()) == 4
     assert json.loads((tmp_path / "qs" / "metrics.json").read_text())["dev_accuracy"] == m["dev_accuracy"]
+
+
+@pytest.mark.parametrize("before", [None, "/somewhere/else"])
+def test_tensorboard_logs_go_to_the_runs_folder_and_the_environment_is_left_as_it_was(
+    data_dir, tmp_path, monkeypatch, before
+):
+    if before is None:
+        monkeypatch.delenv("TENSORBOARD_LOGGING_DIR", raising=False)
+    else:
+        monkeypatch.setenv("TENSORBOARD_LOGGING_DIR", before)
+    run_dir = tmp_path / "T"
+    _tiny_run(data_dir, run_dir, tmp_path / "T.params", "--max_steps", "1", "--report_to", "tensorboard")
+    assert list((run_dir / "tb" / "run").glob("events.out.tfevents*"))
+    assert os.environ.get("TENSORBOARD_LOGGING_DIR") == before  # a later Trainer logs where it is told

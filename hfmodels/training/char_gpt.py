@@ -8,6 +8,7 @@ and [`CharGPTTrainingArguments`] with `HfArgumentParser` and call the study's st
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -316,7 +317,9 @@ def load_model(
             )
         adopt_saved_architecture(path, model.config, study, given)
         if study.attention_backend != model.config.attention_backend:
-            model.config.attention_backend = study.attention_backend  # sets attn_implementation, read per call
+            model.config.attention_backend = (
+                study.attention_backend
+            )  # sets attn_implementation, read per call
     elif os.path.isfile(path):
         model = CharGPTForCausalLM(build_config(study, tokenizer.vocab_size))
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -380,6 +383,20 @@ def _check_tokenizer_json(tokenizer_file: Path, vocab: dict[str, int], vocab_fil
         )
 
 
+@contextlib.contextmanager
+def environment_variable(name: str, value: str):
+    """`os.environ[name] = value` inside the block; the previous value (or its absence) after it."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+
+
 def train_with_token_schedule(
     study, training, model, tokenizer, train_dataset, collator, final_tokens, callbacks=()
 ):
@@ -388,19 +405,23 @@ def train_with_token_schedule(
     callbacks = list(callbacks)
     if study.stop_after_steps:
         callbacks.append(StopAfterStepsCallback(study.stop_after_steps))
-    # transformers v5 takes the TensorBoard folder from the environment (no `logging_dir` argument).
-    os.environ["TENSORBOARD_LOGGING_DIR"] = os.path.join(training.output_dir, "tb", study.tb_expt_name)
-    trainer = MinGPTTrainer(
-        model=model,
-        args=training,
-        train_dataset=train_dataset,
-        data_collator=collator,
-        processing_class=tokenizer,
-        callbacks=callbacks,
-        final_tokens=final_tokens,
-        token_count=study.token_count,
-        tokens_per_example=model.config.block_size - 1,
-    )
+    # transformers v5 takes the TensorBoard folder from the environment (no `logging_dir` argument),
+    # read when the Trainer builds its callbacks; set for that moment only, so a later Trainer in the
+    # same process logs where its own arguments say.
+    with environment_variable(
+        "TENSORBOARD_LOGGING_DIR", os.path.join(training.output_dir, "tb", study.tb_expt_name)
+    ):
+        trainer = MinGPTTrainer(
+            model=model,
+            args=training,
+            train_dataset=train_dataset,
+            data_collator=collator,
+            processing_class=tokenizer,
+            callbacks=callbacks,
+            final_tokens=final_tokens,
+            token_count=study.token_count,
+            tokens_per_example=model.config.block_size - 1,
+        )
     start = time.time()
     result = trainer.train(resume_from_checkpoint=training.resume_from_checkpoint)
     return trainer, result, time.time() - start
